@@ -1,0 +1,83 @@
+#pragma once
+// Differentiable ops on Variables (float32). Shapes follow PyTorch conventions: NCHW images,
+// Linear weight [out, in]. Each throws verdant::Error on a shape mismatch.
+#include <cstdint>
+
+#include "verdant/autograd/generator.hpp"
+#include "verdant/autograd/variable.hpp"
+
+namespace verdant::autograd {
+
+// --- linear algebra ---
+// a [M,K] x b [K,N] -> [M,N].
+Variable matmul(const Variable& a, const Variable& b);
+// x [N,in], weight [out,in], bias [out] or undefined -> x weight^T + bias, [N,out].
+Variable linear(const Variable& x, const Variable& weight, const Variable& bias = {});
+
+// --- convolution and pooling (NCHW) ---
+struct Conv2dParams {
+  std::int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  Conv2dParams() = default;
+  Conv2dParams(std::int64_t stride, std::int64_t padding)
+      : stride_h(stride), stride_w(stride), pad_h(padding), pad_w(padding) {}
+};
+// x [N,C,H,W], weight [OC,C,KH,KW], bias [OC] or undefined -> [N,OC,OH,OW].
+// One batched im2col + one GEMM per call.
+Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias = {},
+                Conv2dParams params = {});
+
+// kernel x kernel window; stride 0 means stride = kernel; padding at most kernel / 2.
+// Padding: max-pool ignores padded cells, avg-pool counts them as zeros (PyTorch's
+// count_include_pad=true).
+Variable max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride = 0,
+                    std::int64_t padding = 0);
+Variable avg_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride = 0,
+                    std::int64_t padding = 0);
+
+// --- activations (elementwise) ---
+Variable relu(const Variable& x);
+Variable tanh(const Variable& x);
+Variable sigmoid(const Variable& x);
+Variable gelu(const Variable& x);  // exact (erf) form, PyTorch's default
+
+// --- softmax family; dim may be negative ---
+Variable softmax(const Variable& x, int dim = -1);
+Variable log_softmax(const Variable& x, int dim = -1);
+// Fused log-softmax + NLL, mean over the batch. logits [N,C]; labels: i32 tensor [N] with
+// values in [0, C) (else verdant::Error). label_smoothing in [0,1) like PyTorch.
+Variable cross_entropy(const Variable& logits, const Tensor& labels, float label_smoothing = 0.f);
+
+// --- regularisation and normalisation ---
+// Training: zero each element with probability p and scale the rest by 1/(1-p).
+// Not training (or p == 0): identity.
+Variable dropout(const Variable& x, float p, bool training, Generator& gen = default_generator());
+// x [N,C] or [N,C,H,W]. Training: normalise with batch statistics and update running_mean /
+// running_var in place (running = (1-momentum)*running + momentum*batch, unbiased var),
+// like PyTorch. Eval: use the running statistics. weight/bias [C] may be undefined.
+Variable batch_norm(const Variable& x, const Variable& weight, const Variable& bias,
+                    Tensor& running_mean, Tensor& running_var, bool training, float momentum = 0.1f,
+                    float eps = 1e-5f);
+
+// --- shape ---
+Variable reshape(const Variable& x, Shape shape);  // one dim may be -1
+// Collapses dims start_dim..end of the shape into one.
+Variable flatten(const Variable& x, int start_dim = 1);
+
+// --- broadcasting arithmetic (NumPy rules) ---
+Variable add(const Variable& a, const Variable& b);
+Variable sub(const Variable& a, const Variable& b);
+Variable mul(const Variable& a, const Variable& b);
+Variable mul(const Variable& a, float s);
+Variable operator+(const Variable& a, const Variable& b);
+Variable operator-(const Variable& a, const Variable& b);
+Variable operator*(const Variable& a, const Variable& b);
+Variable operator*(const Variable& a, float s);
+Variable operator*(float s, const Variable& a);
+
+// --- reductions ---
+Variable sum(const Variable& x);  // all elements -> shape [] (one element)
+Variable mean(const Variable& x);
+Variable sum(const Variable& x, int dim, bool keepdim = false);
+Variable mean(const Variable& x, int dim, bool keepdim = false);
+
+}  // namespace verdant::autograd

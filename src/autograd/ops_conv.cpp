@@ -1,0 +1,275 @@
+// conv2d as one batched im2col + one GEMM per call; pooling with OpenMP over planes.
+#include <cstring>
+#include <limits>
+
+#include "internal.hpp"
+#include "verdant/kernels/gemm.hpp"
+#include "verdant/kernels/im2col.hpp"
+
+namespace verdant::autograd {
+
+using detail::require;
+using detail::val;
+using kernels::sgemm;
+
+Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, Conv2dParams p) {
+  const Tensor& X = val(x, "conv2d", "input");
+  const Tensor& W = val(weight, "conv2d", "weight");
+  require(X.ndim() == 4, "conv2d: input must be [N, C, H, W], got " + shape_str(X.shape()));
+  require(W.ndim() == 4 && W.dim(1) == X.dim(1),
+          "conv2d: weight " + shape_str(W.shape()) + " does not fit input " + shape_str(X.shape()));
+  require(p.stride_h > 0 && p.stride_w > 0 && p.pad_h >= 0 && p.pad_w >= 0,
+          "conv2d: stride must be positive and padding non-negative");
+  kernels::ConvGeometry g;
+  g.batch = X.dim(0);
+  g.channels = X.dim(1);
+  g.height = X.dim(2);
+  g.width = X.dim(3);
+  g.kernel_h = W.dim(2);
+  g.kernel_w = W.dim(3);
+  g.stride_h = p.stride_h;
+  g.stride_w = p.stride_w;
+  g.pad_h = p.pad_h;
+  g.pad_w = p.pad_w;
+  require(g.height + 2 * g.pad_h >= g.kernel_h && g.width + 2 * g.pad_w >= g.kernel_w,
+          "conv2d: kernel " + shape_str(W.shape()) + " larger than padded input " +
+              shape_str(X.shape()));
+  const std::int64_t OC = W.dim(0), N = g.batch, OH = g.out_h(), OW = g.out_w(), P = OH * OW;
+  const std::int64_t CKK = g.col_rows(), NP = g.col_cols();
+
+  Tensor cols({CKK, NP}, DType::f32);
+  kernels::im2col(X.data<float>(), g, cols.data<float>());
+  Tensor Y2({OC, NP}, DType::f32);  // [OC, N*P]
+  sgemm(false, false, OC, NP, CKK, 1.f, W.data<float>(), CKK, cols.data<float>(), NP, 0.f,
+        Y2.data<float>(), NP);
+
+  // Permute [OC, N, P] -> [N, OC, P], adding the bias on the way.
+  Tensor Y({N, OC, OH, OW}, DType::f32);
+  const float* bptr = nullptr;
+  if (bias.defined()) {
+    const Tensor& B = val(bias, "conv2d", "bias");
+    require(B.numel() == OC, "conv2d: bias " + shape_str(B.shape()) + " for " + std::to_string(OC) +
+                                 " output channels");
+    bptr = B.data<float>();
+  }
+  {
+    const float* y2 = Y2.data<float>();
+    float* y = Y.data<float>();
+#pragma omp parallel for schedule(static) if (N * OC * P >= detail::kParallelMin)
+    for (std::int64_t no = 0; no < N * OC; ++no) {
+      const std::int64_t n = no / OC, oc = no % OC;
+      const float* src = y2 + oc * NP + n * P;
+      float* dst = y + no * P;
+      const float b = bptr ? bptr[oc] : 0.f;
+      for (std::int64_t i = 0; i < P; ++i) dst[i] = src[i] + b;
+    }
+  }
+  Y2 = Tensor();
+  return make_result(
+      std::move(Y), {x, weight, bias},
+      [cols, W, g, OC, N, P, CKK, NP](const Tensor& gy, Node& self) {
+        // gY [N, OC, P] -> gY2 [OC, N*P]
+        Tensor gy2({OC, NP}, DType::f32);
+        {
+          const float* src = gy.data<float>();
+          float* dst = gy2.data<float>();
+#pragma omp parallel for schedule(static) if (N * OC * P >= detail::kParallelMin)
+          for (std::int64_t no = 0; no < N * OC; ++no) {
+            const std::int64_t n = no / OC, oc = no % OC;
+            const float* s = src + no * P;
+            float* d = dst + oc * NP + n * P;
+            for (std::int64_t i = 0; i < P; ++i) d[i] = s[i];
+          }
+        }
+        if (self.needs_grad(1)) {  // dW = gY2 cols^T
+          Tensor dW(W.shape(), DType::f32);
+          sgemm(false, true, OC, CKK, NP, 1.f, gy2.data<float>(), NP, cols.data<float>(), NP, 0.f,
+                dW.data<float>(), CKK);
+          self.accumulate(1, std::move(dW));
+        }
+        if (self.needs_grad(2)) {
+          Tensor dB({OC}, DType::f32);
+          const float* s = gy2.data<float>();
+          float* db = dB.data<float>();
+#pragma omp parallel for schedule(static) if (OC * NP >= detail::kParallelMin)
+          for (std::int64_t oc = 0; oc < OC; ++oc) {
+            float acc = 0.f;
+            for (std::int64_t i = 0; i < NP; ++i) acc += s[oc * NP + i];
+            db[oc] = acc;
+          }
+          self.accumulate(2, std::move(dB));
+        }
+        if (self.needs_grad(0)) {  // dcols = W^T gY2, then scatter back
+          Tensor dcols({CKK, NP}, DType::f32);
+          sgemm(true, false, CKK, NP, OC, 1.f, W.data<float>(), CKK, gy2.data<float>(), NP, 0.f,
+                dcols.data<float>(), NP);
+          Tensor dX({g.batch, g.channels, g.height, g.width}, DType::f32);
+          kernels::col2im(dcols.data<float>(), g, dX.data<float>());
+          self.accumulate(0, std::move(dX));
+        }
+      },
+      "conv2d");
+}
+
+namespace {
+
+struct PoolGeometry {
+  std::int64_t N, C, H, W, k, s, pad, OH, OW;
+};
+
+PoolGeometry pool_geometry(const Tensor& X, std::int64_t kernel, std::int64_t stride,
+                           std::int64_t padding, const char* op) {
+  require(X.ndim() == 4,
+          std::string(op) + ": input must be [N, C, H, W], got " + shape_str(X.shape()));
+  require(kernel > 0 && stride >= 0 && padding >= 0,
+          std::string(op) + ": kernel must be positive, stride and padding non-negative");
+  require(2 * padding <= kernel, std::string(op) + ": padding must be at most half the kernel");
+  PoolGeometry g{X.dim(0), X.dim(1), X.dim(2), X.dim(3), kernel, stride ? stride : kernel,
+                 padding,  0,        0};
+  require(g.H + 2 * g.pad >= g.k && g.W + 2 * g.pad >= g.k,
+          std::string(op) + ": kernel larger than input " + shape_str(X.shape()));
+  g.OH = (g.H + 2 * g.pad - g.k) / g.s + 1;
+  g.OW = (g.W + 2 * g.pad - g.k) / g.s + 1;
+  return g;
+}
+
+}  // namespace
+
+Variable max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride,
+                    std::int64_t padding) {
+  const Tensor& X = val(x, "max_pool2d", "input");
+  const PoolGeometry g = pool_geometry(X, kernel, stride, padding, "max_pool2d");
+  Tensor Y({g.N, g.C, g.OH, g.OW}, DType::f32);
+  // Index of the winning element inside its input plane, for the backward scatter.
+  Tensor arg({g.N, g.C, g.OH, g.OW}, DType::i32);
+  const float* xp = X.data<float>();
+  float* yp = Y.data<float>();
+  std::int32_t* ap = arg.data<std::int32_t>();
+  const std::int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
+  const bool fast2 = g.k == 2 && g.s == 2 && g.pad == 0;  // the common case (LeNet)
+#pragma omp parallel for schedule(static) if (planes * in_plane >= detail::kParallelMin)
+  for (std::int64_t pc = 0; pc < planes; ++pc) {
+    const float* src = xp + pc * in_plane;
+    if (fast2) {
+      float* yrow = yp + pc * out_plane;
+      std::int32_t* arow = ap + pc * out_plane;
+      for (std::int64_t oy = 0; oy < g.OH; ++oy) {
+        const float* r0 = src + 2 * oy * g.W;
+        const float* r1 = r0 + g.W;
+        for (std::int64_t ox = 0; ox < g.OW; ++ox) {
+          // Branch-free: each candidate replaces the running max when larger or NaN (so NaN
+          // propagates, like PyTorch); ties keep the first index.
+          const float v0 = r0[2 * ox], v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+          float best = v0;
+          std::int32_t off = 0;
+          const bool t1 = !(v1 <= best) && best == best;
+          best = t1 ? v1 : best;
+          off = t1 ? 1 : off;
+          const bool t2 = !(v2 <= best) && best == best;
+          best = t2 ? v2 : best;
+          off = t2 ? static_cast<std::int32_t>(g.W) : off;
+          const bool t3 = !(v3 <= best) && best == best;
+          best = t3 ? v3 : best;
+          off = t3 ? static_cast<std::int32_t>(g.W + 1) : off;
+          yrow[oy * g.OW + ox] = best;
+          arow[oy * g.OW + ox] = static_cast<std::int32_t>(2 * oy * g.W + 2 * ox) + off;
+        }
+      }
+      continue;
+    }
+    for (std::int64_t oy = 0; oy < g.OH; ++oy)
+      for (std::int64_t ox = 0; ox < g.OW; ++ox) {
+        float best = -std::numeric_limits<float>::infinity();
+        std::int32_t best_i = -1;
+        for (std::int64_t ky = 0; ky < g.k; ++ky) {
+          const std::int64_t iy = oy * g.s - g.pad + ky;
+          if (iy < 0 || iy >= g.H) continue;
+          for (std::int64_t kx = 0; kx < g.k; ++kx) {
+            const std::int64_t ix = ox * g.s - g.pad + kx;
+            if (ix < 0 || ix >= g.W) continue;
+            const float v = src[iy * g.W + ix];
+            // NaN wins, so it propagates like in PyTorch.
+            if (v > best || best_i < 0 || v != v) {
+              best = v;
+              best_i = static_cast<std::int32_t>(iy * g.W + ix);
+            }
+          }
+        }
+        yp[pc * out_plane + oy * g.OW + ox] = best;
+        ap[pc * out_plane + oy * g.OW + ox] = best_i;
+      }
+  }
+  return make_result(
+      std::move(Y), {x},
+      [arg, g, planes, in_plane, out_plane](const Tensor& gy, Node& self) {
+        Tensor dX({g.N, g.C, g.H, g.W}, DType::f32);
+        const float* gp = gy.data<float>();
+        const std::int32_t* a = arg.data<std::int32_t>();
+        float* dx = dX.data<float>();
+    // Each thread zeroes and fills its own planes.
+#pragma omp parallel for schedule(static) if (planes * in_plane >= detail::kParallelMin)
+        for (std::int64_t pc = 0; pc < planes; ++pc) {
+          std::memset(dx + pc * in_plane, 0, sizeof(float) * in_plane);
+          for (std::int64_t i = 0; i < out_plane; ++i)
+            dx[pc * in_plane + a[pc * out_plane + i]] += gp[pc * out_plane + i];
+        }
+        self.accumulate(0, std::move(dX));
+      },
+      "max_pool2d");
+}
+
+Variable avg_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride,
+                    std::int64_t padding) {
+  const Tensor& X = val(x, "avg_pool2d", "input");
+  const PoolGeometry g = pool_geometry(X, kernel, stride, padding, "avg_pool2d");
+  Tensor Y({g.N, g.C, g.OH, g.OW}, DType::f32);
+  const float* xp = X.data<float>();
+  float* yp = Y.data<float>();
+  const std::int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
+  const float scale = 1.f / static_cast<float>(g.k * g.k);  // padded zeros count
+#pragma omp parallel for schedule(static) if (planes * in_plane >= detail::kParallelMin)
+  for (std::int64_t pc = 0; pc < planes; ++pc) {
+    const float* src = xp + pc * in_plane;
+    for (std::int64_t oy = 0; oy < g.OH; ++oy)
+      for (std::int64_t ox = 0; ox < g.OW; ++ox) {
+        float acc = 0.f;
+        for (std::int64_t ky = 0; ky < g.k; ++ky) {
+          const std::int64_t iy = oy * g.s - g.pad + ky;
+          if (iy < 0 || iy >= g.H) continue;
+          for (std::int64_t kx = 0; kx < g.k; ++kx) {
+            const std::int64_t ix = ox * g.s - g.pad + kx;
+            if (ix >= 0 && ix < g.W) acc += src[iy * g.W + ix];
+          }
+        }
+        yp[pc * out_plane + oy * g.OW + ox] = acc * scale;
+      }
+  }
+  return make_result(
+      std::move(Y), {x},
+      [g, planes, in_plane, out_plane, scale](const Tensor& gy, Node& self) {
+        Tensor dX({g.N, g.C, g.H, g.W}, DType::f32);
+        const float* gp = gy.data<float>();
+        float* dx = dX.data<float>();
+#pragma omp parallel for schedule(static) if (planes * in_plane >= detail::kParallelMin)
+        for (std::int64_t pc = 0; pc < planes; ++pc) {
+          float* dst = dx + pc * in_plane;
+          std::memset(dst, 0, sizeof(float) * in_plane);
+          for (std::int64_t oy = 0; oy < g.OH; ++oy)
+            for (std::int64_t ox = 0; ox < g.OW; ++ox) {
+              const float v = gp[pc * out_plane + oy * g.OW + ox] * scale;
+              for (std::int64_t ky = 0; ky < g.k; ++ky) {
+                const std::int64_t iy = oy * g.s - g.pad + ky;
+                if (iy < 0 || iy >= g.H) continue;
+                for (std::int64_t kx = 0; kx < g.k; ++kx) {
+                  const std::int64_t ix = ox * g.s - g.pad + kx;
+                  if (ix >= 0 && ix < g.W) dst[iy * g.W + ix] += v;
+                }
+              }
+            }
+        }
+        self.accumulate(0, std::move(dX));
+      },
+      "avg_pool2d");
+}
+
+}  // namespace verdant::autograd

@@ -1,0 +1,88 @@
+// matmul and linear: every product is one OpenBLAS call with the transposes folded into the
+// call (no transposed copies).
+#include "internal.hpp"
+#include "verdant/kernels/gemm.hpp"
+
+namespace verdant::autograd {
+
+using detail::require;
+using detail::val;
+using kernels::sgemm;
+
+Variable matmul(const Variable& a, const Variable& b) {
+  const Tensor& A = val(a, "matmul", "a");
+  const Tensor& B = val(b, "matmul", "b");
+  require(A.ndim() == 2 && B.ndim() == 2 && A.dim(1) == B.dim(0),
+          "matmul: cannot multiply " + shape_str(A.shape()) + " by " + shape_str(B.shape()));
+  const std::int64_t M = A.dim(0), K = A.dim(1), N = B.dim(1);
+  Tensor Y({M, N}, DType::f32);
+  sgemm(false, false, M, N, K, 1.f, A.data<float>(), K, B.data<float>(), N, 0.f, Y.data<float>(),
+        N);
+  return make_result(
+      std::move(Y), {a, b},
+      [A, B, M, K, N](const Tensor& gy, Node& self) {
+        if (self.needs_grad(0)) {  // dA = gY B^T
+          Tensor dA({M, K}, DType::f32);
+          sgemm(false, true, M, K, N, 1.f, gy.data<float>(), N, B.data<float>(), N, 0.f,
+                dA.data<float>(), K);
+          self.accumulate(0, std::move(dA));
+        }
+        if (self.needs_grad(1)) {  // dB = A^T gY
+          Tensor dB({K, N}, DType::f32);
+          sgemm(true, false, K, N, M, 1.f, A.data<float>(), K, gy.data<float>(), N, 0.f,
+                dB.data<float>(), N);
+          self.accumulate(1, std::move(dB));
+        }
+      },
+      "matmul");
+}
+
+Variable linear(const Variable& x, const Variable& weight, const Variable& bias) {
+  const Tensor& X = val(x, "linear", "input");
+  const Tensor& W = val(weight, "linear", "weight");
+  require(W.ndim() == 2, "linear: weight must be [out, in], got " + shape_str(W.shape()));
+  require(X.ndim() == 2 && X.dim(1) == W.dim(1),
+          "linear: input " + shape_str(X.shape()) + " does not fit weight " + shape_str(W.shape()));
+  const std::int64_t N = X.dim(0), in = W.dim(1), out = W.dim(0);
+  Tensor Y({N, out}, DType::f32);
+  float* y = Y.data<float>();
+  float beta = 0.f;
+  if (bias.defined()) {
+    const Tensor& B = val(bias, "linear", "bias");
+    require(B.numel() == out,
+            "linear: bias " + shape_str(B.shape()) + " for " + std::to_string(out) + " outputs");
+    const float* b = B.data<float>();
+    for (std::int64_t i = 0; i < N; ++i)
+      for (std::int64_t j = 0; j < out; ++j) y[i * out + j] = b[j];
+    beta = 1.f;
+  }
+  // Y = X W^T (+ bias already in Y)
+  sgemm(false, true, N, out, in, 1.f, X.data<float>(), in, W.data<float>(), in, beta, y, out);
+  return make_result(
+      std::move(Y), {x, weight, bias},
+      [X, W, N, in, out](const Tensor& gy, Node& self) {
+        const float* g = gy.data<float>();
+        if (self.needs_grad(0)) {  // dX = gY W
+          Tensor dX({N, in}, DType::f32);
+          sgemm(false, false, N, in, out, 1.f, g, out, W.data<float>(), in, 0.f, dX.data<float>(),
+                in);
+          self.accumulate(0, std::move(dX));
+        }
+        if (self.needs_grad(1)) {  // dW = gY^T X
+          Tensor dW({out, in}, DType::f32);
+          sgemm(true, false, out, in, N, 1.f, g, out, X.data<float>(), in, 0.f, dW.data<float>(),
+                in);
+          self.accumulate(1, std::move(dW));
+        }
+        if (self.needs_grad(2)) {  // db = column sums of gY
+          Tensor dB = Tensor::zeros({out});
+          float* db = dB.data<float>();
+          for (std::int64_t i = 0; i < N; ++i)
+            for (std::int64_t j = 0; j < out; ++j) db[j] += g[i * out + j];
+          self.accumulate(2, std::move(dB));
+        }
+      },
+      "linear");
+}
+
+}  // namespace verdant::autograd
