@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 
 #include "verdant/core/error.hpp"
 
@@ -49,10 +48,17 @@ void write_file_atomic(const fs::path& path, std::string_view text) {
 }
 
 std::vector<std::uint8_t> read_file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw Error(path.string() + ": is a directory, expected a file");
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error(path.string() + ": cannot open: " + std::strerror(errno));
-  std::vector<std::uint8_t> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(path.string() + ": read failed");
+  // One read of the whole file: a per-character iterator copy is ~10x slower on big tables.
+  const std::streamoff size = in.tellg();
+  if (size < 0) throw Error(path.string() + ": cannot determine size");
+  std::vector<std::uint8_t> data(static_cast<std::size_t>(size));
+  in.seekg(0);
+  if (size > 0 && !in.read(reinterpret_cast<char*>(data.data()), size))
+    throw Error(path.string() + ": read failed");
   return data;
 }
 

@@ -31,6 +31,10 @@ TEST(Io, MissingFileErrorNamesThePath) {
   }
 }
 
+TEST(Io, ReadingADirectoryIsAnError) {
+  EXPECT_THROW(read_file_bytes(fs::temp_directory_path()), Error);
+}
+
 TEST(Io, WriteIntoMissingDirectoryFailsCleanly) {
   EXPECT_THROW(write_file_atomic("/nonexistent/dir/x", std::string_view("x")), Error);
 }
