@@ -1,18 +1,37 @@
-// `verdant info`: placeholder replaced by the engine's model summary.
+// `verdant info MODEL`: layers, output shapes, parameter counts and forward FLOPs of a
+// built-in model, a YAML model file or the model inside a checkpoint.
 #include <cstdio>
+#include <memory>
+#include <string>
 
 #include "command.hpp"
+#include "verdant/nn/models.hpp"
+#include "verdant/train/checkpoint.hpp"
+#include "verdant/train/session.hpp"
 
 namespace verdant::cli {
 namespace {
-const bool registered = register_command({"info", "Describe a model (parameters, layers, FLOPs)",
-                                          [](CLI::App& sub) -> Runner {
-                                            auto model = std::make_shared<std::string>("lenet5");
-                                            sub.add_option("model", *model, "Model name or file");
-                                            return [model] {
-                                              std::printf("model %s\n", model->c_str());
-                                              return 0;
-                                            };
-                                          }});
+
+int run_info(const std::string& spec) {
+  std::shared_ptr<nn::Sequential> model;
+  if (spec.ends_with(".vckpt")) {
+    model = train::model_from_checkpoint(train::load_checkpoint(spec), spec);
+  } else {
+    model = train::build_model(spec, nullptr, "MODEL");
+  }
+  nn::ModelSummary s = nn::summarize(*model);
+  std::printf("model %s\n%s", spec.c_str(), nn::format_summary(s).c_str());
+  return 0;
 }
+
+const bool registered = register_command(
+    {"info", "Describe a model (layers, shapes, parameters, FLOPs)", [](CLI::App& sub) -> Runner {
+       auto model = std::make_shared<std::string>("lenet5");
+       sub.add_option("model", *model,
+                      "Built-in model name (mlp, lenet5), YAML file or .vckpt checkpoint")
+           ->capture_default_str();
+       return [model] { return run_info(*model); };
+     }});
+
+}  // namespace
 }  // namespace verdant::cli

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The compression targets of issue 4 on Fashion-MNIST, each against our own dense baseline
+# trained with the same epochs, optimizer (SGD momentum 0.9, cosine, weight decay 5e-4) and
+# seed. Independent chains run in parallel (THREADS threads each). Prints every report at the
+# end (accuracy before/after, sparsity, FLOPs, bytes dense fp32 vs compact, energy with its label).
+#   bench/compress_targets.sh [VERDANT_BINARY] [OUT_DIR]
+# Env: EPOCHS (mlp, default 10), LENET_EPOCHS (default 8), STUDENT_EPOCHS (default 5),
+#      THREADS (per job, default 4), DATA (Fashion-MNIST dir).
+set -uo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+V="${1:-$here/build/src/cli/verdant}"
+OUT="${2:-/tmp/verdant-compress-bench}"
+E="${EPOCHS:-10}"; LE="${LENET_EPOCHS:-8}"; SE="${STUDENT_EPOCHS:-5}"; T="${THREADS:-4}"
+DATA="${DATA:-/usr/share/datasets/fashion-mnist}"
+mkdir -p "$OUT/recipes"
+R="$OUT/recipes"
+common=(--data "$DATA" --threads "$T" --weight-decay 5e-4 --quiet)
+
+# Recipes sized to the epoch budget (the shipped recipes/ are the commented versions).
+cat > "$R/prune92.yaml" <<Y
+lr: 0.05
+modifiers:
+  - prune: {scope: global, final_sparsity: 0.92, start_epoch: 1, end_epoch: $((E * 6 / 10)), update_every: 0.25}
+Y
+cat > "$R/prune92_lenet.yaml" <<Y
+lr: 0.05
+modifiers:
+  - prune: {scope: global, final_sparsity: 0.92, start_epoch: 1, end_epoch: $((LE * 6 / 10)), update_every: 0.25}
+Y
+cat > "$R/prune_int8.yaml" <<Y
+lr: 0.05
+modifiers:
+  - prune: {scope: global, final_sparsity: 0.95, start_epoch: 1, end_epoch: $((E * 6 / 10)), update_every: 0.25}
+  - quantize: {mode: qat, start_epoch: $((E - 2))}
+Y
+cat > "$R/qat.yaml" <<Y
+lr: 0.002
+modifiers:
+  - quantize: {mode: qat}
+Y
+cat > "$R/ptq.yaml" <<Y
+modifiers:
+  - quantize: {mode: ptq, calibration: percentile, percentile: 99.99}
+Y
+cat > "$R/rigl90.yaml" <<Y
+lr: 0.05
+modifiers:
+  - sparse_train: {method: rigl, sparsity: 0.9, distribution: erk, drop_fraction: 0.3, update_every: 100, end_epoch: $((E * 3 / 4))}
+Y
+cat > "$R/distill.yaml" <<Y
+lr: 0.05
+modifiers:
+  - distill: {teacher: ../lenet5_dense/checkpoint.vckpt, alpha: 0.3, temperature: 4}
+Y
+# Student: 784-80-10, 63,610 parameters (< 1/4 of mlp's 266,610).
+cat > "$R/student.yaml" <<Y
+input: [1, 28, 28]
+layers:
+  - flatten
+  - linear: {out_features: 80}
+  - relu
+  - linear: {out_features: 10}
+Y
+# A recipe that changes nothing: dense training through the same loop (baselines).
+cat > "$R/alone.yaml" <<Y
+lr: 0.05
+modifiers:
+  - prune: {final_sparsity: 0.0}
+Y
+
+vtrain() { "$V" train --threads "$T" --data "$DATA" --weight-decay 5e-4 --lr 0.05 --seed 42 "$@"; }
+cz() { local name=$1; shift; "$V" compress "${common[@]}" --out "$OUT/$name" "$@" > "$OUT/$name.txt" 2>&1; echo "$name rc=$?"; }
+
+(  # chain 1: dense mlp, then int8 from it, then RigL from scratch
+  vtrain --model mlp --epochs "$E" --out "$OUT/mlp_dense" > "$OUT/mlp_dense.txt" 2>&1; echo "mlp_dense rc=$?"
+  cz mlp_qat --model "$OUT/mlp_dense/checkpoint.vckpt" --recipe "$R/qat.yaml" --epochs 1
+  cz mlp_ptq --model "$OUT/mlp_dense/checkpoint.vckpt" --recipe "$R/ptq.yaml" --epochs 0
+  cz mlp_rigl90 --model mlp --recipe "$R/rigl90.yaml" --epochs "$E" --seed 42
+  # The dense baseline through the same loop (a no-op recipe), for time and energy.
+  cz mlp_dense_loop --model mlp --recipe "$R/alone.yaml" --epochs "$E" --seed 42
+) &
+(  # chain 2: dense lenet5 (also the teacher), then the distilled students
+  vtrain --model lenet5 --epochs "$LE" --out "$OUT/lenet5_dense" > "$OUT/lenet5_dense.txt" 2>&1; echo "lenet5_dense rc=$?"
+  for s in 1 2 3; do cz "student_kd_$s" --model "$R/student.yaml" --recipe "$R/distill.yaml" --epochs "$SE" --seed "$s"; done
+) &
+(  # chain 3: lenet5 pruned to 92% during training
+  cz lenet5_prune92 --model lenet5 --recipe "$R/prune92_lenet.yaml" --epochs "$LE" --seed 42
+) &
+(  # chain 4: mlp pruned to 92%, pruned + int8, students alone
+  cz mlp_prune92 --model mlp --recipe "$R/prune92.yaml" --epochs "$E" --seed 42
+  cz mlp_prune_int8 --model mlp --recipe "$R/prune_int8.yaml" --epochs "$E" --seed 42
+  for s in 1 2 3; do cz "student_alone_$s" --model "$R/student.yaml" --recipe "$R/alone.yaml" --epochs "$SE" --seed "$s"; done
+) &
+wait
+echo "== results ($OUT)"
+for f in "$OUT"/*/report.json "$OUT"/*/results.json; do echo "--- $f"; head -c 1500 "$f"; echo; done 2>/dev/null
+for f in "$OUT"/*.txt; do echo "--- $f"; tr '\r' '\n' < "$f" | grep -v '^$' | tail -22; done

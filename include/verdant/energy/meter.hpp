@@ -1,0 +1,111 @@
+#pragma once
+// Energy meters: each one reports cumulative joules per domain since it was created, and
+// says whether its figures are measured (hardware counters) or estimated (and from what).
+#include <array>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace verdant::energy {
+
+enum class Domain : int { cpu = 0, dram = 1, gpu = 2 };
+inline constexpr int kDomainCount = 3;
+inline constexpr std::array<Domain, kDomainCount> kAllDomains = {Domain::cpu, Domain::dram,
+                                                                 Domain::gpu};
+const char* domain_name(Domain d);
+
+// Joules per domain.
+struct Joules {
+  std::array<double, kDomainCount> value{};
+  double& operator[](Domain d) { return value[static_cast<int>(d)]; }
+  double operator[](Domain d) const { return value[static_cast<int>(d)]; }
+  double total() const { return value[0] + value[1] + value[2]; }
+  Joules& operator+=(const Joules& o) {
+    for (int i = 0; i < kDomainCount; ++i) value[i] += o.value[i];
+    return *this;
+  }
+  friend Joules operator-(Joules a, const Joules& b) {
+    for (int i = 0; i < kDomainCount; ++i) a.value[i] -= b.value[i];
+    return a;
+  }
+};
+
+class Meter {
+ public:
+  virtual ~Meter() = default;
+  // Cumulative joules since construction, whole machine. Stateful (integrates power or
+  // corrects counter wraparound), so call it at least every few seconds; not thread-safe.
+  virtual Joules read() = 0;
+  // Short name: "rapl", "nvml", "estimate".
+  virtual std::string name() const = 0;
+  virtual bool measured() const = 0;
+  // Which domains this meter covers.
+  virtual std::vector<Domain> domains() const = 0;
+  // Human label, e.g. "measured (rapl: 2 packages + dram)" or
+  // "estimated (TDP 85 W of 'AMD EPYC' x utilisation)".
+  virtual std::string source() const = 0;
+  // The label for one domain (a meter may model its domains differently).
+  virtual std::string source(Domain) const { return source(); }
+  // Names of the devices measured (GPU models for NVML, the CPU model for the estimate).
+  virtual std::vector<std::string> device_names() const { return {}; }
+};
+
+// ---- RAPL through the powercap sysfs tree ------------------------------------------------
+// Reads <root>/intel-rapl:N (packages) and intel-rapl:N:M named "dram" (also amd-rapl:*).
+// Core/uncore sub-zones are part of the package and psys overlaps it, so both are skipped.
+// Throws verdant::Error naming the first unreadable file when no full set can be read.
+std::unique_ptr<Meter> make_rapl_meter(const std::filesystem::path& powercap_root);
+
+// ---- NVML, loaded at run time --------------------------------------------------------------
+// Throws verdant::Error (one line: library or call that failed) when NVML cannot be used.
+// Uses nvmlDeviceGetTotalEnergyConsumption where the GPU supports it, otherwise samples
+// nvmlDeviceGetPowerUsage at each read() and integrates (trapezoids).
+std::unique_ptr<Meter> make_nvml_meter(const std::string& library = "libnvidia-ml.so.1");
+
+// ---- Estimate from TDP and utilisation ------------------------------------------------------
+// CodeCarbon's constant-mode default when a CPU model is not in the table: 85 W.
+inline constexpr double kDefaultCpuTdpWatts = 85.0;
+// CodeCarbon's (2.x) RAM model: 3 W per 8 GB = 0.375 W/GB of installed memory.
+inline constexpr double kRamWattsPerGb = 0.375;
+
+struct TdpMatch {
+  double watts = kDefaultCpuTdpWatts;
+  bool known = false;
+  std::string table_name;  // the matching table entry, empty when unknown
+  int skipped_rows = 0;    // rows whose TDP is not a number (the bundled table has 4)
+};
+// Matches a /proc/cpuinfo model name against cpu_tdp.csv (Name,TDP): case, "(R)", "(TM)",
+// "CPU", "Processor", "N-Core", "@ x GHz" are ignored; the longest table entry whose words
+// all occur in the model name and that contains a model number wins. A malformed table
+// (header, missing field, empty TDP) -> verdant::Error with file:line; a row whose TDP is
+// not a number ("27.29.5" in the bundled table) is skipped and counted.
+TdpMatch match_cpu_tdp(const std::string& model_name, const std::filesystem::path& tdp_csv);
+
+struct EstimateOptions {
+  std::filesystem::path proc_root = "/proc";
+  std::filesystem::path tdp_csv;    // empty: <data_dir>/hardware/cpu_tdp.csv
+  std::optional<double> cpu_tdp_w;  // overrides the table (flag or VERDANT_CPU_TDP_W)
+  double ram_watts_per_gb = kRamWattsPerGb;
+};
+// CPU power = TDP x sockets x machine utilisation (from /proc/stat); DRAM power =
+// ram_watts_per_gb x MemTotal. Integrated between read() calls.
+std::unique_ptr<Meter> make_estimate_meter(const EstimateOptions& options = {});
+
+// ---- Selection -----------------------------------------------------------------------------
+struct MeterOptions {
+  std::filesystem::path powercap_root = "/sys/class/powercap";
+  std::string nvml_library = "libnvidia-ml.so.1";
+  bool use_nvml = true;
+  bool force_estimate = false;
+  EstimateOptions estimate;
+};
+struct MeterSet {
+  std::vector<std::unique_ptr<Meter>> meters;
+  std::vector<std::string> warnings;  // one line each, e.g. why RAPL was not used
+};
+// RAPL if readable, else the estimate (with a warning saying why); NVML added if a GPU is found.
+MeterSet select_meters(const MeterOptions& options = {});
+
+}  // namespace verdant::energy

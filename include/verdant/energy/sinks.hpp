@@ -1,0 +1,59 @@
+#pragma once
+// Where tracker results go: CodeCarbon-compatible emissions.csv, energy.jsonl (one record
+// per phase), Prometheus text exposition (node_exporter textfile or a loopback /metrics).
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "verdant/energy/tracker.hpp"
+
+namespace verdant::energy {
+
+// CodeCarbon's emissions.csv columns, in its order (EmissionsData in
+// codecarbon/output_methods/emissions_data.py, 2.x releases). Units: duration s,
+// emissions kg CO2eq, emissions_rate kg/s, *_power W, *_energy and energy_consumed kWh,
+// ram_total_size GB.
+const std::vector<std::string>& codecarbon_columns();
+
+// One CSV row (no newline) for a phase, in codecarbon_columns() order. The figures are the
+// process tree's share (tracking_mode "process"), so ranks on one machine never add up to
+// more than the machine. Fields with commas or quotes are quoted.
+std::string emissions_csv_row(const PhaseResult& phase, const RunInfo& info);
+// Appends rows to `path` like CodeCarbon: the header once when the file is new; an existing
+// file with another header is kept as <path>.bak and a new file is started (also like
+// CodeCarbon). Written atomically. Returns a warning line if a backup was made, else "".
+std::string append_emissions_csv(const std::filesystem::path& path,
+                                 std::span<const PhaseResult> phases, const RunInfo& info);
+
+// One JSON object (one line) for a phase: joules per domain for the process share and,
+// when this process reports it, the machine; each domain with "measured"/"estimated" and
+// its source label; kWh, emissions, cost, carbon and PUE descriptions.
+std::string energy_json_record(const PhaseResult& phase, const RunInfo& info);
+void append_energy_jsonl(const std::filesystem::path& path, std::span<const PhaseResult> phases,
+                         const RunInfo& info);
+
+// Prometheus text exposition format 0.0.4 for the given phases.
+std::string prometheus_text(std::span<const PhaseResult> phases, const RunInfo& info);
+// For node_exporter's textfile collector (written atomically, as it requires).
+void write_prometheus_textfile(const std::filesystem::path& path, const std::string& text);
+
+// A minimal HTTP server on 127.0.0.1 answering GET /metrics with body(); everything else
+// 404. One small thread; port 0 picks a free port. Throws verdant::Error if it cannot bind.
+class MetricsServer {
+ public:
+  MetricsServer(std::function<std::string()> body, std::uint16_t port = 0);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+  std::uint16_t port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace verdant::energy

@@ -1,0 +1,116 @@
+#pragma once
+// The training loop: batches from a DataLoader through a model and optimizer, with
+// callbacks, NaN/inf detection, periodic checkpoints and exact resume.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "verdant/data/dataset.hpp"
+#include "verdant/data/loader.hpp"
+#include "verdant/nn/module.hpp"
+#include "verdant/nn/optim.hpp"
+#include "verdant/nn/schedule.hpp"
+#include "verdant/train/callback.hpp"
+#include "verdant/train/checkpoint.hpp"
+
+namespace verdant::train {
+
+struct TrainOptions {
+  std::int64_t epochs = 1;
+  std::int64_t batch_size = 64;
+  std::uint64_t seed = 0;  // data order; model init is the caller's business
+  bool drop_last = false;
+  // Write a checkpoint every N optimizer steps (0: only at epoch ends and at the end).
+  std::int64_t checkpoint_every = 0;
+  std::filesystem::path checkpoint_path;  // empty: no checkpoints
+  // Extra metadata stored in every checkpoint (model spec, config...).
+  std::vector<std::pair<std::string, std::string>> checkpoint_meta;
+  float label_smoothing = 0.f;
+  std::int64_t eval_batch_size = 1000;
+};
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;  // [0, 1]
+  std::int64_t samples = 0;
+  std::int64_t correct = 0;
+};
+
+// Mean cross-entropy and accuracy of `model` on `dataset` (eval mode, no recording; the
+// model's training flag is restored afterwards).
+EvalResult evaluate(nn::Module& model, const data::Dataset& dataset,
+                    std::int64_t batch_size = 1000);
+
+struct FitResult {
+  std::vector<EpochStats> epochs;  // every finished epoch, including those before a resume
+  bool stopped_early = false;
+  std::string stop_reason;
+  double train_seconds = 0;  // this process
+};
+
+class Trainer {
+ public:
+  // `schedule` gives the learning rate per optimizer step (global step index); may be null
+  // (the optimizer's lr stays as it is). The references must outlive the trainer.
+  Trainer(nn::Module& model, nn::Optimizer& optimizer, const data::Dataset& train_set,
+          TrainOptions options, std::shared_ptr<const nn::LRSchedule> schedule = nullptr);
+
+  void add_callback(std::shared_ptr<TrainerCallback> callback);
+  // Evaluate on this set after every epoch (EpochStats::eval_*).
+  void set_eval_set(const data::Dataset* eval_set) { eval_set_ = eval_set; }
+
+  // Runs until options.epochs are done, a callback requests a stop, or an error (a NaN or
+  // infinite loss throws verdant::Error naming the epoch and step).
+  FitResult fit();
+
+  // Restores model, optimizer, RNG and loop position from a checkpoint written by a
+  // trainer with the same model/optimizer; fit() then continues from there. Throws
+  // verdant::Error (naming the file) when the checkpoint does not fit.
+  void resume_from(const std::filesystem::path& path);
+  // A checkpoint of the current state (what a periodic save writes).
+  Checkpoint make_checkpoint() const;
+  void save_checkpoint(const std::filesystem::path& path) const;
+
+  void request_stop(std::string reason);
+  bool stop_requested() const { return stop_requested_; }
+
+  nn::Module& model() { return model_; }
+  nn::Optimizer& optimizer() { return optimizer_; }
+  const TrainOptions& options() const { return options_; }
+  std::int64_t epoch() const { return epoch_; }
+  std::int64_t step_in_epoch() const { return step_; }
+  std::int64_t global_step() const { return global_step_; }
+  std::int64_t steps_per_epoch() const { return loader_.num_batches(); }
+  const std::vector<EpochStats>& history() const { return history_; }
+
+ private:
+  void apply_checkpoint(const Checkpoint& ckpt, const std::string& origin);
+
+  nn::Module& model_;
+  nn::Optimizer& optimizer_;
+  const data::Dataset& train_set_;
+  const data::Dataset* eval_set_ = nullptr;
+  TrainOptions options_;
+  std::shared_ptr<const nn::LRSchedule> schedule_;
+  data::DataLoader loader_;
+  std::vector<std::shared_ptr<TrainerCallback>> callbacks_;
+
+  // Position: the next step to run is batch `step_` of epoch `epoch_`.
+  std::int64_t epoch_ = 0, step_ = 0, global_step_ = 0;
+  // Running sums of the current epoch (kept in checkpoints so resumed stats match).
+  double loss_sum_ = 0;
+  std::int64_t correct_ = 0, seen_ = 0;
+  double epoch_seconds_ = 0;
+  std::vector<EpochStats> history_;
+  bool stop_requested_ = false;
+  std::string stop_reason_;
+};
+
+// Checkpoint tensor names used by Trainer: "param/<name>", "buffer/<name>",
+// "optim/<name>", "rng/default" (u8 [32], the default generator's xoshiro state).
+// Loads only the model's parameters and buffers from a checkpoint (for eval/export).
+void load_model_state(nn::Module& model, const Checkpoint& ckpt, const std::string& origin);
+
+}  // namespace verdant::train

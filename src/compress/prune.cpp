@@ -1,0 +1,162 @@
+#include "verdant/compress/prune.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "verdant/core/error.hpp"
+
+namespace verdant::compress {
+
+Tensor ones_mask(const Shape& shape) {
+  Tensor m(shape, DType::u8);
+  std::memset(m.raw(), 1, m.nbytes());
+  return m;
+}
+
+void apply_mask(Tensor& weight, const Tensor& mask) {
+  if (weight.numel() != mask.numel()) throw Error("apply_mask: mask shape differs from weight");
+  float* w = weight.data<float>();
+  const std::uint8_t* m = mask.data<std::uint8_t>();
+  const std::int64_t n = weight.numel();
+  for (std::int64_t i = 0; i < n; ++i) w[i] = m[i] ? w[i] : 0.0f;
+}
+
+std::int64_t count_nonzero(const Tensor& t) {
+  std::int64_t nz = 0;
+  if (t.dtype() == DType::u8) {
+    const auto* p = t.data<std::uint8_t>();
+    for (std::int64_t i = 0; i < t.numel(); ++i) nz += p[i] != 0;
+  } else {
+    const auto* p = t.data<float>();
+    for (std::int64_t i = 0; i < t.numel(); ++i) nz += p[i] != 0.0f;
+  }
+  return nz;
+}
+
+double sparsity_of(const Tensor& t) {
+  return t.numel() == 0 ? 0.0 : 1.0 - double(count_nonzero(t)) / double(t.numel());
+}
+
+namespace {
+// Prunes the `k` lowest-scoring entries among (layer, index) pairs; masked entries count as
+// already pruned (score -1) so that a rising sparsity never revives a weight.
+struct Entry {
+  float score;
+  std::uint32_t layer;
+  std::uint32_t index;
+};
+
+void prune_lowest(std::vector<Entry>& entries, std::int64_t k, std::vector<Tensor>& masks) {
+  k = std::clamp<std::int64_t>(k, 0, static_cast<std::int64_t>(entries.size()));
+  if (k == 0) return;
+  std::nth_element(entries.begin(), entries.begin() + (k - 1), entries.end(),
+                   [](const Entry& a, const Entry& b) { return a.score < b.score; });
+  for (std::int64_t i = 0; i < k; ++i)
+    masks[entries[i].layer].data<std::uint8_t>()[entries[i].index] = 0;
+}
+
+void append_scores(const Tensor& w, const Tensor& m, std::uint32_t layer, std::vector<Entry>& out) {
+  const float* wp = w.data<float>();
+  const std::uint8_t* mp = m.data<std::uint8_t>();
+  for (std::int64_t i = 0; i < w.numel(); ++i)
+    out.push_back({mp[i] ? std::fabs(wp[i]) : -1.0f, layer, static_cast<std::uint32_t>(i)});
+}
+
+void check_pairs(const std::vector<Tensor>& weights, const std::vector<Tensor>& masks) {
+  if (weights.size() != masks.size()) throw Error("pruning: one mask per weight is needed");
+  for (std::size_t i = 0; i < weights.size(); ++i)
+    if (weights[i].numel() != masks[i].numel())
+      throw Error("pruning: mask shape differs from weight");
+}
+}  // namespace
+
+void magnitude_prune(const std::vector<Tensor>& weights, std::vector<Tensor>& masks,
+                     double sparsity, PruneScope scope) {
+  check_pairs(weights, masks);
+  std::vector<Entry> entries;
+  if (scope == PruneScope::global) {
+    std::int64_t total = 0;
+    for (const auto& w : weights) total += w.numel();
+    entries.reserve(static_cast<std::size_t>(total));
+    for (std::size_t l = 0; l < weights.size(); ++l)
+      append_scores(weights[l], masks[l], static_cast<std::uint32_t>(l), entries);
+    prune_lowest(entries, std::llround(sparsity * double(total)), masks);
+    return;
+  }
+  for (std::size_t l = 0; l < weights.size(); ++l) {
+    entries.clear();
+    append_scores(weights[l], masks[l], static_cast<std::uint32_t>(l), entries);
+    prune_lowest(entries, std::llround(sparsity * double(weights[l].numel())), masks);
+  }
+}
+
+void structured_prune(const std::vector<Tensor>& weights, std::vector<Tensor>& masks,
+                      double sparsity, Norm norm) {
+  check_pairs(weights, masks);
+  for (std::size_t l = 0; l < weights.size(); ++l) {
+    const Tensor& w = weights[l];
+    const std::int64_t rows = w.dim(0), cols = w.numel() / rows;
+    const float* wp = w.data<float>();
+    std::uint8_t* mp = masks[l].data<std::uint8_t>();
+    std::vector<std::pair<double, std::int64_t>> score(static_cast<std::size_t>(rows));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double s = 0;
+      bool alive = false;
+      for (std::int64_t c = 0; c < cols; ++c) {
+        const double v = wp[r * cols + c];
+        s += norm == Norm::l1 ? std::fabs(v) : v * v;
+        alive = alive || mp[r * cols + c];
+      }
+      score[r] = {alive ? s : -1.0, r};
+    }
+    const auto k = std::clamp<std::int64_t>(std::llround(sparsity * double(rows)), 0, rows);
+    std::sort(score.begin(), score.end());
+    for (std::int64_t i = 0; i < k; ++i)
+      std::memset(mp + score[i].second * cols, 0, static_cast<std::size_t>(cols));
+  }
+}
+
+std::vector<std::int64_t> kept_rows(const Tensor& mask) {
+  const std::int64_t rows = mask.dim(0), cols = mask.numel() / rows;
+  const std::uint8_t* m = mask.data<std::uint8_t>();
+  std::vector<std::int64_t> keep;
+  for (std::int64_t r = 0; r < rows; ++r)
+    if (std::any_of(m + r * cols, m + (r + 1) * cols, [](std::uint8_t v) { return v != 0; }))
+      keep.push_back(r);
+  return keep;
+}
+
+Tensor take_rows(const Tensor& weight, const std::vector<std::int64_t>& keep) {
+  Shape shape = weight.shape();
+  const std::int64_t cols = weight.numel() / shape[0];
+  shape[0] = static_cast<std::int64_t>(keep.size());
+  Tensor out(shape, DType::f32);
+  for (std::size_t i = 0; i < keep.size(); ++i)
+    std::memcpy(out.data<float>() + static_cast<std::int64_t>(i) * cols,
+                weight.data<float>() + keep[i] * cols, static_cast<std::size_t>(cols) * 4);
+  return out;
+}
+
+Tensor take_input_columns(const Tensor& next_weight, const std::vector<std::int64_t>& keep,
+                          std::int64_t group) {
+  Shape shape = next_weight.shape();
+  const std::int64_t out_rows = shape[0];
+  const std::int64_t in = shape[1];
+  std::int64_t inner = 1;  // kernel elements per input channel (conv) or 1 (linear)
+  for (std::size_t d = 2; d < shape.size(); ++d) inner *= shape[d];
+  if (in % group != 0) throw Error("structured pruning: layer inputs do not match the group");
+  shape[1] = static_cast<std::int64_t>(keep.size()) * group;
+  Tensor out(shape, DType::f32);
+  const float* src = next_weight.data<float>();
+  float* dst = out.data<float>();
+  const std::int64_t block = group * inner;  // contiguous values belonging to one input row
+  for (std::int64_t o = 0; o < out_rows; ++o)
+    for (std::size_t i = 0; i < keep.size(); ++i)
+      std::memcpy(dst + (o * shape[1] + static_cast<std::int64_t>(i) * group) * inner,
+                  src + (o * in + keep[i] * group) * inner, static_cast<std::size_t>(block) * 4);
+  return out;
+}
+
+}  // namespace verdant::compress

@@ -1,0 +1,516 @@
+#include "verdant/compress/session.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <sstream>
+
+#include "verdant/compress/prune.hpp"
+#include "verdant/compress/schedule.hpp"
+#include "verdant/compress/sparse_train.hpp"
+#include "verdant/core/error.hpp"
+#include "verdant/nn/layers.hpp"
+#include "verdant/nn/models.hpp"
+
+namespace verdant::compress {
+
+using autograd::Node;
+using nn::Variable;
+
+namespace {
+bool is_weight_layer(const nn::Module& m) {
+  return dynamic_cast<const nn::Linear*>(&m) || dynamic_cast<const nn::Conv2d*>(&m);
+}
+
+void copy_into(Tensor& dst, const Tensor& src) {
+  if (dst.numel() != src.numel()) throw Error("compress: tensor sizes differ while copying");
+  std::memcpy(dst.raw(), src.raw(), src.nbytes());
+}
+
+// Fake-quant as an autograd op: straight-through gradient inside the range, zero outside.
+Variable fake_quant_op(const Variable& x, const QuantParams& p) {
+  const Tensor& v = x.value();
+  const auto n = static_cast<std::size_t>(v.numel());
+  Tensor out(v.shape(), DType::f32);
+  auto pass = std::make_shared<std::vector<std::uint8_t>>(n);
+  fake_quantize({v.data<float>(), n}, {out.data<float>(), n}, p, *pass);
+  return autograd::make_result(
+      out, {x},
+      [pass](const Tensor& g, Node& node) {
+        if (!node.needs_grad(0)) return;
+        Tensor gi(g.shape(), DType::f32);
+        const auto m = static_cast<std::size_t>(g.numel());
+        fake_quantize_backward({g.data<float>(), m}, *pass, {gi.data<float>(), m});
+        node.accumulate(0, gi);
+      },
+      "fake_quant");
+}
+}  // namespace
+
+std::vector<LayerStat> layer_stats(nn::Module& model) {
+  std::vector<LayerStat> out;
+  for (auto& [name, p] : model.named_parameters()) {
+    LayerStat s;
+    s.name = name;
+    s.shape = p.shape();
+    s.params = p.numel();
+    s.nonzero = count_nonzero(p.value());
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- FakeQuantSequential
+
+FakeQuantSequential::FakeQuantSequential(const nn::Sequential& inner, const QuantizeParams& params)
+    : qp_(params) {
+  for (const auto& [name, child] : inner.named_children()) push_back(name, child);
+  set_input_shape(inner.input_shape());
+  train(inner.is_training());
+  sites_.resize(size());
+  for (auto& s : sites_) s.ema = RangeObserver(qp_.activation_momentum);
+}
+
+Variable FakeQuantSequential::forward(const Variable& x) {
+  Variable h = x;
+  const auto& kids = named_children();
+  for (std::size_t i = 0; i < kids.size(); ++i) {
+    if (is_weight_layer(*kids[i].second) && (active_ || calibrating_)) {
+      Site& s = sites_[i];
+      const Tensor& v = h.value();
+      const std::span<const float> data(v.data<float>(), static_cast<std::size_t>(v.numel()));
+      if (calibrating_) {
+        s.calib->observe(data);
+      } else if (is_training()) {
+        s.ema.observe(data);
+        h = fake_quant_op(h, s.ema.params(qp_.activation_bits));
+      } else if (s.has_fixed) {
+        h = fake_quant_op(h, s.fixed);
+      } else if (s.ema.ready()) {
+        h = fake_quant_op(h, s.ema.params(qp_.activation_bits));
+      }
+    }
+    h = kids[i].second->forward(h);
+  }
+  return h;
+}
+
+void FakeQuantSequential::start_calibration() {
+  calibrating_ = true;
+  for (auto& s : sites_)
+    s.calib = std::make_unique<Calibrator>(qp_.calibration, qp_.percentile, 1 << 18);
+}
+
+void FakeQuantSequential::finish_calibration() {
+  calibrating_ = false;
+  for (auto& s : sites_) {
+    if (s.calib && s.calib->samples() > 0) {
+      s.fixed = s.calib->params(qp_.activation_bits);
+      s.has_fixed = true;
+    }
+    s.calib.reset();
+  }
+  active_ = true;
+}
+
+std::vector<QuantParams> FakeQuantSequential::activation_params() const {
+  std::vector<QuantParams> out;
+  const auto& kids = named_children();
+  for (std::size_t i = 0; i < kids.size(); ++i) {
+    if (!is_weight_layer(*kids[i].second)) continue;
+    const Site& s = sites_[i];
+    if (s.has_fixed)
+      out.push_back(s.fixed);
+    else if (s.ema.ready())
+      out.push_back(s.ema.params(qp_.activation_bits));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- Session
+
+Session::Session(Recipe recipe, std::shared_ptr<nn::Sequential> model, std::uint64_t seed)
+    : recipe_(std::move(recipe)), model_(std::move(model)), forward_(model_), rng_(seed) {
+  std::map<std::string, Variable> by_name;
+  std::vector<std::string> weight_names;
+  for (auto& [name, p] : model_->named_parameters()) {
+    by_name[name] = p;
+    if (p.ndim() >= 2) weight_names.push_back(name);
+  }
+  for (const auto& name : weight_names) {
+    Layer l;
+    l.name = name;
+    l.weight = by_name[name];
+    const auto dot = name.rfind('.');
+    const std::string bias_name = (dot == std::string::npos ? name : name.substr(0, dot)) + ".bias";
+    if (by_name.count(bias_name)) l.bias = by_name[bias_name];
+    layers_.push_back(std::move(l));
+  }
+  auto index_of = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(weight_names.begin(), weight_names.end(), name) -
+                                    weight_names.begin());
+  };
+  for (const auto& m : recipe_.modifiers) {
+    if (m.kind == ModifierKind::distill) continue;
+    auto names = select_layers(recipe_, m, weight_names);
+    std::vector<std::size_t> idx;
+    for (const auto& n : names) idx.push_back(index_of(n));
+    if (m.kind == ModifierKind::prune) {
+      if (m.prune.structure == PruneStructure::neurons) {
+        // Removing rows of the output layer would remove classes: leave it out.
+        idx.erase(std::remove(idx.begin(), idx.end(), layers_.size() - 1), idx.end());
+        if (idx.empty())
+          throw Error(recipe_.where(m, "layers") +
+                      "structured pruning selects only the output layer, whose neurons are the "
+                      "classes");
+      }
+      prunes_.push_back({&m, idx});
+    } else if (m.kind == ModifierKind::sparse_train) {
+      sparses_.push_back({&m, idx});
+    } else if (m.kind == ModifierKind::quantize) {
+      if (quant_) throw Error(recipe_.where(m, "mode") + "only one quantize modifier is allowed");
+      quant_layers_ = idx;
+      quant_ = std::make_shared<FakeQuantSequential>(*model_, m.quant);
+      forward_ = quant_;
+    }
+    for (auto i : idx)
+      if (m.kind != ModifierKind::quantize && !layers_[i].mask.defined())
+        layers_[i].mask = ones_mask(layers_[i].weight.shape());
+  }
+}
+
+Session::~Session() = default;
+
+bool Session::needs_calibration() const {
+  const Modifier* q = recipe_.find(ModifierKind::quantize);
+  return q && q->quant.mode == QuantMode::ptq;
+}
+
+Session::Layer& Session::layer(const std::string& name) {
+  for (auto& l : layers_)
+    if (l.name == name) return l;
+  throw Error("compress: no layer " + name);
+}
+
+double Session::time_of(std::int64_t epoch, std::int64_t step) const {
+  return double(epoch) + double(step) / double(std::max<std::int64_t>(steps_per_epoch_, 1));
+}
+
+bool Session::quant_active(double t) const {
+  const Modifier* q = recipe_.find(ModifierKind::quantize);
+  return q && q->quant.mode == QuantMode::qat && t + 1e-9 >= q->start_epoch;
+}
+
+void Session::begin(std::int64_t steps_per_epoch, std::int64_t epochs) {
+  steps_per_epoch_ = std::max<std::int64_t>(steps_per_epoch, 1);
+  epochs_ = epochs;
+  for (auto& p : prunes_) p.next_update = p.m->start_epoch;
+  for (auto& s : sparses_) {
+    const auto& sp = s.m->sparse;
+    std::vector<Shape> shapes;
+    for (auto i : s.layers) shapes.push_back(layers_[i].weight.shape());
+    std::vector<double> density;
+    if (sp.epsilon) {
+      for (const auto& sh : shapes) {
+        double sum = 0, prod = 1;
+        for (std::size_t d = 0; d < sh.size(); ++d)
+          if (sp.distribution == Distribution::erk || d < 2) {
+            sum += double(sh[d]);
+            prod *= double(sh[d]);
+          }
+        density.push_back(std::min(1.0, *sp.epsilon * sum / prod));
+      }
+    } else {
+      const DensityRule rule = sp.distribution == Distribution::erk  ? DensityRule::erk
+                               : sp.distribution == Distribution::er ? DensityRule::er
+                                                                     : DensityRule::uniform;
+      density = layer_densities(shapes, 1.0 - sp.sparsity, rule);
+    }
+    std::ostringstream msg;
+    msg << modifier_name(s.m->kind) << ": initial densities";
+    for (std::size_t k = 0; k < s.layers.size(); ++k) {
+      Layer& l = layers_[s.layers[k]];
+      const std::int64_t nz = count_nonzero(l.weight.value());
+      if (nz > 0 && double(nz) <= density[k] * double(l.weight.numel()) * 1.01 + 1) {
+        // Resumed from a checkpoint of this run: the surviving weights are the mask.
+        l.mask = Tensor(l.weight.shape(), DType::u8);
+        for (std::int64_t i = 0; i < l.weight.numel(); ++i)
+          l.mask.data<std::uint8_t>()[i] = l.weight.value().at(i) != 0.0f;
+      } else {
+        l.mask = random_mask(l.weight.shape(), density[k], rng_);
+        apply_mask(l.weight.value(), l.mask);
+      }
+      msg << " " << l.name << "=" << density[k];
+    }
+    log_.push_back(msg.str());
+  }
+}
+
+void Session::prune_to(PruneState& p, double sparsity) {
+  std::vector<Tensor> ws, ms;
+  for (auto i : p.layers) {
+    ws.push_back(layers_[i].weight.value());
+    ms.push_back(layers_[i].mask);
+  }
+  if (p.m->prune.structure == PruneStructure::neurons) {
+    structured_prune(ws, ms, sparsity, p.m->prune.norm);
+    for (auto i : p.layers) {  // a removed neuron's bias goes too
+      Layer& l = layers_[i];
+      if (!l.bias.defined()) continue;
+      const auto keep = kept_rows(l.mask);
+      std::vector<std::uint8_t> alive(static_cast<std::size_t>(l.bias.numel()), 0);
+      for (auto r : keep) alive[static_cast<std::size_t>(r)] = 1;
+      for (std::int64_t r = 0; r < l.bias.numel(); ++r)
+        if (!alive[static_cast<std::size_t>(r)]) l.bias.value().data<float>()[r] = 0.0f;
+    }
+  } else {
+    magnitude_prune(ws, ms, sparsity, p.m->prune.scope);
+  }
+  p.current = sparsity;
+  apply_masks();
+}
+
+void Session::apply_masks() {
+  for (auto& l : layers_)
+    if (l.mask.defined()) apply_mask(l.weight.value(), l.mask);
+  // Structured pruning also keeps removed neurons' biases at zero.
+  for (auto& p : prunes_) {
+    if (p.m->prune.structure != PruneStructure::neurons) continue;
+    for (auto i : p.layers) {
+      Layer& l = layers_[i];
+      if (!l.bias.defined()) continue;
+      const std::int64_t rows = l.mask.dim(0), cols = l.mask.numel() / rows;
+      const std::uint8_t* m = l.mask.data<std::uint8_t>();
+      for (std::int64_t r = 0; r < rows; ++r)
+        if (!std::any_of(m + r * cols, m + (r + 1) * cols, [](std::uint8_t v) { return v; }))
+          l.bias.value().data<float>()[r] = 0.0f;
+    }
+  }
+}
+
+void Session::mask_grads() {
+  for (auto& l : layers_)
+    if (l.mask.defined() && l.weight.grad().defined()) apply_mask(l.weight.grad(), l.mask);
+}
+
+void Session::step_begin(std::int64_t epoch, std::int64_t step) {
+  const double t = time_of(epoch, step);
+  for (auto& p : prunes_) {
+    const auto& m = *p.m;
+    while (!p.done && t + 1e-9 >= p.next_update) {
+      const double u = p.next_update;
+      const double s = cubic_sparsity(m.prune.init_sparsity, m.prune.final_sparsity, u,
+                                      m.start_epoch, m.end_epoch - m.start_epoch);
+      prune_to(p, s);
+      if (u + 1e-9 >= m.end_epoch)
+        p.done = true;
+      else
+        p.next_update = std::min(u + m.prune.update_every, m.end_epoch);
+    }
+  }
+  if (quant_) quant_->set_active(quant_active(t));
+  if (quant_active(t)) {
+    for (auto i : quant_layers_) {
+      Layer& l = layers_[i];
+      l.shadow = l.weight.value().clone();
+      const auto params =
+          per_channel_params(l.shadow, recipe_.find(ModifierKind::quantize)->quant.weight_bits);
+      Tensor fq = fake_quantize_per_channel(l.shadow, params);
+      copy_into(l.weight.value(), fq);
+    }
+    weights_quantized_ = true;
+  }
+}
+
+void Session::before_optimizer_step(std::int64_t epoch, std::int64_t step,
+                                    std::int64_t global_step) {
+  (void)epoch;
+  (void)step;
+  if (weights_quantized_) {  // the update applies to the float weights (STE)
+    for (auto i : quant_layers_) copy_into(layers_[i].weight.value(), layers_[i].shadow);
+    weights_quantized_ = false;
+  }
+  for (auto& s : sparses_) {
+    const auto& m = *s.m;
+    if (m.sparse.method != SparseMethod::rigl) continue;
+    const double end = m.key_line.count("end_epoch") ? m.end_epoch : 0.75 * double(epochs_);
+    const auto start_step = static_cast<std::int64_t>(m.start_epoch * double(steps_per_epoch_));
+    const auto end_step = static_cast<std::int64_t>(end * double(steps_per_epoch_));
+    const std::int64_t rel = global_step - start_step;
+    if (rel <= 0 || rel % m.sparse.update_every != 0 || global_step >= end_step) continue;
+    const double f =
+        rigl_drop_fraction(m.sparse.drop_fraction, double(rel), double(end_step - start_step));
+    for (auto i : s.layers) {
+      Layer& l = layers_[i];
+      if (l.weight.grad().defined())
+        drop_and_grow(l.weight.value(), l.mask, l.weight.grad(), f, rng_);
+    }
+  }
+  mask_grads();
+}
+
+void Session::step_end() {
+  apply_masks();
+}
+
+void Session::epoch_end(std::int64_t epoch) {
+  for (auto& s : sparses_) {
+    const auto& m = *s.m;
+    if (m.sparse.method != SparseMethod::set) continue;
+    const double end = m.key_line.count("end_epoch") ? m.end_epoch : 0.75 * double(epochs_);
+    // No update after the last epoch: regrown weights would stay untrained at zero.
+    if (double(epoch + 1) <= m.start_epoch || double(epoch + 1) > end || epoch + 1 >= epochs_)
+      continue;
+    std::int64_t moved = 0;
+    for (auto i : s.layers)
+      moved += drop_and_grow(layers_[i].weight.value(), layers_[i].mask, Tensor(),
+                             m.sparse.drop_fraction, rng_);
+    log_.push_back("SET epoch " + std::to_string(epoch + 1) + ": moved " + std::to_string(moved) +
+                   " connections");
+  }
+}
+
+void Session::start_calibration() {
+  if (quant_) quant_->start_calibration();
+}
+void Session::finish_calibration() {
+  if (quant_) quant_->finish_calibration();
+}
+std::vector<QuantParams> Session::activation_params() const {
+  return quant_ ? quant_->activation_params() : std::vector<QuantParams>{};
+}
+
+std::shared_ptr<nn::Sequential> Session::finish() {
+  if (weights_quantized_) {
+    for (auto i : quant_layers_) copy_into(layers_[i].weight.value(), layers_[i].shadow);
+    weights_quantized_ = false;
+  }
+  for (auto& p : prunes_) {
+    if (p.done) continue;
+    prune_to(p, p.m->prune.final_sparsity);
+    p.done = true;
+    log_.push_back("prune: training ended before end_epoch; pruned to the final sparsity at once");
+  }
+  apply_masks();
+  if (const Modifier* q = recipe_.find(ModifierKind::quantize)) {
+    for (auto i : quant_layers_) {  // weights end exactly on their int8 grid
+      Tensor& w = layers_[i].weight.value();
+      Tensor fq = fake_quantize_per_channel(w, per_channel_params(w, q->quant.weight_bits));
+      copy_into(w, fq);
+    }
+  }
+  // Structured removal: a smaller dense model.
+  std::map<std::string, std::int64_t> new_out;
+  std::map<std::string, std::vector<std::int64_t>> keep_of;  // child name -> kept rows
+  for (auto& p : prunes_) {
+    if (p.m->prune.structure != PruneStructure::neurons || !p.m->prune.remove) continue;
+    for (auto i : p.layers) {
+      const auto& name = layers_[i].name;
+      const std::string child = name.substr(0, name.rfind('.'));
+      keep_of[child] = kept_rows(layers_[i].mask);
+    }
+  }
+  if (keep_of.empty()) return model_;
+  const auto& kids = model_->named_children();
+  std::map<std::string, Tensor> tensors;
+  for (auto& [name, p] : model_->named_parameters()) tensors[name] = p.value().clone();
+  for (std::size_t i = 0; i < kids.size(); ++i) {
+    const std::string& cname = kids[i].first;
+    auto it = keep_of.find(cname);
+    if (it == keep_of.end()) continue;
+    const auto& keep = it->second;
+    if (keep.empty()) throw Error("structured pruning removed every neuron of layer " + cname);
+    tensors[cname + ".weight"] = take_rows(tensors[cname + ".weight"], keep);
+    if (tensors.count(cname + ".bias"))
+      tensors[cname + ".bias"] =
+          take_rows(tensors[cname + ".bias"].reshape({-1, 1}), keep).reshape({-1});
+    new_out[cname] = static_cast<std::int64_t>(keep.size());
+    const std::int64_t channels = kids[i].second->named_parameters()[0].second.dim(0);
+    // The next weight layer loses the matching inputs; only shape-preserving layers between.
+    std::size_t j = i + 1;
+    for (; j < kids.size() && !is_weight_layer(*kids[j].second); ++j) {
+      const std::string t = kids[j].second->type_name();
+      if (t.rfind("BatchNorm", 0) == 0)
+        throw Error("structured removal across " + t + " (layer " + kids[j].first +
+                    ") is not supported; set remove: false");
+    }
+    if (j == kids.size()) throw Error("structured pruning of the last weight layer " + cname);
+    const std::string next = kids[j].first + ".weight";
+    const std::int64_t in = tensors[next].dim(1);
+    tensors[next] = take_input_columns(tensors[next], keep, in / channels);
+  }
+  auto pruned = nn::parse_model_yaml(model_yaml(*model_, new_out), "<structured pruning>");
+  pruned->train(model_->is_training());
+  for (auto& [name, p] : pruned->named_parameters()) {
+    const Tensor& src = tensors.at(name);
+    if (src.shape() != p.shape())
+      throw Error("structured removal: shape of " + name + " is " + shape_str(src.shape()) +
+                  ", expected " + shape_str(p.shape()));
+    copy_into(p.value(), src);
+  }
+  std::int64_t before = model_->num_parameters(), after = pruned->num_parameters();
+  log_.push_back("structured removal: " + std::to_string(before) + " -> " + std::to_string(after) +
+                 " parameters");
+  model_ = pruned;
+  if (quant_) {
+    auto q =
+        std::make_shared<FakeQuantSequential>(*pruned, recipe_.find(ModifierKind::quantize)->quant);
+    quant_ = q;  // activation ranges are re-learned/calibrated on the smaller model
+    forward_ = q;
+  } else {
+    forward_ = model_;
+  }
+  return model_;
+}
+
+std::string model_yaml(const nn::Sequential& model,
+                       const std::map<std::string, std::int64_t>& out_features) {
+  std::ostringstream y;
+  const Shape& in = model.input_shape();
+  if (in.empty()) throw Error("compress: the model has no known input shape");
+  y << "input: [";
+  for (std::size_t i = 0; i < in.size(); ++i) y << (i ? ", " : "") << in[i];
+  y << "]\nlayers:\n";
+  for (const auto& [name, child] : model.named_children()) {
+    auto out = [&](std::int64_t n) {
+      auto it = out_features.find(name);
+      return it == out_features.end() ? n : it->second;
+    };
+    const nn::Module* m = child.get();
+    if (auto* l = dynamic_cast<const nn::Linear*>(m)) {
+      y << "  - linear: {out_features: " << out(l->out_features())
+        << ", bias: " << (const_cast<nn::Linear*>(l)->bias().defined() ? "true" : "false") << "}\n";
+    } else if (auto* c = dynamic_cast<const nn::Conv2d*>(m)) {
+      const auto& o = c->options();
+      y << "  - conv2d: {out_channels: " << out(o.out_channels) << ", kernel: " << o.kernel
+        << ", stride: " << o.stride << ", padding: " << o.padding
+        << ", bias: " << (o.bias ? "true" : "false") << "}\n";
+    } else if (auto* p = dynamic_cast<const nn::MaxPool2d*>(m)) {
+      y << "  - maxpool2d: {kernel: " << p->kernel() << ", stride: " << p->stride()
+        << ", padding: " << p->padding() << "}\n";
+    } else if (auto* a = dynamic_cast<const nn::AvgPool2d*>(m)) {
+      y << "  - avgpool2d: {kernel: " << a->kernel() << ", stride: " << a->stride()
+        << ", padding: " << a->padding() << "}\n";
+    } else if (auto* d = dynamic_cast<const nn::Dropout*>(m)) {
+      y << "  - dropout: {p: " << d->p() << "}\n";
+    } else if (auto* b = dynamic_cast<const nn::BatchNorm*>(m)) {
+      y << "  - " << (b->type_name() == "BatchNorm2d" ? "batchnorm2d" : "batchnorm1d")
+        << ": {eps: " << b->eps() << ", momentum: " << b->momentum() << "}\n";
+    } else if (auto* f = dynamic_cast<const nn::Flatten*>(m)) {
+      if (f->start_dim() != 1)
+        throw Error("compress: Flatten with start_dim != 1 is not supported");
+      y << "  - flatten\n";
+    } else {
+      std::string t = m->type_name();
+      std::transform(t.begin(), t.end(), t.begin(),
+                     [](unsigned char ch) { return std::tolower(ch); });
+      if (t != "relu" && t != "tanh" && t != "sigmoid" && t != "gelu")
+        throw Error("compress: layer " + name + " (" + m->type_name() + ") cannot be rebuilt");
+      y << "  - " << t << "\n";
+    }
+  }
+  return y.str();
+}
+
+}  // namespace verdant::compress

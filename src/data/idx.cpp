@@ -1,0 +1,140 @@
+#include "verdant/data/idx.hpp"
+
+#include <zlib.h>
+
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <string>
+
+#include "verdant/core/error.hpp"
+#include "verdant/core/io.hpp"
+
+namespace verdant::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::uint8_t kTypeUnsignedByte = 0x08;
+// Refuse absurd headers before allocating: 16 GiB is far above any real IDX file.
+constexpr std::uint64_t kMaxPayload = std::uint64_t{1} << 34;
+
+bool is_gzip(const std::vector<std::uint8_t>& raw) {
+  return raw.size() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b;
+}
+
+std::vector<std::uint8_t> gunzip(const fs::path& path, const std::vector<std::uint8_t>& raw) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw Error(path.string() + ": zlib init failed");
+  std::vector<std::uint8_t> out(raw.size() * 4 + 1024);
+  zs.next_in = const_cast<Bytef*>(raw.data());
+  zs.avail_in = static_cast<uInt>(raw.size());
+  std::size_t produced = 0;
+  int rc = Z_OK;
+  while (true) {
+    if (produced == out.size()) {
+      if (out.size() > kMaxPayload) {
+        inflateEnd(&zs);
+        throw Error(path.string() + ": decompressed data is implausibly large");
+      }
+      out.resize(out.size() * 2);
+    }
+    zs.next_out = out.data() + produced;
+    zs.avail_out = static_cast<uInt>(out.size() - produced);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    produced = out.size() - zs.avail_out;
+    if (rc == Z_STREAM_END) break;
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
+      inflateEnd(&zs);
+      throw Error(path.string() + ": truncated gzip data");
+    }
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      std::string msg = zs.msg ? zs.msg : "error " + std::to_string(rc);
+      inflateEnd(&zs);
+      throw Error(path.string() + ": corrupt gzip data (" + msg + ")");
+    }
+  }
+  inflateEnd(&zs);
+  out.resize(produced);
+  return out;
+}
+
+std::vector<std::uint8_t> gzip(std::span<const std::uint8_t> data) {
+  z_stream zs{};
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK)
+    throw Error("zlib deflate init failed");
+  std::vector<std::uint8_t> out(deflateBound(&zs, data.size()) + 64);
+  zs.next_in = const_cast<Bytef*>(data.data());
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = out.data();
+  zs.avail_out = static_cast<uInt>(out.size());
+  int rc = deflate(&zs, Z_FINISH);
+  out.resize(out.size() - zs.avail_out);
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) throw Error("zlib deflate failed");
+  return out;
+}
+
+}  // namespace
+
+IdxArray read_idx(const fs::path& path) {
+  if (!fs::exists(path)) throw Error(path.string() + ": no such file");
+  std::vector<std::uint8_t> raw = read_file_bytes(path);
+  std::vector<std::uint8_t> data = is_gzip(raw) ? gunzip(path, raw) : std::move(raw);
+
+  if (data.size() < 4)
+    throw Error(path.string() + ": truncated IDX header (" + std::to_string(data.size()) +
+                " bytes)");
+  if (data[0] != 0 || data[1] != 0) {
+    char magic[16];
+    std::snprintf(magic, sizeof magic, "0x%02X%02X%02X%02X", data[0], data[1], data[2], data[3]);
+    throw Error(path.string() + ": not an IDX file (bad magic " + magic + ")");
+  }
+  if (data[2] != kTypeUnsignedByte) {
+    char type[8];
+    std::snprintf(type, sizeof type, "0x%02X", data[2]);
+    throw Error(path.string() + ": unsupported IDX data type " + type +
+                " (only unsigned byte 0x08)");
+  }
+  int ndim = data[3];
+  if (ndim < 1) throw Error(path.string() + ": IDX header declares 0 dimensions");
+  std::size_t header = 4 + 4 * static_cast<std::size_t>(ndim);
+  if (data.size() < header) throw Error(path.string() + ": truncated IDX header");
+
+  IdxArray out;
+  std::uint64_t total = 1;
+  for (int i = 0; i < ndim; ++i) {
+    const std::uint8_t* p = data.data() + 4 + 4 * i;
+    std::uint32_t d = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                      (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+    out.dims.push_back(d);
+    total *= d;
+    if (total > kMaxPayload) throw Error(path.string() + ": IDX dimensions are implausibly large");
+  }
+  std::uint64_t have = data.size() - header;
+  if (have < total)
+    throw Error(path.string() + ": truncated IDX data (header promises " + std::to_string(total) +
+                " bytes, file has " + std::to_string(have) + ")");
+  if (have > total)
+    throw Error(path.string() + ": " + std::to_string(have - total) +
+                " unexpected bytes after the IDX data");
+  out.bytes.assign(data.begin() + static_cast<std::ptrdiff_t>(header), data.end());
+  return out;
+}
+
+void write_idx(const fs::path& path, const IdxArray& array, bool compress) {
+  std::vector<std::uint8_t> buf = {0, 0, kTypeUnsignedByte,
+                                   static_cast<std::uint8_t>(array.dims.size())};
+  for (auto d : array.dims) {
+    auto v = static_cast<std::uint32_t>(d);
+    buf.insert(buf.end(), {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
+                           static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)});
+  }
+  buf.insert(buf.end(), array.bytes.begin(), array.bytes.end());
+  if (compress) buf = gzip(buf);
+  write_file_atomic(path, buf);
+}
+
+}  // namespace verdant::data

@@ -1,0 +1,70 @@
+#include "verdant/data/loader.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "verdant/core/error.hpp"
+
+namespace verdant::data {
+
+namespace {
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+std::vector<std::int64_t> shuffled_order(std::int64_t n, std::uint64_t seed, std::int64_t epoch) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::uint64_t state = seed * 0xD1B54A32D192ED03ull + static_cast<std::uint64_t>(epoch) + 1;
+  splitmix64(state);
+  for (std::int64_t i = n - 1; i > 0; --i) {
+    // Multiply-shift maps 64 random bits to [0, i] with negligible bias for our sizes.
+    auto bound = static_cast<unsigned __int128>(i + 1);
+    auto j = static_cast<std::int64_t>((bound * splitmix64(state)) >> 64);
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+  }
+  return order;
+}
+
+DataLoader::DataLoader(const Dataset& dataset, LoaderOptions options)
+    : dataset_(dataset), options_(options) {
+  if (options_.batch_size <= 0)
+    throw UsageError("batch size must be positive, got " + std::to_string(options_.batch_size));
+  set_epoch(0);
+}
+
+void DataLoader::set_epoch(std::int64_t epoch) {
+  epoch_ = epoch;
+  if (options_.shuffle) {
+    order_ = shuffled_order(dataset_.size(), options_.seed, epoch);
+  } else {
+    order_.resize(static_cast<std::size_t>(dataset_.size()));
+    std::iota(order_.begin(), order_.end(), 0);
+  }
+}
+
+std::int64_t DataLoader::num_batches() const {
+  std::int64_t n = dataset_.size(), b = options_.batch_size;
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+Batch DataLoader::batch(std::int64_t index) const {
+  if (index < 0 || index >= num_batches())
+    throw Error("batch " + std::to_string(index) + " out of range (" +
+                std::to_string(num_batches()) + " batches)");
+  std::int64_t begin = index * options_.batch_size;
+  std::int64_t count = std::min(options_.batch_size, dataset_.size() - begin);
+  Shape xs = dataset_.sample_shape();
+  xs.insert(xs.begin(), count);
+  Batch b{Tensor(xs, DType::f32), Tensor({count}, DType::i32)};
+  dataset_.fill(
+      std::span<const std::int64_t>(order_.data() + begin, static_cast<std::size_t>(count)),
+      b.x.data<float>(), b.y.data<std::int32_t>());
+  return b;
+}
+
+}  // namespace verdant::data

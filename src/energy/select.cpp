@@ -1,0 +1,43 @@
+// Meter selection: RAPL when its counters can be read, otherwise the TDP estimate with a
+// warning that says why; NVML on top when a GPU answers.
+#include "verdant/core/error.hpp"
+#include "verdant/energy/meter.hpp"
+
+namespace verdant::energy {
+
+const char* domain_name(Domain d) {
+  switch (d) {
+    case Domain::cpu:
+      return "cpu";
+    case Domain::dram:
+      return "dram";
+    case Domain::gpu:
+      return "gpu";
+  }
+  return "?";
+}
+
+MeterSet select_meters(const MeterOptions& options) {
+  MeterSet set;
+  bool have_cpu = false;
+  if (!options.force_estimate) {
+    try {
+      set.meters.push_back(make_rapl_meter(options.powercap_root));
+      have_cpu = true;
+    } catch (const Error& e) {
+      set.warnings.push_back(std::string("RAPL unreadable: ") + e.what() +
+                             "; using the TDP estimate");
+    }
+  }
+  if (!have_cpu) set.meters.push_back(make_estimate_meter(options.estimate));
+  if (options.use_nvml) {
+    try {
+      set.meters.push_back(make_nvml_meter(options.nvml_library));
+    } catch (const Error&) {
+      // No GPU or no driver is the normal case on CPU machines: nothing to warn about.
+    }
+  }
+  return set;
+}
+
+}  // namespace verdant::energy

@@ -1,0 +1,362 @@
+#include "verdant/energy/sinks.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "file_util.hpp"
+#include "verdant/core/error.hpp"
+#include "verdant/core/io.hpp"
+
+namespace verdant::energy {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string num(double v) {
+  if (!std::isfinite(v)) return "";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.12g", v);
+  return buf;
+}
+
+std::string iso_time(UtcTime t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return buf;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+double watts(double joules, double seconds) {
+  return seconds > 0 ? joules / seconds : 0.0;
+}
+
+std::string existing_text(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return {};
+  return read_file_text(path);
+}
+
+std::string prom_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::vector<std::string>& codecarbon_columns() {
+  // Order of codecarbon.output_methods.emissions_data.EmissionsData (mlco2/codecarbon 2.x,
+  // e.g. commit 1188739): the csv header CodeCarbon writes and its readers expect.
+  static const std::vector<std::string> columns = {
+      "timestamp",      "project_name",       "run_id",         "experiment_id",
+      "duration",       "emissions",          "emissions_rate", "cpu_power",
+      "gpu_power",      "ram_power",          "cpu_energy",     "gpu_energy",
+      "ram_energy",     "energy_consumed",    "country_name",   "country_iso_code",
+      "region",         "cloud_provider",     "cloud_region",   "os",
+      "python_version", "codecarbon_version", "cpu_count",      "cpu_model",
+      "gpu_count",      "gpu_model",          "longitude",      "latitude",
+      "ram_total_size", "tracking_mode",      "on_cloud",       "pue"};
+  return columns;
+}
+
+std::string emissions_csv_row(const PhaseResult& p, const RunInfo& info) {
+  const double kwh = 1.0 / kJoulesPerKwh;
+  std::vector<std::string> f = {iso_time(p.end),
+                                info.project_name,
+                                info.run_id,
+                                info.experiment_id,
+                                num(p.duration_s),
+                                num(p.emissions_kg),
+                                num(p.duration_s > 0 ? p.emissions_kg / p.duration_s : 0.0),
+                                num(watts(p.process[Domain::cpu], p.duration_s)),
+                                num(watts(p.process[Domain::gpu], p.duration_s)),
+                                num(watts(p.process[Domain::dram], p.duration_s)),
+                                num(p.process[Domain::cpu] * kwh),
+                                num(p.process[Domain::gpu] * kwh),
+                                num(p.process[Domain::dram] * kwh),
+                                num(p.process.total() * kwh),
+                                info.country_name,
+                                info.country_iso_code,
+                                info.region,
+                                info.cloud_provider,
+                                info.cloud_region,
+                                info.os,
+                                "",  // python_version: not a Python process
+                                "",  // codecarbon_version: written by Verdant, not CodeCarbon
+                                std::to_string(info.cpu_count),
+                                info.cpu_model,
+                                std::to_string(info.gpu_count),
+                                info.gpu_model,
+                                "",  // longitude: not looked up (no network)
+                                "",  // latitude
+                                num(info.ram_total_gb),
+                                "process",
+                                info.on_cloud ? "Y" : "N",
+                                num(info.pue)};
+  std::string row;
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    if (i) row += ',';
+    row += csv_field(f[i]);
+  }
+  return row;
+}
+
+std::string append_emissions_csv(const fs::path& path, std::span<const PhaseResult> phases,
+                                 const RunInfo& info) {
+  std::string header;
+  for (const auto& c : codecarbon_columns()) header += (header.empty() ? "" : ",") + c;
+  std::string text = existing_text(path);
+  std::string warning;
+  if (!text.empty()) {
+    std::string first = text.substr(0, text.find('\n'));
+    if (!first.empty() && first.back() == '\r') first.pop_back();
+    if (first != header) {
+      fs::path backup = path;
+      backup += ".bak";
+      write_file_atomic(backup, text);
+      warning = path.string() + ": header is not CodeCarbon's; old file kept as " +
+                backup.string() + ", new file started";
+      text.clear();
+    } else if (text.back() != '\n') {
+      text += '\n';
+    }
+  }
+  if (text.empty()) text = header + "\n";
+  for (const auto& p : phases) text += emissions_csv_row(p, info) + "\n";
+  write_file_atomic(path, text);
+  return warning;
+}
+
+std::string energy_json_record(const PhaseResult& p, const RunInfo& info) {
+  using nlohmann::json;
+  json j;
+  j["run_id"] = info.run_id;
+  j["project_name"] = info.project_name;
+  if (!info.experiment_id.empty()) j["experiment_id"] = info.experiment_id;
+  j["phase"] = p.name;
+  j["start"] = iso_time(p.start) + "Z";
+  j["end"] = iso_time(p.end) + "Z";
+  j["duration_s"] = p.duration_s;
+  json process, machine, sources;
+  for (Domain d : kAllDomains) {
+    const char* n = domain_name(d);
+    process[n] = p.process[d];
+    if (p.machine_reported) machine[n] = p.machine[d];
+    sources[n] = {{"kind", p.source[int(d)] == "none" ? "none"
+                           : p.measured[int(d)]       ? "measured"
+                                                      : "estimated"},
+                  {"source", p.source[int(d)]}};
+  }
+  j["process_joules"] = process;
+  j["process_kwh"] = p.kwh();
+  if (p.samples > 0) {
+    j["samples"] = p.samples;
+    j["joules_per_sample"] = p.process.total() / static_cast<double>(p.samples);
+  }
+  j["cpu_share"] = p.cpu_share;
+  j["ram_share"] = p.ram_share;
+  if (p.machine_reported) {
+    j["machine_joules"] = machine;
+    j["machine_kwh"] = p.machine_kwh();
+    j["machine_emissions_kg"] = p.machine_emissions_kg;
+  } else {
+    j["machine_joules"] = nullptr;  // another tracker on this machine reports it
+  }
+  j["machine_reporting"] = info.machine_reason;
+  j["sources"] = sources;
+  j["emissions_kg"] = p.emissions_kg;
+  j["carbon_intensity"] = info.carbon_description;
+  if (!p.carbon_note.empty()) j["carbon_note"] = p.carbon_note;
+  j["pue"] = info.pue;
+  j["pue_source"] = info.pue_description;
+  if (p.cost) {
+    j["cost"] = *p.cost;
+    j["currency"] = info.currency;
+  } else {
+    j["cost"] = nullptr;
+  }
+  return j.dump();
+}
+
+void append_energy_jsonl(const fs::path& path, std::span<const PhaseResult> phases,
+                         const RunInfo& info) {
+  std::string text = existing_text(path);
+  if (!text.empty() && text.back() != '\n') text += '\n';
+  for (const auto& p : phases) text += energy_json_record(p, info) + "\n";
+  write_file_atomic(path, text);
+}
+
+std::string prometheus_text(std::span<const PhaseResult> phases, const RunInfo& info) {
+  std::string out;
+  auto labels = [&](const PhaseResult& p) {
+    return "run_id=\"" + prom_escape(info.run_id) + "\",project=\"" +
+           prom_escape(info.project_name) + "\",phase=\"" + prom_escape(p.name) + "\"";
+  };
+  out +=
+      "# HELP verdant_energy_joules Energy of a phase by domain; scope=process is the "
+      "tracked process tree's share, scope=machine the whole machine.\n";
+  out += "# TYPE verdant_energy_joules gauge\n";
+  for (const auto& p : phases)
+    for (Domain d : kAllDomains) {
+      std::string kind = p.source[int(d)] == "none" ? "none"
+                         : p.measured[int(d)]       ? "measured"
+                                                    : "estimated";
+      std::string base = labels(p) + ",domain=\"" + domain_name(d) + "\",source=\"" + kind + "\"";
+      out += "verdant_energy_joules{" + base + ",scope=\"process\"} " + num(p.process[d]) + "\n";
+      if (p.machine_reported)
+        out += "verdant_energy_joules{" + base + ",scope=\"machine\"} " + num(p.machine[d]) + "\n";
+    }
+  out += "# HELP verdant_emissions_kg Emissions of a phase in kg CO2eq (PUE included).\n";
+  out += "# TYPE verdant_emissions_kg gauge\n";
+  for (const auto& p : phases) {
+    out +=
+        "verdant_emissions_kg{" + labels(p) + ",scope=\"process\"} " + num(p.emissions_kg) + "\n";
+    if (p.machine_reported)
+      out += "verdant_emissions_kg{" + labels(p) + ",scope=\"machine\"} " +
+             num(p.machine_emissions_kg) + "\n";
+  }
+  out += "# HELP verdant_phase_duration_seconds Wall time of a phase.\n";
+  out += "# TYPE verdant_phase_duration_seconds gauge\n";
+  for (const auto& p : phases)
+    out += "verdant_phase_duration_seconds{" + labels(p) + "} " + num(p.duration_s) + "\n";
+  bool any_cost = false;
+  for (const auto& p : phases) any_cost = any_cost || p.cost.has_value();
+  if (any_cost) {
+    out +=
+        "# HELP verdant_energy_cost Electricity cost of a phase (process share, PUE "
+        "included).\n";
+    out += "# TYPE verdant_energy_cost gauge\n";
+    for (const auto& p : phases)
+      if (p.cost)
+        out += "verdant_energy_cost{" + labels(p) + ",currency=\"" + prom_escape(info.currency) +
+               "\"} " + num(*p.cost) + "\n";
+  }
+  return out;
+}
+
+void write_prometheus_textfile(const fs::path& path, const std::string& text) {
+  write_file_atomic(path, text);
+}
+
+// ---- MetricsServer -------------------------------------------------------------------
+
+struct MetricsServer::Impl {
+  std::function<std::string()> body;
+  int fd = -1;
+  std::uint16_t port = 0;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+
+  void serve_one(int client) {
+    // Read the request head (bounded in size and time), answer, close.
+    std::string req;
+    char buf[1024];
+    while (req.find("\r\n\r\n") == std::string::npos && req.size() < 8192) {
+      pollfd pfd{client, POLLIN, 0};
+      if (::poll(&pfd, 1, 2000) <= 0) break;
+      ssize_t n = ::recv(client, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      req.append(buf, static_cast<std::size_t>(n));
+    }
+    std::string first = req.substr(0, req.find("\r\n"));
+    std::string status = "404 Not Found", content = "not found\n";
+    if (first.rfind("GET /metrics ", 0) == 0 || first == "GET /metrics") {
+      status = "200 OK";
+      try {
+        content = body();
+      } catch (const std::exception& e) {
+        status = "500 Internal Server Error";
+        content = std::string(e.what()) + "\n";
+      }
+    }
+    std::string resp = "HTTP/1.1 " + status +
+                       "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                       "Content-Length: " +
+                       std::to_string(content.size()) + "\r\nConnection: close\r\n\r\n" + content;
+    std::size_t done = 0;
+    while (done < resp.size()) {
+      ssize_t n = ::send(client, resp.data() + done, resp.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    ::close(client);
+  }
+
+  void loop() {
+    while (!stop.load()) {
+      pollfd pfd{fd, POLLIN, 0};
+      int r = ::poll(&pfd, 1, 100);  // wakes up to notice stop
+      if (r <= 0) continue;
+      int client = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client >= 0) serve_one(client);
+    }
+  }
+};
+
+MetricsServer::MetricsServer(std::function<std::string()> body, std::uint16_t port)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->body = std::move(body);
+  impl_->fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (impl_->fd < 0) throw Error(std::string("metrics endpoint: socket: ") + std::strerror(errno));
+  int one = 1;
+  ::setsockopt(impl_->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // loopback only, never exposed
+  addr.sin_port = htons(port);
+  if (::bind(impl_->fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(impl_->fd, 16) != 0) {
+    int err = errno;
+    ::close(impl_->fd);
+    throw Error("metrics endpoint: cannot listen on 127.0.0.1:" + std::to_string(port) + ": " +
+                std::strerror(err));
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(impl_->fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  impl_->port = ntohs(addr.sin_port);
+  impl_->thread = std::thread([impl = impl_.get()] { impl->loop(); });
+}
+
+MetricsServer::~MetricsServer() {
+  impl_->stop = true;
+  if (impl_->thread.joinable()) impl_->thread.join();
+  ::close(impl_->fd);
+}
+
+std::uint16_t MetricsServer::port() const {
+  return impl_->port;
+}
+
+}  // namespace verdant::energy

@@ -1,0 +1,89 @@
+// Reference kernels: the plain twins every optimized kernel is tested against.
+#include "verdant/runtime/kernels.hpp"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace verdant::runtime {
+namespace {
+
+void gemv_s8_ref(const std::int8_t* w, std::size_t row_stride, const std::uint8_t* x,
+                 std::size_t kp, std::size_t rows, std::int32_t* out) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::int8_t* wr = w + r * row_stride;
+    std::int32_t acc = 0;
+    for (std::size_t k = 0; k < kp; ++k) acc += static_cast<std::int32_t>(wr[k]) * x[k];
+    out[r] = acc;
+  }
+}
+
+void gemv_f32_ref(const float* w, std::size_t row_stride, const float* x, std::size_t kp,
+                  std::size_t rows, float* out) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* wr = w + r * row_stride;
+    float acc = 0.f;
+    for (std::size_t k = 0; k < kp; ++k) acc += wr[k] * x[k];
+    out[r] = acc;
+  }
+}
+
+void spmv_s8_ref(const std::uint32_t* row_ptr, const std::uint16_t* col, const std::int8_t* val,
+                 std::size_t rows, const std::uint8_t* x, std::int32_t* out) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    std::int32_t acc = 0;
+    for (std::uint32_t j = row_ptr[r]; j < row_ptr[r + 1]; ++j)
+      acc += static_cast<std::int32_t>(val[j]) * x[col[j]];
+    out[r] = acc;
+  }
+}
+
+void requant_u8_ref(const std::int32_t* acc, const std::int32_t* bias, const std::int32_t* mult,
+                    const std::int32_t* shift, std::size_t n, std::int32_t zp, std::int32_t lo,
+                    std::uint8_t* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    // Wrapping add, like the SIMD twin (unsigned arithmetic: no overflow UB).
+    const auto v = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[i]) +
+                                             static_cast<std::uint32_t>(bias[i]));
+    const auto x =
+        static_cast<std::int32_t>((std::int64_t{v} * mult[i] + (std::int64_t{1} << 30)) >> 31);
+    const std::uint32_t round = (std::uint32_t{1} << shift[i]) >> 1;
+    const auto xr =
+        static_cast<std::int32_t>(static_cast<std::uint32_t>(x) + round);  // wraps like SIMD
+    std::int64_t y = std::int64_t{zp} + (xr >> shift[i]);
+    y = y < lo ? lo : (y > 127 ? 127 : y);
+    out[i] = static_cast<std::uint8_t>(y);
+  }
+}
+
+constexpr KernelTable kReference{"reference",    0.5,        gemv_s8_ref, gemv_f32_ref,
+                                 requant_u8_ref, spmv_s8_ref};
+
+}  // namespace
+
+#if defined(VERDANT_RUNTIME_HAVE_AVX2)
+const KernelTable* avx2_kernel_table();  // defined in x86/avx2/kernels_avx2.cpp
+#endif
+
+const KernelTable& reference_kernels() {
+  return kReference;
+}
+
+const KernelTable* avx2_kernels() {
+#if defined(VERDANT_RUNTIME_HAVE_AVX2)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return avx2_kernel_table();
+#endif
+  return nullptr;
+}
+
+const KernelTable& active_kernels() {
+  static const KernelTable* chosen = [] {
+    const char* force = std::getenv("VERDANT_RUNTIME_ISA");
+    if (force != nullptr && std::strcmp(force, "reference") == 0) return &kReference;
+    const KernelTable* avx2 = avx2_kernels();
+    return avx2 != nullptr ? avx2 : &kReference;
+  }();
+  return *chosen;
+}
+
+}  // namespace verdant::runtime

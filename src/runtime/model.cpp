@@ -1,0 +1,884 @@
+// Loader (validation, arena, precomputed requantization constants) and inference.
+#include "verdant/runtime/model.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "verdant/runtime/kernels.hpp"
+
+namespace verdant::runtime {
+
+using namespace verdant::vdm;
+
+namespace {
+
+inline std::int32_t sat_add(std::int32_t a, std::int32_t b) {
+  const std::int64_t s = static_cast<std::int64_t>(a) + b;
+  if (s > std::numeric_limits<std::int32_t>::max()) return std::numeric_limits<std::int32_t>::max();
+  if (s < std::numeric_limits<std::int32_t>::min()) return std::numeric_limits<std::int32_t>::min();
+  return static_cast<std::int32_t>(s);
+}
+
+// Round half up after clamping (no libm call on the hot path).
+inline std::uint8_t quantize(float x, float inv_scale, std::int32_t zp) {
+  float v = x * inv_scale + static_cast<float>(zp);
+  if (!(v >= 0.f)) v = 0.f;  // also catches NaN
+  if (v > static_cast<float>(kActivationQMax)) v = static_cast<float>(kActivationQMax);
+  return static_cast<std::uint8_t>(v + 0.5f);
+}
+
+std::size_t dtype_bytes(DataType t) {
+  switch (t) {
+    case DataType::f32:
+    case DataType::i32:
+    case DataType::u32:
+      return 4;
+    case DataType::u16:
+      return 2;
+    case DataType::i8:
+    case DataType::u8:
+      return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+struct LayerPlan {
+  LayerRecord rec{};
+  std::uint32_t first_tensor = 0;
+  std::size_t k = 0, kp = 0, rows = 0;   // GEMM view: rows = out_c, k = reduction length
+  std::uint32_t conv_h = 1, conv_w = 1;  // before pooling
+  std::size_t in_elems = 0, out_elems = 0;
+  const float* wf = nullptr;
+  const float* bf = nullptr;
+  const std::int8_t* w8 = nullptr;
+  const float* wscale = nullptr;
+  const std::int32_t* bias_i = nullptr;
+  const std::uint32_t* row_ptr = nullptr;
+  const std::uint16_t* col = nullptr;
+  const std::int8_t* wd = nullptr;  // dense int8 rows [rows][kp]: the file's, or CSR expanded
+  // Precomputed in the arena: bias with the input zero-point correction folded in
+  // (bias - Z_in * sum_k w), fixed-point multipliers and shifts, or dequantization scales.
+  std::int32_t* bias_fold = nullptr;
+  std::int32_t* mult = nullptr;
+  std::int32_t* shift = nullptr;
+  float* deq = nullptr;
+  std::int32_t act_lo = 0;
+};
+
+struct Model::Impl {
+  std::vector<LayerPlan> layers;
+  std::uint8_t* arena = nullptr;
+  std::uint8_t* buf[2] = {nullptr, nullptr};
+  std::uint8_t* col = nullptr;  // one im2col row (f32 or u8)
+  std::uint8_t* pre = nullptr;  // conv output before pooling
+  std::int32_t* acc = nullptr;  // one column of accumulators
+  const KernelTable* k = nullptr;
+  std::uint64_t macs = 0;
+  ~Impl() { std::free(arena); }
+};
+
+const char* run_status_message(RunStatus s) {
+  switch (s) {
+    case RunStatus::ok:
+      return "ok";
+    case RunStatus::bad_input_size:
+      return "input size does not match the model's input shape";
+    case RunStatus::bad_output_size:
+      return "output buffer size does not match the model's output";
+    case RunStatus::bad_layer:
+      return "layer index out of range";
+  }
+  return "unknown status";
+}
+
+Model::~Model() {
+  delete impl_;
+  if (mapping_ != nullptr) munmap(mapping_, file_size_);
+  std::free(owned_);
+}
+
+std::size_t Model::input_size() const {
+  return static_cast<std::size_t>(header_.input_c) * header_.input_h * header_.input_w;
+}
+const LayerRecord& Model::layer(std::size_t i) const {
+  return impl_->layers[i].rec;
+}
+const TensorRecord* Model::tensors(std::size_t i) const {
+  return reinterpret_cast<const TensorRecord*>(file_ + header_.tensor_table_offset) +
+         impl_->layers[i].first_tensor;
+}
+std::size_t Model::activation_size(std::size_t i) const {
+  if (i == 0) return input_size();
+  return impl_->layers[i - 1].out_elems;
+}
+const char* Model::isa() const {
+  return impl_->k->isa;
+}
+std::uint64_t Model::macs() const {
+  return impl_->macs;
+}
+bool Model::densified(std::size_t i) const {
+  const LayerPlan& p = impl_->layers[i];
+  return p.rec.encoding == Encoding::int8_csr && p.wd != nullptr;
+}
+
+std::unique_ptr<Model> Model::load_file(const std::string& path, std::string* error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = path + ": cannot open: " + std::strerror(errno);
+    return nullptr;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    *error = path + ": not a regular file";
+    return nullptr;
+  }
+  const auto size = static_cast<std::size_t>(st.st_size);
+  if (size < sizeof(FileHeader)) {
+    ::close(fd);
+    *error = path + ": truncated .vdm file (" + std::to_string(size) +
+             " bytes, the header alone needs 128)";
+    return nullptr;
+  }
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) {
+    *error = path + ": cannot memory-map: " + std::strerror(errno);
+    return nullptr;
+  }
+  std::unique_ptr<Model> m(new Model());
+  m->mapping_ = map;
+  m->file_ = static_cast<const std::uint8_t*>(map);
+  m->file_size_ = size;
+  return finish_load(std::move(m), path, error);
+}
+
+std::unique_ptr<Model> Model::load_buffer(const void* data, std::size_t size, std::string* error) {
+  std::unique_ptr<Model> m(new Model());
+  m->owned_ = static_cast<std::uint8_t*>(std::aligned_alloc(kAlign, align_up(size + 1)));
+  if (m->owned_ == nullptr) {
+    *error = "<buffer>: out of memory";
+    return nullptr;
+  }
+  if (size > 0) std::memcpy(m->owned_, data, size);
+  m->file_ = m->owned_;
+  m->file_size_ = size;
+  return finish_load(std::move(m), "<buffer>", error);
+}
+
+namespace {
+
+struct Checker {
+  const std::string& name;
+  std::string* error;
+  bool fail(const std::string& what) {
+    *error = name + ": " + what;
+    return false;
+  }
+};
+
+bool finite_positive(float v) {
+  return std::isfinite(v) && v > 0.f;
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> m, const std::string& name,
+                                          std::string* error) {
+  Checker c{name, error};
+  const std::uint8_t* f = m->file_;
+  const std::size_t size = m->file_size_;
+  if (size < sizeof(FileHeader)) {
+    c.fail("truncated .vdm file (" + std::to_string(size) + " bytes, the header alone needs 128)");
+    return nullptr;
+  }
+  FileHeader& h = m->header_;
+  std::memcpy(&h, f, sizeof h);
+  if (std::memcmp(h.magic, kMagic, 4) != 0) {
+    c.fail("not a .vdm file (bad magic bytes)");
+    return nullptr;
+  }
+  if (h.version != kVersion) {
+    c.fail("unsupported .vdm version " + std::to_string(h.version) +
+           " (this runtime reads version " + std::to_string(kVersion) + ")");
+    return nullptr;
+  }
+  if (h.file_size != size) {
+    c.fail(std::string(size < h.file_size ? "truncated" : "oversized") +
+           " .vdm file: header says " + std::to_string(h.file_size) + " bytes, file has " +
+           std::to_string(size));
+    return nullptr;
+  }
+  const std::uint32_t crc = file_crc32(f, size);
+  if (crc != h.crc32) {
+    c.fail("checksum mismatch (corrupt .vdm file): stored CRC-32 " + std::to_string(h.crc32) +
+           ", computed " + std::to_string(crc));
+    return nullptr;
+  }
+  if (h.flags != 0) {
+    c.fail("unknown flags " + std::to_string(h.flags) + " in the header");
+    return nullptr;
+  }
+  if (!std::isfinite(h.byte_scale) || !std::isfinite(h.byte_offset)) {
+    c.fail("byte input normalisation is not finite");
+    return nullptr;
+  }
+  h.name[sizeof h.name - 1] = '\0';
+  if (h.num_layers == 0 || h.num_layers > kMaxLayers) {
+    c.fail("layer count " + std::to_string(h.num_layers) + " out of range 1.." +
+           std::to_string(kMaxLayers));
+    return nullptr;
+  }
+  if (h.num_tensors > 8u * h.num_layers) {
+    c.fail("tensor count " + std::to_string(h.num_tensors) + " too large");
+    return nullptr;
+  }
+  const std::uint64_t layers_bytes = std::uint64_t{h.num_layers} * sizeof(LayerRecord);
+  const std::uint64_t tensors_bytes = std::uint64_t{h.num_tensors} * sizeof(TensorRecord);
+  if (h.layer_table_offset % kAlign != 0 || h.layer_table_offset < sizeof(FileHeader) ||
+      h.layer_table_offset > size || size - h.layer_table_offset < layers_bytes) {
+    c.fail("layer table outside the file or misaligned");
+    return nullptr;
+  }
+  if (h.tensor_table_offset % kAlign != 0 || h.tensor_table_offset < sizeof(FileHeader) ||
+      h.tensor_table_offset > size || size - h.tensor_table_offset < tensors_bytes) {
+    c.fail("tensor table outside the file or misaligned");
+    return nullptr;
+  }
+  if (h.input_c == 0 || h.input_h == 0 || h.input_w == 0 || h.input_c > kMaxDim ||
+      h.input_h > kMaxDim || h.input_w > kMaxDim ||
+      std::uint64_t{h.input_c} * h.input_h * h.input_w > kMaxActivation) {
+    c.fail("input shape out of range");
+    return nullptr;
+  }
+  const auto* lrecs = reinterpret_cast<const LayerRecord*>(f + h.layer_table_offset);
+  const auto* trecs = reinterpret_cast<const TensorRecord*>(f + h.tensor_table_offset);
+
+  auto impl = std::make_unique<Impl>();
+  impl->k = &active_kernels();
+  impl->layers.resize(h.num_layers);
+  std::uint32_t cur_c = h.input_c, cur_h = h.input_h, cur_w = h.input_w;
+  ValueType cur_type = ValueType::f32;
+  float cur_scale = 0.f;
+  std::int32_t cur_zp = 0;
+  std::size_t max_act = std::uint64_t{cur_c} * cur_h * cur_w, max_kp = 0, max_rows = 0, max_pre = 0;
+  std::size_t const_bytes = 0;
+
+  for (std::uint32_t li = 0; li < h.num_layers; ++li) {
+    LayerPlan& p = impl->layers[li];
+    std::memcpy(&p.rec, &lrecs[li], sizeof(LayerRecord));
+    const LayerRecord& r = p.rec;
+    const std::string at = "layer " + std::to_string(li) + ": ";
+    if (r.in_c != cur_c || r.in_h != cur_h || r.in_w != cur_w) {
+      c.fail(at + "input shape " + std::to_string(r.in_c) + "x" + std::to_string(r.in_h) + "x" +
+             std::to_string(r.in_w) + " does not match the previous output " +
+             std::to_string(cur_c) + "x" + std::to_string(cur_h) + "x" + std::to_string(cur_w));
+      return nullptr;
+    }
+    if (r.out_c == 0 || r.out_h == 0 || r.out_w == 0 || r.out_c > kMaxDim || r.out_h > kMaxDim ||
+        r.out_w > kMaxDim || std::uint64_t{r.out_c} * r.out_h * r.out_w > kMaxActivation) {
+      c.fail(at + "output shape out of range");
+      return nullptr;
+    }
+    p.in_elems = std::size_t{r.in_c} * r.in_h * r.in_w;
+    p.out_elems = std::size_t{r.out_c} * r.out_h * r.out_w;
+    if (r.first_tensor > h.num_tensors || r.num_tensors > h.num_tensors - r.first_tensor ||
+        r.num_tensors > 8) {
+      c.fail(at + "tensor slice outside the tensor table");
+      return nullptr;
+    }
+    p.first_tensor = r.first_tensor;
+    if (r.kind == LayerKind::flatten) {
+      if (r.encoding != Encoding::none || r.num_tensors != 0 || r.activation != Activation::none ||
+          r.pool != Pool::none || r.out_c != p.in_elems || r.out_h != 1 || r.out_w != 1 ||
+          r.in_type != r.out_type) {
+        c.fail(at + "malformed flatten layer");
+        return nullptr;
+      }
+      cur_c = r.out_c;
+      cur_h = cur_w = 1;
+      continue;
+    }
+    if (r.kind != LayerKind::linear && r.kind != LayerKind::conv2d) {
+      c.fail(at + "unknown layer kind " + std::to_string(static_cast<int>(r.kind)));
+      return nullptr;
+    }
+    if (r.activation != Activation::none && r.activation != Activation::relu) {
+      c.fail(at + "unknown activation " + std::to_string(static_cast<int>(r.activation)));
+      return nullptr;
+    }
+    if (r.in_type != ValueType::f32 && r.in_type != ValueType::u8) {
+      c.fail(at + "unknown input type");
+      return nullptr;
+    }
+    if (r.out_type != ValueType::f32 && r.out_type != ValueType::u8) {
+      c.fail(at + "unknown output type");
+      return nullptr;
+    }
+    p.rows = r.out_c;
+    if (r.kind == LayerKind::linear) {
+      if (r.in_h != 1 || r.in_w != 1 || r.out_h != 1 || r.out_w != 1 || r.kernel_h != 1 ||
+          r.kernel_w != 1 || r.stride != 1 || r.padding != 0 || r.pool != Pool::none) {
+        c.fail(at + "malformed linear layer (needs a flat 1x1 input and output)");
+        return nullptr;
+      }
+      p.k = r.in_c;
+    } else {
+      if (r.kernel_h == 0 || r.kernel_w == 0 || r.stride == 0 || r.padding >= r.kernel_h ||
+          r.padding >= r.kernel_w) {
+        c.fail(at + "malformed conv2d geometry");
+        return nullptr;
+      }
+      const std::uint64_t ph = std::uint64_t{r.in_h} + 2u * r.padding;
+      const std::uint64_t pw = std::uint64_t{r.in_w} + 2u * r.padding;
+      if (ph < r.kernel_h || pw < r.kernel_w) {
+        c.fail(at + "kernel larger than the padded input");
+        return nullptr;
+      }
+      p.conv_h = static_cast<std::uint32_t>((ph - r.kernel_h) / r.stride + 1);
+      p.conv_w = static_cast<std::uint32_t>((pw - r.kernel_w) / r.stride + 1);
+      std::uint32_t oh = p.conv_h, ow = p.conv_w;
+      if (r.pool == Pool::max || r.pool == Pool::avg) {
+        if (r.pool_size == 0 || r.pool_stride == 0 || p.conv_h < r.pool_size ||
+            p.conv_w < r.pool_size) {
+          c.fail(at + "malformed pooling geometry");
+          return nullptr;
+        }
+        oh = (p.conv_h - r.pool_size) / r.pool_stride + 1;
+        ow = (p.conv_w - r.pool_size) / r.pool_stride + 1;
+      } else if (r.pool != Pool::none) {
+        c.fail(at + "unknown pooling " + std::to_string(static_cast<int>(r.pool)));
+        return nullptr;
+      }
+      if (r.out_h != oh || r.out_w != ow) {
+        c.fail(at + "output size " + std::to_string(r.out_h) + "x" + std::to_string(r.out_w) +
+               " does not follow from the conv2d geometry (" + std::to_string(oh) + "x" +
+               std::to_string(ow) + ")");
+        return nullptr;
+      }
+      p.k = std::size_t{r.in_c} * r.kernel_h * r.kernel_w;
+      max_pre = std::max<std::size_t>(max_pre, std::size_t{r.out_c} * p.conv_h * p.conv_w);
+    }
+    if (p.k == 0 || p.k > kMaxDim) {
+      c.fail(at + "reduction length " + std::to_string(p.k) + " out of range");
+      return nullptr;
+    }
+    // Quantization chain.
+    if (r.in_type == ValueType::u8) {
+      if (!finite_positive(r.in_scale) || r.in_zero_point < 0 ||
+          r.in_zero_point > kActivationQMax) {
+        c.fail(at + "bad input quantization (scale must be > 0, zero point in 0..127)");
+        return nullptr;
+      }
+      if (cur_type == ValueType::u8 && (r.in_scale != cur_scale || r.in_zero_point != cur_zp)) {
+        c.fail(at + "input quantization does not match the previous layer's output");
+        return nullptr;
+      }
+    }
+    if (r.out_type == ValueType::u8 && (!finite_positive(r.out_scale) || r.out_zero_point < 0 ||
+                                        r.out_zero_point > kActivationQMax)) {
+      c.fail(at + "bad output quantization (scale must be > 0, zero point in 0..127)");
+      return nullptr;
+    }
+    // Tensors.
+    const TensorRecord* lt = trecs + r.first_tensor;
+    auto find = [&](TensorRole role) -> const TensorRecord* {
+      for (std::uint32_t t = 0; t < r.num_tensors; ++t)
+        if (lt[t].role == role) return &lt[t];
+      return nullptr;
+    };
+    const std::uint64_t tables_end =
+        std::max(h.layer_table_offset + layers_bytes, h.tensor_table_offset + tensors_bytes);
+    auto get = [&](TensorRole role, DataType dt, std::uint64_t count, const char* what,
+                   const void** out) -> bool {
+      const TensorRecord* t = find(role);
+      if (t == nullptr) return c.fail(at + "missing " + what + " tensor");
+      if (t->dtype != dt) return c.fail(at + what + " tensor has the wrong data type");
+      if (t->count != count)
+        return c.fail(at + what + " tensor has " + std::to_string(t->count) +
+                      " elements, expected " + std::to_string(count));
+      const std::uint64_t bytes = count * dtype_bytes(dt);
+      if (t->offset % kAlign != 0 || t->offset < tables_end || t->offset > size ||
+          size - t->offset < bytes)
+        return c.fail(at + what + " tensor lies outside the file or is misaligned");
+      *out = f + t->offset;
+      return true;
+    };
+    const void* ptr = nullptr;
+    if (r.encoding == Encoding::f32) {
+      if (r.in_type != ValueType::f32 || r.out_type != ValueType::f32) {
+        c.fail(at + "f32 layers take and produce f32 activations");
+        return nullptr;
+      }
+      p.kp = padded_row_elems(static_cast<std::uint32_t>(p.k), 4);
+      const TensorRecord* w = find(TensorRole::weight);
+      if (w != nullptr && (w->rows != p.rows || w->row_stride != p.kp)) {
+        c.fail(at + "weight tensor has the wrong row layout");
+        return nullptr;
+      }
+      if (!get(TensorRole::weight, DataType::f32, p.rows * p.kp, "weight", &ptr)) return nullptr;
+      p.wf = static_cast<const float*>(ptr);
+      if (!get(TensorRole::bias, DataType::f32, p.rows, "bias", &ptr)) return nullptr;
+      p.bf = static_cast<const float*>(ptr);
+    } else if (r.encoding == Encoding::int8 || r.encoding == Encoding::int8_csr) {
+      if (r.in_type != ValueType::u8) {
+        c.fail(at + "int8 layers take u8 activations");
+        return nullptr;
+      }
+      p.kp = padded_row_elems(static_cast<std::uint32_t>(p.k), 1);
+      if (!get(TensorRole::weight_scale, DataType::f32, p.rows, "weight_scale", &ptr))
+        return nullptr;
+      p.wscale = static_cast<const float*>(ptr);
+      for (std::size_t o = 0; o < p.rows; ++o)
+        if (!finite_positive(p.wscale[o])) {
+          c.fail(at + "weight scale of channel " + std::to_string(o) + " is not a positive number");
+          return nullptr;
+        }
+      if (!get(TensorRole::bias, DataType::i32, p.rows, "bias", &ptr)) return nullptr;
+      p.bias_i = static_cast<const std::int32_t*>(ptr);
+      if (r.encoding == Encoding::int8) {
+        const TensorRecord* w = find(TensorRole::weight);
+        if (w != nullptr && (w->rows != p.rows || w->row_stride != p.kp)) {
+          c.fail(at + "weight tensor has the wrong row layout");
+          return nullptr;
+        }
+        if (!get(TensorRole::weight, DataType::i8, p.rows * p.kp, "weight", &ptr)) return nullptr;
+        p.w8 = static_cast<const std::int8_t*>(ptr);
+      } else {
+        if (!get(TensorRole::row_ptr, DataType::u32, p.rows + 1, "row_ptr", &ptr)) return nullptr;
+        p.row_ptr = static_cast<const std::uint32_t*>(ptr);
+        const std::uint64_t nnz = p.row_ptr[p.rows];
+        if (p.row_ptr[0] != 0 || nnz > p.rows * p.k) {
+          c.fail(at + "row_ptr must start at 0 and end at the non-zero count");
+          return nullptr;
+        }
+        if (!get(TensorRole::col_idx, DataType::u16, nnz, "col_idx", &ptr)) return nullptr;
+        p.col = static_cast<const std::uint16_t*>(ptr);
+        if (!get(TensorRole::weight, DataType::i8, nnz, "weight", &ptr)) return nullptr;
+        p.w8 = static_cast<const std::int8_t*>(ptr);
+        for (std::size_t o = 0; o < p.rows; ++o) {
+          if (p.row_ptr[o + 1] < p.row_ptr[o] || p.row_ptr[o + 1] > nnz) {
+            c.fail(at + "row_ptr is not non-decreasing");
+            return nullptr;
+          }
+          for (std::uint32_t j = p.row_ptr[o]; j < p.row_ptr[o + 1]; ++j)
+            if (p.col[j] >= p.k || (j > p.row_ptr[o] && p.col[j] <= p.col[j - 1])) {
+              c.fail(at + "column indices must be increasing and below " + std::to_string(p.k));
+              return nullptr;
+            }
+        }
+      }
+      const_bytes += 3 * align_up(p.rows * 4);
+      if (r.encoding == Encoding::int8) {
+        p.wd = p.w8;
+      } else if (static_cast<double>(p.row_ptr[p.rows]) >
+                 impl->k->csr_max_density * static_cast<double>(p.rows * p.k)) {
+        const_bytes += align_up(p.rows * p.kp);  // expanded below
+      }
+    } else {
+      c.fail(at + "unknown encoding " + std::to_string(static_cast<int>(r.encoding)));
+      return nullptr;
+    }
+    // Requantization chain: int8 multipliers must lie in (0, 1).
+    if (r.encoding != Encoding::f32 && r.out_type == ValueType::u8) {
+      for (std::size_t o = 0; o < p.rows; ++o) {
+        const double mul = double{r.in_scale} * p.wscale[o] / r.out_scale;
+        if (!(mul < 1.0)) {
+          c.fail(at + "requantization multiplier of channel " + std::to_string(o) +
+                 " is not below 1 (output scale too small)");
+          return nullptr;
+        }
+      }
+    }
+    {
+      const std::uint64_t per_pixel =
+          r.encoding == Encoding::int8_csr ? std::uint64_t{p.row_ptr[p.rows]} : p.rows * p.k;
+      impl->macs += per_pixel * p.conv_h * p.conv_w;
+    }
+    max_kp = std::max(max_kp, p.kp);
+    max_rows = std::max(max_rows, p.rows);
+    max_act = std::max(max_act, p.out_elems);
+    cur_c = r.out_c;
+    cur_h = r.out_h;
+    cur_w = r.out_w;
+    cur_type = r.out_type;
+    cur_scale = r.out_scale;
+    cur_zp = r.out_zero_point;
+  }
+  if (h.output_size != std::uint64_t{cur_c} * cur_h * cur_w) {
+    c.fail("output size " + std::to_string(h.output_size) + " does not match the last layer (" +
+           std::to_string(std::uint64_t{cur_c} * cur_h * cur_w) + ")");
+    return nullptr;
+  }
+
+  // One arena: two activation buffers, an im2col row, the pre-pooling buffer, accumulators
+  // and the per-channel constants. 64 bytes of slack after each buffer let kernels read a
+  // few bytes past the end (the AVX2 gather) without leaving the arena.
+  const std::size_t buf_bytes = align_up(std::max(max_act, max_kp) * 4 + 64);
+  const std::size_t col_bytes = align_up(max_kp * 4 + 64);
+  const std::size_t pre_bytes = align_up(max_pre * 4 + 64);
+  const std::size_t acc_bytes = align_up(max_rows * 4 + 64);
+  const std::size_t total = 2 * buf_bytes + col_bytes + pre_bytes + acc_bytes + const_bytes;
+  impl->arena = static_cast<std::uint8_t*>(std::aligned_alloc(kAlign, total));
+  if (impl->arena == nullptr) {
+    c.fail("out of memory for the " + std::to_string(total) + "-byte arena");
+    return nullptr;
+  }
+  std::memset(impl->arena, 0, total);
+  std::uint8_t* a = impl->arena;
+  impl->buf[0] = a;
+  a += buf_bytes;
+  impl->buf[1] = a;
+  a += buf_bytes;
+  impl->col = a;
+  a += col_bytes;
+  impl->pre = a;
+  a += pre_bytes;
+  impl->acc = reinterpret_cast<std::int32_t*>(a);
+  a += acc_bytes;
+  for (LayerPlan& p : impl->layers) {
+    if (p.rec.encoding != Encoding::int8 && p.rec.encoding != Encoding::int8_csr) continue;
+    const std::size_t cb = align_up(p.rows * 4);
+    p.bias_fold = reinterpret_cast<std::int32_t*>(a);
+    p.mult = reinterpret_cast<std::int32_t*>(a + cb);
+    p.shift = reinterpret_cast<std::int32_t*>(a + 2 * cb);
+    p.deq = reinterpret_cast<float*>(a + 2 * cb);  // f32 output uses deq instead of shift
+    a += 3 * cb;
+    const LayerRecord& r = p.rec;
+    for (std::size_t o = 0; o < p.rows; ++o) {
+      std::int64_t wsum = 0;
+      if (r.encoding == Encoding::int8) {
+        for (std::size_t k = 0; k < p.kp; ++k) wsum += p.w8[o * p.kp + k];
+      } else {
+        for (std::uint32_t j = p.row_ptr[o]; j < p.row_ptr[o + 1]; ++j) wsum += p.w8[j];
+      }
+      std::int64_t b = std::int64_t{p.bias_i[o]} - std::int64_t{r.in_zero_point} * wsum;
+      b = std::clamp<std::int64_t>(b, std::numeric_limits<std::int32_t>::min(),
+                                   std::numeric_limits<std::int32_t>::max());
+      p.bias_fold[o] = static_cast<std::int32_t>(b);
+      if (r.out_type == ValueType::u8) {
+        const double mul = double{r.in_scale} * p.wscale[o] / r.out_scale;
+        int exp = 0;
+        const double q = std::frexp(mul, &exp);  // mul = q * 2^exp, q in [0.5, 1)
+        auto m0 = static_cast<std::int64_t>(std::llround(q * (1ll << 31)));
+        if (m0 == (1ll << 31)) {
+          m0 /= 2;
+          ++exp;
+        }
+        if (-exp > 31 || mul <= 0.0) {  // negligible: the output is the zero point
+          p.mult[o] = 0;
+          p.shift[o] = 0;
+        } else {
+          p.mult[o] = static_cast<std::int32_t>(m0);  // Q31, in [2^30, 2^31)
+          p.shift[o] = -exp;                          // 0..31
+        }
+      } else {
+        p.deq[o] = r.in_scale * p.wscale[o];
+      }
+    }
+    p.act_lo = r.activation == Activation::relu ? r.out_zero_point : 0;
+    if (r.encoding == Encoding::int8_csr &&
+        static_cast<double>(p.row_ptr[p.rows]) >
+            impl->k->csr_max_density * static_cast<double>(p.rows * p.k)) {
+      auto* dense = reinterpret_cast<std::int8_t*>(a);  // zeroed with the arena
+      a += align_up(p.rows * p.kp);
+      for (std::size_t o = 0; o < p.rows; ++o)
+        for (std::uint32_t j = p.row_ptr[o]; j < p.row_ptr[o + 1]; ++j)
+          dense[o * p.kp + p.col[j]] = p.w8[j];
+      p.wd = dense;
+    }
+  }
+  m->impl_ = impl.release();
+  return m;
+}
+
+namespace {
+
+// One f32 output of an int8 layer (dequantized accumulator; used for the logits).
+inline void emit_int8_f32(const LayerPlan& p, std::size_t o, std::int32_t acc, float* out,
+                          std::size_t at) {
+  float y = static_cast<float>(sat_add(acc, p.bias_fold[o])) * p.deq[o];
+  if (p.rec.activation == Activation::relu && !(y > 0.f)) y = 0.f;
+  out[at] = y;
+}
+
+inline void emit_f32(const LayerPlan& p, std::size_t o, float acc, float* out, std::size_t at) {
+  float y = acc + p.bf[o];
+  if (p.rec.activation == Activation::relu && !(y > 0.f)) y = 0.f;
+  out[at] = y;
+}
+
+// One im2col row: the K inputs under output pixel (oy, ox), `pad` outside the image. Record
+// fields are copied to locals first: byte stores may alias anything, and reloading them per
+// element dominated the conv time.
+template <typename T>
+void im2col_row(const LayerPlan& p, const T* in, std::uint32_t oy, std::uint32_t ox, T pad,
+                T* col) {
+  const LayerRecord& r = p.rec;
+  const std::int64_t kh = r.kernel_h, kw = r.kernel_w, ih = r.in_h, iw = r.in_w, ic_n = r.in_c;
+  const std::int64_t iy0 = std::int64_t{oy} * r.stride - r.padding;
+  const std::int64_t ix0 = std::int64_t{ox} * r.stride - r.padding;
+  const bool inside_x = ix0 >= 0 && ix0 + kw <= iw;
+  // Small u8 kernels: one 8-byte move per kernel row (the arena has slack past every buffer).
+  const bool wide_copy = std::is_same_v<T, std::uint8_t> && kw <= 8;
+  T* dst = col;
+  for (std::int64_t ic = 0; ic < ic_n; ++ic) {
+    const T* plane = in + ic * ih * iw;
+    for (std::int64_t ky = 0; ky < kh; ++ky) {
+      const std::int64_t iy = iy0 + ky;
+      if (inside_x && iy >= 0 && iy < ih) {
+        const T* src = plane + iy * iw + ix0;
+        if (wide_copy)
+          std::memcpy(dst, src, 8);
+        else
+          for (std::int64_t kx = 0; kx < kw; ++kx) dst[kx] = src[kx];
+      } else {
+        for (std::int64_t kx = 0; kx < kw; ++kx) {
+          const std::int64_t ix = ix0 + kx;
+          dst[kx] = (iy >= 0 && iy < ih && ix >= 0 && ix < iw) ? plane[iy * iw + ix] : pad;
+        }
+      }
+      dst += kw;
+    }
+  }
+  if (wide_copy) std::memset(dst, 0, 8);  // the 8-byte moves may spill into the zero pad
+}
+
+template <typename T>
+void pool(const LayerPlan& p, const T* pre, T* out) {
+  const LayerRecord& r = p.rec;
+  const std::size_t n = std::size_t{r.pool_size} * r.pool_size;
+  for (std::uint32_t ch = 0; ch < r.out_c; ++ch) {
+    const T* plane = pre + std::size_t{ch} * p.conv_h * p.conv_w;
+    for (std::uint32_t py = 0; py < r.out_h; ++py)
+      for (std::uint32_t px = 0; px < r.out_w; ++px) {
+        const T* w0 =
+            plane + std::size_t{py} * r.pool_stride * p.conv_w + std::size_t{px} * r.pool_stride;
+        T best = w0[0];
+        float sum = 0.f;
+        if (r.pool == Pool::max) {
+          for (std::uint32_t y = 0; y < r.pool_size; ++y)
+            for (std::uint32_t x = 0; x < r.pool_size; ++x) {
+              const T v = w0[std::size_t{y} * p.conv_w + x];
+              best = v > best ? v : best;
+            }
+        } else {
+          for (std::uint32_t y = 0; y < r.pool_size; ++y)
+            for (std::uint32_t x = 0; x < r.pool_size; ++x)
+              sum += static_cast<float>(w0[std::size_t{y} * p.conv_w + x]);
+        }
+        T res = best;
+        if (r.pool == Pool::avg) {
+          if constexpr (std::is_same_v<T, float>)
+            res = sum / static_cast<float>(n);
+          else
+            res = static_cast<T>((static_cast<std::uint32_t>(sum) + n / 2) / n);
+        }
+        out[(std::size_t{ch} * r.out_h + py) * r.out_w + px] = res;
+      }
+  }
+}
+
+// Pooling (or a plain copy) from the pixel-major u8 conv output to the CHW activation. The
+// window is reduced over contiguous channels (vectorizable) into `scratch` (C entries),
+// then scattered to CHW. Fields are read into locals: u8 stores may alias the record.
+void pool_hwc_to_chw(const LayerPlan& p, const std::uint8_t* pre, std::uint8_t* out,
+                     std::uint32_t* scratch) {
+  const LayerRecord& r = p.rec;
+  const std::size_t C = r.out_c;
+  if (r.pool == Pool::none) {
+    const std::size_t plane = std::size_t{p.conv_h} * p.conv_w;
+    for (std::size_t pix = 0; pix < plane; ++pix)
+      for (std::size_t ch = 0; ch < C; ++ch) out[ch * plane + pix] = pre[pix * C + ch];
+    return;
+  }
+  const std::size_t ps = r.pool_size, pst = r.pool_stride, oh = r.out_h, ow = r.out_w,
+                    cw = p.conv_w;
+  const bool is_max = r.pool == Pool::max;
+  const std::uint32_t n = static_cast<std::uint32_t>(ps * ps);
+  for (std::size_t py = 0; py < oh; ++py)
+    for (std::size_t px = 0; px < ow; ++px) {
+      const std::uint8_t* w0 = pre + (py * pst * cw + px * pst) * C;
+      for (std::size_t ch = 0; ch < C; ++ch) scratch[ch] = is_max ? w0[ch] : 0u;
+      for (std::size_t y = 0; y < ps; ++y)
+        for (std::size_t x = 0; x < ps; ++x) {
+          const std::uint8_t* v = w0 + (y * cw + x) * C;
+          if (is_max) {
+            for (std::size_t ch = 0; ch < C; ++ch)
+              scratch[ch] = std::max<std::uint32_t>(scratch[ch], v[ch]);
+          } else {
+            for (std::size_t ch = 0; ch < C; ++ch) scratch[ch] += v[ch];
+          }
+        }
+      std::uint8_t* o = out + py * ow + px;
+      const std::size_t plane = oh * ow;
+      for (std::size_t ch = 0; ch < C; ++ch)
+        o[ch * plane] = static_cast<std::uint8_t>(is_max ? scratch[ch] : (scratch[ch] + n / 2) / n);
+    }
+}
+
+void run_layer(const Model::Impl& m, const LayerPlan& p, const std::uint8_t* in,
+               std::uint8_t* out) {
+  const LayerRecord& r = p.rec;
+  const KernelTable& k = *m.k;
+  const bool int8 = r.encoding != Encoding::f32;
+  if (r.kind == LayerKind::linear) {
+    if (int8) {
+      auto* x = const_cast<std::uint8_t*>(in);
+      std::memset(x + p.k, 0, p.kp - p.k);  // kernels read whole vectors; the pad must be 0
+      if (p.wd != nullptr)
+        k.gemv_s8(p.wd, p.kp, x, p.kp, p.rows, m.acc);
+      else
+        k.spmv_s8(p.row_ptr, p.col, p.w8, p.rows, x, m.acc);
+      if (r.out_type == ValueType::u8)
+        k.requant_u8(m.acc, p.bias_fold, p.mult, p.shift, p.rows, r.out_zero_point, p.act_lo, out);
+      else
+        for (std::size_t o = 0; o < p.rows; ++o)
+          emit_int8_f32(p, o, m.acc[o], reinterpret_cast<float*>(out), o);
+    } else {
+      auto* x = reinterpret_cast<float*>(const_cast<std::uint8_t*>(in));
+      std::fill(x + p.k, x + p.kp, 0.f);
+      auto* acc = reinterpret_cast<float*>(m.acc);
+      k.gemv_f32(p.wf, p.kp, x, p.kp, p.rows, acc);
+      for (std::size_t o = 0; o < p.rows; ++o)
+        emit_f32(p, o, acc[o], reinterpret_cast<float*>(out), o);
+    }
+    return;
+  }
+  // conv2d: one im2col row per output pixel, then a GEMV over all output channels.
+  const bool pooled = r.pool != Pool::none;
+  std::uint8_t* dst = pooled ? m.pre : out;
+  const std::size_t plane = std::size_t{p.conv_h} * p.conv_w;
+  const bool out_u8 = int8 && r.out_type == ValueType::u8;
+  // im2col writes [0, k); the pad up to kp must be zero (stale values could be NaN).
+  if (int8)
+    std::memset(m.col + p.k, 0, p.kp - p.k);
+  else
+    std::fill(reinterpret_cast<float*>(m.col) + p.k, reinterpret_cast<float*>(m.col) + p.kp, 0.f);
+  for (std::uint32_t oy = 0; oy < p.conv_h; ++oy)
+    for (std::uint32_t ox = 0; ox < p.conv_w; ++ox) {
+      const std::size_t pix = std::size_t{oy} * p.conv_w + ox;
+      if (int8) {
+        im2col_row<std::uint8_t>(p, in, oy, ox, static_cast<std::uint8_t>(r.in_zero_point), m.col);
+        if (p.wd != nullptr)
+          k.gemv_s8(p.wd, p.kp, m.col, p.kp, p.rows, m.acc);
+        else
+          k.spmv_s8(p.row_ptr, p.col, p.w8, p.rows, m.col, m.acc);
+        if (out_u8)  // pixel-major, so requantization is one contiguous vector
+          k.requant_u8(m.acc, p.bias_fold, p.mult, p.shift, p.rows, r.out_zero_point, p.act_lo,
+                       m.pre + pix * p.rows);
+        else
+          for (std::size_t o = 0; o < p.rows; ++o)
+            emit_int8_f32(p, o, m.acc[o], reinterpret_cast<float*>(dst), o * plane + pix);
+      } else {
+        auto* col = reinterpret_cast<float*>(m.col);
+        im2col_row<float>(p, reinterpret_cast<const float*>(in), oy, ox, 0.f, col);
+        auto* acc = reinterpret_cast<float*>(m.acc);
+        k.gemv_f32(p.wf, p.kp, col, p.kp, p.rows, acc);
+        for (std::size_t o = 0; o < p.rows; ++o)
+          emit_f32(p, o, acc[o], reinterpret_cast<float*>(dst), o * plane + pix);
+      }
+    }
+  if (out_u8)
+    pool_hwc_to_chw(p, m.pre, out, reinterpret_cast<std::uint32_t*>(m.acc));
+  else if (pooled)
+    pool<float>(p, reinterpret_cast<const float*>(m.pre), reinterpret_cast<float*>(out));
+}
+
+}  // namespace
+
+RunStatus Model::run_until(const float* input, std::size_t input_n, std::size_t end_layer,
+                           float* output, std::size_t output_n) {
+  if (input_n != input_size()) return RunStatus::bad_input_size;
+  if (end_layer > impl_->layers.size()) return RunStatus::bad_layer;
+  if (output_n != activation_size(end_layer)) return RunStatus::bad_output_size;
+  Impl& m = *impl_;
+  std::uint8_t* cur = m.buf[0];
+  std::uint8_t* nxt = m.buf[1];
+  std::memcpy(cur, input, input_n * sizeof(float));
+  ValueType type = ValueType::f32;
+  float scale = 1.f;
+  std::int32_t zp = 0;
+  for (std::size_t li = 0; li < end_layer; ++li) {
+    const LayerPlan& p = m.layers[li];
+    const LayerRecord& r = p.rec;
+    if (r.kind == LayerKind::flatten) continue;  // CHW is already flat
+    if (r.in_type == ValueType::u8 && type == ValueType::f32) {
+      const float inv = 1.f / r.in_scale;
+      const auto* x = reinterpret_cast<const float*>(cur);
+      for (std::size_t i = 0; i < p.in_elems; ++i) nxt[i] = quantize(x[i], inv, r.in_zero_point);
+      std::swap(cur, nxt);
+    } else if (r.in_type == ValueType::f32 && type == ValueType::u8) {
+      auto* y = reinterpret_cast<float*>(nxt);
+      for (std::size_t i = 0; i < p.in_elems; ++i)
+        y[i] = scale * static_cast<float>(static_cast<std::int32_t>(cur[i]) - zp);
+      std::swap(cur, nxt);
+    }
+    run_layer(m, p, cur, nxt);
+    std::swap(cur, nxt);
+    const bool int8 = r.encoding != Encoding::f32;
+    type = int8 ? r.out_type : ValueType::f32;
+    scale = r.out_scale;
+    zp = r.out_zero_point;
+  }
+  if (type == ValueType::u8) {
+    for (std::size_t i = 0; i < output_n; ++i)
+      output[i] = scale * static_cast<float>(static_cast<std::int32_t>(cur[i]) - zp);
+  } else {
+    std::memcpy(output, cur, output_n * sizeof(float));
+  }
+  return RunStatus::ok;
+}
+
+RunStatus Model::run(const float* input, std::size_t input_n, float* output, std::size_t output_n) {
+  if (output_n != output_size()) return RunStatus::bad_output_size;
+  return run_until(input, input_n, impl_->layers.size(), output, output_n);
+}
+
+RunStatus Model::run_observe(const float* input, std::size_t input_n, float* mins, float* maxs) {
+  // Calibration is not a hot path: a layer-by-layer replay through run_until is simple and
+  // exactly matches what inference computes.
+  const std::size_t n = impl_->layers.size();
+  std::vector<float> act;
+  for (std::size_t li = 1; li <= n; ++li) {
+    act.resize(activation_size(li));
+    const RunStatus s = run_until(input, input_n, li, act.data(), act.size());
+    if (s != RunStatus::ok) return s;
+    for (float v : act) {
+      mins[li - 1] = std::min(mins[li - 1], v);
+      maxs[li - 1] = std::max(maxs[li - 1], v);
+    }
+  }
+  return RunStatus::ok;
+}
+
+int Model::predict(const float* input, std::size_t input_n) {
+  float out[1024];
+  const std::size_t n = output_size();
+  std::vector<float> big;
+  float* o = out;
+  if (n > 1024) {  // rare: large outputs fall back to a heap buffer
+    big.resize(n);
+    o = big.data();
+  }
+  if (run(input, input_n, o, n) != RunStatus::ok) return -1;
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < n; ++i)
+    if (o[i] > o[best]) best = i;
+  return static_cast<int>(best);
+}
+
+}  // namespace verdant::runtime

@@ -1,0 +1,163 @@
+// AVX2 + FMA kernels, compiled with -mavx2 -mfma for this file only and reached solely
+// through the table pointer returned by avx2_kernel_table(). Each has a twin in
+// kernels_ref.cpp and a test comparing the two (tests/runtime/kernels_test.cpp).
+#include <immintrin.h>
+
+#include "verdant/runtime/kernels.hpp"
+
+namespace verdant::runtime {
+namespace {
+
+inline std::int32_t hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline float hsum_ps(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// u8 x s8 -> pairs summed in s16 by vpmaddubsw (exact: x <= 127 keeps |pair| <= 32512),
+// then widened to s32 with vpmaddwd against ones.
+inline __m256i dot32(__m256i x, const std::int8_t* w, __m256i ones) {
+  const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(x, wv), ones);
+}
+
+void gemv_s8_avx2(const std::int8_t* w, std::size_t row_stride, const std::uint8_t* x,
+                  std::size_t kp, std::size_t rows, std::int32_t* out) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  std::size_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const std::int8_t* w0 = w + r * row_stride;
+    const std::int8_t* w1 = w0 + row_stride;
+    const std::int8_t* w2 = w1 + row_stride;
+    const std::int8_t* w3 = w2 + row_stride;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (std::size_t k = 0; k < kp; k += 32) {
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k));
+      a0 = _mm256_add_epi32(a0, dot32(xv, w0 + k, ones));
+      a1 = _mm256_add_epi32(a1, dot32(xv, w1 + k, ones));
+      a2 = _mm256_add_epi32(a2, dot32(xv, w2 + k, ones));
+      a3 = _mm256_add_epi32(a3, dot32(xv, w3 + k, ones));
+    }
+    // Four horizontal sums at once.
+    const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + r),
+                     _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+  }
+  for (; r < rows; ++r) {
+    const std::int8_t* wr = w + r * row_stride;
+    __m256i a = _mm256_setzero_si256();
+    for (std::size_t k = 0; k < kp; k += 32) {
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k));
+      a = _mm256_add_epi32(a, dot32(xv, wr + k, ones));
+    }
+    out[r] = hsum_epi32(a);
+  }
+}
+
+void gemv_f32_avx2(const float* w, std::size_t row_stride, const float* x, std::size_t kp,
+                   std::size_t rows, float* out) {
+  std::size_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const float* w0 = w + r * row_stride;
+    const float* w1 = w0 + row_stride;
+    const float* w2 = w1 + row_stride;
+    const float* w3 = w2 + row_stride;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (std::size_t k = 0; k < kp; k += 8) {
+      const __m256 xv = _mm256_loadu_ps(x + k);
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k), xv, a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k), xv, a1);
+      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + k), xv, a2);
+      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + k), xv, a3);
+    }
+    const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    _mm_storeu_ps(out + r, _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
+  }
+  for (; r < rows; ++r) {
+    const float* wr = w + r * row_stride;
+    __m256 a = _mm256_setzero_ps();
+    for (std::size_t k = 0; k < kp; k += 8)
+      a = _mm256_fmadd_ps(_mm256_loadu_ps(wr + k), _mm256_loadu_ps(x + k), a);
+    out[r] = hsum_ps(a);
+  }
+}
+
+// Gathers 32-bit words at byte offsets x + col[j] and keeps the low byte, so x must stay
+// readable 3 bytes past its last indexed element (the runtime's buffers have 64 bytes of
+// slack). The weights are sign-extended to 32 bits; vpmaddwd against (x, 0) pairs then
+// yields x * w exactly.
+void spmv_s8_avx2(const std::uint32_t* row_ptr, const std::uint16_t* col, const std::int8_t* val,
+                  std::size_t rows, const std::uint8_t* x, std::int32_t* out) {
+  const __m256i low_byte = _mm256_set1_epi32(0xFF);
+  const int* base = reinterpret_cast<const int*>(x);
+  for (std::size_t r = 0; r < rows; ++r) {
+    std::uint32_t j = row_ptr[r];
+    const std::uint32_t end = row_ptr[r + 1];
+    __m256i a = _mm256_setzero_si256();
+    for (; j + 8 <= end; j += 8) {
+      const __m256i idx =
+          _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col + j)));
+      const __m256i xv = _mm256_and_si256(_mm256_i32gather_epi32(base, idx, 1), low_byte);
+      const __m256i wv =
+          _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(val + j)));
+      a = _mm256_add_epi32(a, _mm256_madd_epi16(xv, wv));
+    }
+    std::int32_t acc = hsum_epi32(a);
+    for (; j < end; ++j) acc += static_cast<std::int32_t>(val[j]) * x[col[j]];
+    out[r] = acc;
+  }
+}
+
+// Eight lanes at a time; 32x32->64-bit products via vpmuldq on even and odd lanes.
+void requant_u8_avx2(const std::int32_t* acc, const std::int32_t* bias, const std::int32_t* mult,
+                     const std::int32_t* shift, std::size_t n, std::int32_t zp, std::int32_t lo,
+                     std::uint8_t* out) {
+  const __m256i half = _mm256_set1_epi64x(std::int64_t{1} << 30);
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i vzp = _mm256_set1_epi32(zp), vlo = _mm256_set1_epi32(lo),
+                vhi = _mm256_set1_epi32(127);
+  const __m256i gather_low = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i v =
+        _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i)),
+                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + i)));
+    const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(mult + i));
+    const __m256i sh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(shift + i));
+    // (p + 2^30) << 1 keeps floor((p + 2^30) / 2^31) in each qword's high dword.
+    __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(v, m), half);
+    __m256i po = _mm256_add_epi64(
+        _mm256_mul_epi32(_mm256_srli_epi64(v, 32), _mm256_srli_epi64(m, 32)), half);
+    pe = _mm256_srli_epi64(_mm256_slli_epi64(pe, 1), 32);
+    po = _mm256_slli_epi64(po, 1);
+    const __m256i x = _mm256_blend_epi32(pe, po, 0xAA);
+    const __m256i round = _mm256_srli_epi32(_mm256_sllv_epi32(one, sh), 1);
+    __m256i y = _mm256_add_epi32(_mm256_srav_epi32(_mm256_add_epi32(x, round), sh), vzp);
+    y = _mm256_min_epi32(_mm256_max_epi32(y, vlo), vhi);
+    const __m256i b16 = _mm256_packs_epi32(y, y);
+    const __m256i b8 = _mm256_packus_epi16(b16, b16);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(b8, gather_low)));
+  }
+  if (i < n)
+    reference_kernels().requant_u8(acc + i, bias + i, mult + i, shift + i, n - i, zp, lo, out + i);
+}
+
+constexpr KernelTable kAvx2{"avx2",        1.0 / 16.0,      gemv_s8_avx2,
+                            gemv_f32_avx2, requant_u8_avx2, spmv_s8_avx2};
+
+}  // namespace
+
+const KernelTable* avx2_kernel_table() {
+  return &kAvx2;
+}
+
+}  // namespace verdant::runtime

@@ -1,0 +1,56 @@
+// `verdant compress`'s whole path on a slice of Fashion-MNIST: train with a prune + QAT
+// recipe, then check the report and that the written files load back. Labelled slow.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "verdant/compress/compact.hpp"
+#include "verdant/compress/run.hpp"
+#include "verdant/core/io.hpp"
+#include "verdant/train/checkpoint.hpp"
+
+namespace vc = verdant::compress;
+namespace fs = std::filesystem;
+
+namespace {
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("verdant_compress_e2e_" + std::to_string(::getpid()));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+}  // namespace
+
+TEST(Session, EndToEndPruneAndQuantizeOnASlice) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  TempDir tmp;
+  verdant::write_file_atomic(
+      tmp.path / "r.yaml",
+      "epochs: 2\nlr: 0.05\nmodifiers:\n  - prune: {final_sparsity: 0.9, end_epoch: 1}\n"
+      "  - quantize: {mode: qat}\n");
+  vc::RunOptions o;
+  o.model = "mlp";
+  o.recipe = tmp.path / "r.yaml";
+  o.out_dir = tmp.path / "out";
+  o.limit_train = 2000;
+  o.limit_test = 500;
+  o.measure_energy = false;
+  o.verbose = false;
+  const auto rep = vc::run_recipe(o);
+  EXPECT_GT(rep.accuracy_after, rep.accuracy_before + 0.2);  // it trained, masks and all
+  EXPECT_NEAR(1.0 - double(rep.nonzero_after) / double(rep.params_before), 0.9, 0.01);
+  EXPECT_GT(double(rep.bytes_dense_fp32) / double(rep.bytes_compact), 15.0);
+  EXPECT_LT(rep.flops_after, rep.flops_dense / 5);
+  // The written files load back.
+  const auto ckpt = verdant::train::load_checkpoint(tmp.path / "out" / "model.vckpt");
+  EXPECT_NE(ckpt.find_meta("model.yaml"), nullptr);
+  const auto compact =
+      vc::decode_compact(verdant::read_file_bytes(tmp.path / "out" / "model.vcz"), "model.vcz");
+  EXPECT_EQ(compact.size(), 6u);
+  EXPECT_TRUE(fs::exists(tmp.path / "out" / "report.json"));
+}

@@ -1,0 +1,86 @@
+// `verdant measure` end to end through the real binary: exit codes like a shell, the
+// report and files for a crashing command, one-line errors for bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "energy_test_util.hpp"
+#include "verdant/core/io.hpp"
+
+namespace verdant::energy {
+namespace {
+
+using testing::TempDir;
+
+struct CliRun {
+  int code = -1;
+  std::string err;
+};
+
+// Runs `verdant measure ARGS` in `dir` with stderr captured; the machine lock is private.
+CliRun measure(const TempDir& dir, const std::string& args) {
+  std::string cmd = "cd '" + dir.path().string() + "' && VERDANT_MACHINE_LOCK='" +
+                    (dir / "lock").string() + "' '" VERDANT_EXE "' measure " + args +
+                    " 2> stderr.txt > stdout.txt";
+  int status = std::system(cmd.c_str());
+  CliRun r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = read_file_text(dir / "stderr.txt");
+  return r;
+}
+
+TEST(MeasureCli, ExitCodePassesThroughAndFilesAreWritten) {
+  TempDir t;
+  CliRun r = measure(t, "--country FRA --price 0.2 --out out -- sh -c 'exit 7'");
+  EXPECT_EQ(r.code, 7) << r.err;
+  EXPECT_NE(r.err.find("exited with 7"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("country FRA"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cost "), std::string::npos) << r.err;
+  std::string csv = read_file_text(t / "out/emissions.csv");
+  EXPECT_EQ(csv.rfind("timestamp,project_name,run_id,experiment_id,", 0), 0u);
+  EXPECT_NE(csv.find(",France,FRA,"), std::string::npos) << csv;
+  auto j = nlohmann::json::parse(read_file_text(t / "out/energy.jsonl"));
+  EXPECT_EQ(j["phase"], "total");
+  EXPECT_TRUE(j["sources"]["cpu"]["kind"] == "estimated" ||
+              j["sources"]["cpu"]["kind"] == "measured");
+}
+
+TEST(MeasureCli, CrashStillGetsItsReport) {
+  TempDir t;
+  CliRun r = measure(t, "-- sh -c 'kill -SEGV $$'");
+  EXPECT_EQ(r.code, 139) << r.err;
+  EXPECT_NE(r.err.find("killed by signal 11"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("energy (process)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("world average 475"), std::string::npos) << r.err;  // default said
+  EXPECT_FALSE(read_file_text(t / "emissions.csv").empty());
+}
+
+TEST(MeasureCli, CommandThatCannotStartIs127) {
+  TempDir t;
+  CliRun r = measure(t, "-- /nonexistent/program arg");
+  EXPECT_EQ(r.code, 127);
+  EXPECT_NE(r.err.find("verdant: error: cannot start '/nonexistent/program': No such file or "
+                       "directory\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(t / "emissions.csv"));
+}
+
+TEST(MeasureCli, BadInputIsOneLineError) {
+  TempDir t;
+  CliRun r = measure(t, "--interval 0 -- true");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("verdant: error: --interval"), std::string::npos) << r.err;
+  r = measure(t, "--country Frnace -- true");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("FRA"), std::string::npos) << r.err;
+  r = measure(t, "--country FRA --cloud aws:us-east-1 -- true");
+  EXPECT_EQ(r.code, 2) << r.err;
+  r = measure(t, "");
+  EXPECT_EQ(r.code, 2) << r.err;
+}
+
+}  // namespace
+}  // namespace verdant::energy

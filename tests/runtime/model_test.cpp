@@ -1,0 +1,203 @@
+// Inference against a double-precision reference: fp32 within float rounding, int8 within
+// its quantization error, CSR exactly equal to dense int8 on the same pruned weights.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "test_models.hpp"
+
+namespace verdant::runtime {
+namespace {
+
+using testing::calibrate;
+using testing::random_vec;
+using testing::reference_forward;
+using testing::set_encoding;
+
+std::unique_ptr<Model> load(const ModelSpec& spec) {
+  std::string err;
+  auto bytes = write_vdm(spec, &err);
+  EXPECT_FALSE(bytes.empty()) << err;
+  auto m = Model::load_buffer(bytes.data(), bytes.size(), &err);
+  EXPECT_NE(m, nullptr) << err;
+  return m;
+}
+
+std::vector<std::vector<float>> inputs(std::size_t n, std::size_t size) {
+  std::vector<std::vector<float>> v;
+  for (std::size_t i = 0; i < n; ++i) v.push_back(random_vec(size, 0.f, 1.f, 100 + i));
+  return v;
+}
+
+void expect_fp32_matches(const ModelSpec& spec) {
+  auto m = load(spec);
+  ASSERT_NE(m, nullptr);
+  for (const auto& in : inputs(8, m->input_size())) {
+    std::vector<float> out(m->output_size());
+    ASSERT_EQ(m->run(in.data(), in.size(), out.data(), out.size()), RunStatus::ok);
+    const auto ref = reference_forward(spec, in);
+    ASSERT_EQ(ref.size(), out.size());
+    for (std::size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], ref[i], 1e-5);
+  }
+}
+
+TEST(Runtime, Fp32MlpMatchesReference) {
+  expect_fp32_matches(testing::small_mlp());
+}
+TEST(Runtime, Fp32ConvNetMatchesReference) {
+  expect_fp32_matches(testing::small_convnet());
+}
+
+// Int8 error bound: a few output quantization steps of the widest layer.
+void expect_int8_close(ModelSpec spec, vdm::Encoding enc) {
+  const auto ins = inputs(32, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
+  calibrate(spec, ins);
+  set_encoding(spec, enc);
+  auto m = load(spec);
+  ASSERT_NE(m, nullptr);
+  double max_err = 0, max_ref = 0;
+  for (const auto& in : ins) {
+    std::vector<float> out(m->output_size());
+    ASSERT_EQ(m->run(in.data(), in.size(), out.data(), out.size()), RunStatus::ok);
+    const auto ref = reference_forward(spec, in);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      max_err = std::max(max_err, std::abs(out[i] - ref[i]));
+      max_ref = std::max(max_ref, std::abs(ref[i]));
+    }
+  }
+  EXPECT_LT(max_err, 0.06 * max_ref + 0.02) << "max |ref| " << max_ref;
+}
+
+TEST(Runtime, Int8MlpCloseToFloat) {
+  expect_int8_close(testing::small_mlp(), vdm::Encoding::int8);
+}
+TEST(Runtime, Int8ConvNetCloseToFloat) {
+  expect_int8_close(testing::small_convnet(), vdm::Encoding::int8);
+}
+
+// 70% zeros: the loader may run CSR layers through the dense kernel; 97% zeros: below every
+// table's csr_max_density, so the sparse kernel itself runs.
+TEST(Runtime, CsrEqualsDenseInt8OnPrunedWeights) {
+  for (float pruned : {0.7f, 0.97f})
+    for (ModelSpec spec : {testing::small_mlp(200, 120, 10), testing::small_convnet()}) {
+      for (LayerSpec& l : spec.layers)  // prune by magnitude (weights are uniform in +-1/sqrt(K))
+        for (float& w : l.weight)
+          if (std::abs(w) < pruned / std::sqrt(static_cast<float>(l.weight.size() / l.out_c)))
+            w = 0.f;
+      const auto ins = inputs(16, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
+      calibrate(spec, ins);
+      ModelSpec dense = spec, sparse = spec;
+      set_encoding(dense, vdm::Encoding::int8);
+      set_encoding(sparse, vdm::Encoding::int8_csr);
+      auto md = load(dense);
+      auto ms = load(sparse);
+      ASSERT_TRUE(md && ms);
+      if (pruned > 0.9f) EXPECT_FALSE(ms->densified(ms->num_layers() - 3));
+      for (const auto& in : ins) {
+        std::vector<float> a(md->output_size()), b(ms->output_size());
+        md->run(in.data(), in.size(), a.data(), a.size());
+        ms->run(in.data(), in.size(), b.data(), b.size());
+        EXPECT_EQ(a, b);
+      }
+    }
+}
+
+TEST(Runtime, MixedFp32AndInt8Layers) {
+  ModelSpec spec = testing::small_convnet();
+  const auto ins = inputs(16, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
+  calibrate(spec, ins);
+  spec.layers[0].encoding = vdm::Encoding::int8;  // u8 out -> dequantized for the fp32 conv
+  spec.layers[3].encoding = vdm::Encoding::int8_csr;
+  spec.layers[3].quantize_output = true;  // u8 out -> dequantized for the fp32 head
+  auto m = load(spec);
+  ASSERT_NE(m, nullptr);
+  for (const auto& in : ins) {
+    std::vector<float> out(m->output_size());
+    ASSERT_EQ(m->run(in.data(), in.size(), out.data(), out.size()), RunStatus::ok);
+    const auto ref = reference_forward(spec, in);
+    for (std::size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], ref[i], 0.1);
+  }
+}
+
+TEST(Runtime, InputSizeMismatchIsReportedNotRun) {
+  auto m = load(testing::small_mlp());
+  std::vector<float> in(m->input_size() + 1), out(m->output_size());
+  EXPECT_EQ(m->run(in.data(), in.size(), out.data(), out.size()), RunStatus::bad_input_size);
+  EXPECT_EQ(m->run(in.data(), m->input_size(), out.data(), out.size() - 1),
+            RunStatus::bad_output_size);
+  EXPECT_EQ(m->predict(in.data(), 3), -1);
+  EXPECT_STREQ(run_status_message(RunStatus::bad_input_size),
+               "input size does not match the model's input shape");
+}
+
+TEST(Runtime, NanInputDoesNotCrashInt8) {
+  ModelSpec spec = testing::small_convnet();
+  calibrate(spec, inputs(4, 3 * 9 * 7));
+  set_encoding(spec, vdm::Encoding::int8);
+  auto m = load(spec);
+  std::vector<float> in(m->input_size(), std::nanf("")), out(m->output_size());
+  EXPECT_EQ(m->run(in.data(), in.size(), out.data(), out.size()), RunStatus::ok);
+}
+
+TEST(Runtime, LoadFileMapsTheSameModel) {
+  ModelSpec spec = testing::small_convnet();
+  std::string err;
+  auto bytes = write_vdm(spec, &err);
+  const auto path = std::filesystem::temp_directory_path() / "verdant_runtime_test.vdm";
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
+  auto a = Model::load_file(path.string(), &err);
+  ASSERT_NE(a, nullptr) << err;
+  auto b = Model::load_buffer(bytes.data(), bytes.size(), &err);
+  auto in = random_vec(a->input_size(), 0.f, 1.f, 9);
+  std::vector<float> oa(a->output_size()), ob(b->output_size());
+  a->run(in.data(), in.size(), oa.data(), oa.size());
+  b->run(in.data(), in.size(), ob.data(), ob.size());
+  EXPECT_EQ(oa, ob);
+  std::filesystem::remove(path);
+}
+
+TEST(Runtime, ReplaceHeadWeightsRoundTrips) {
+  for (vdm::Encoding enc : {vdm::Encoding::f32, vdm::Encoding::int8, vdm::Encoding::int8_csr}) {
+    ModelSpec spec = testing::small_mlp();
+    const auto ins = inputs(8, spec.input_w);
+    calibrate(spec, ins);
+    set_encoding(spec, enc);
+    auto m = load(spec);
+    const std::size_t head = m->num_layers() - 1;
+    std::vector<float> w, b;
+    std::string err;
+    ASSERT_TRUE(layer_weights(*m, head, &w, &b, &err)) << err;
+    for (float& v : b) v += 0.5f;  // a visible change: every logit moves by ~0.5
+    std::size_t delta = 0;
+    auto bytes = replace_layer_weights(*m, head, w, b, &delta, &err);
+    ASSERT_FALSE(bytes.empty()) << err;
+    EXPECT_GT(delta, 0u);
+    EXPECT_LT(delta, bytes.size());
+    auto m2 = Model::load_buffer(bytes.data(), bytes.size(), &err);
+    ASSERT_NE(m2, nullptr) << err;
+    std::vector<float> o1(m->output_size()), o2(m2->output_size());
+    m->run(ins[0].data(), ins[0].size(), o1.data(), o1.size());
+    m2->run(ins[0].data(), ins[0].size(), o2.data(), o2.size());
+    for (std::size_t i = 0; i < o1.size(); ++i) EXPECT_NEAR(o2[i] - o1[i], 0.5f, 0.02f);
+  }
+}
+
+TEST(Runtime, RunUntilGivesTheHeadInput) {
+  ModelSpec spec = testing::small_mlp();
+  auto m = load(spec);
+  const auto in = random_vec(m->input_size(), 0.f, 1.f, 3);
+  const std::size_t head = m->num_layers() - 1;
+  std::vector<float> feat(m->activation_size(head));
+  ASSERT_EQ(m->run_until(in.data(), in.size(), head, feat.data(), feat.size()), RunStatus::ok);
+  ModelSpec prefix = spec;
+  prefix.layers.pop_back();
+  const auto ref = reference_forward(prefix, in);
+  for (std::size_t i = 0; i < feat.size(); ++i) EXPECT_NEAR(feat[i], ref[i], 1e-5);
+}
+
+}  // namespace
+}  // namespace verdant::runtime
