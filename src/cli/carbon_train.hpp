@@ -2,10 +2,14 @@
 // `verdant train --carbon-aware wait|pause` (issue 6): options and the driver that cmd_train
 // calls in place of trainer.fit(). Header-only: the cli target compiles only cmd_*.cpp.
 //
-// The run replays a historical intensity series on a simulated clock (--simulate-clock
-// START): each optimizer step counts as --sim-step of simulated time at --sim-power-w
-// (an assumed power, so every emission figure here is an estimate). Pauses go through the
-// trainer's checkpoint file and a fresh trainer resumed from it.
+// Two clocks. With --simulate-clock START the run replays a historical intensity series on
+// a simulated clock: each optimizer step counts as --sim-step of simulated time. Without
+// it the run is live on the system clock: the series (--grid-zone: a zone or a forecast
+// file) must cover the present; `wait` sleeps until the best window, `pause` sleeps while
+// the current hour is above --threshold, and each step's wall time is measured. Energy is
+// --sim-power-w (an assumed power) x step time either way, so every emission figure here
+// is an estimate. Pauses go through the trainer's checkpoint file and a fresh trainer
+// resumed from it.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -15,6 +19,7 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,8 +48,8 @@ struct CarbonTrainFlags {
 inline void add_carbon_train_options(CLI::App& sub, CarbonTrainFlags& f) {
   sub.add_option("--carbon-aware", f.policy,
                  "Carbon-aware training: wait (for the best window) or pause (checkpoint "
-                 "while intensity is above --threshold); needs --grid-zone and "
-                 "--simulate-clock");
+                 "while intensity is above --threshold); needs --grid-zone; runs on the real "
+                 "clock (the series must cover now) unless --simulate-clock is given");
   // The energy tracker may declare --grid-zone too: share it rather than clash.
   if (auto* existing = sub.get_option_no_throw("--grid-zone"))
     f.shared_zone = existing;
@@ -57,9 +62,11 @@ inline void add_carbon_train_options(CLI::App& sub, CarbonTrainFlags& f) {
   sub.add_option("--simulate-clock", f.simulate_clock,
                  "--carbon-aware: replay the series from this UTC time on a simulated clock");
   sub.add_option("--sim-step", f.sim_step,
-                 "--carbon-aware: simulated time per optimizer step (default 60s)");
+                 "--carbon-aware: simulated time per optimizer step (default 60s); live, `wait` "
+                 "uses it to estimate the run's length");
   sub.add_option("--sim-power-w", f.sim_power_w,
-                 "--carbon-aware: assumed power while training, W (default 250)");
+                 "--carbon-aware: assumed power while training, W (default 250; simulated or "
+                 "live)");
   sub.add_option("--carbon-horizon", f.horizon,
                  "--carbon-aware wait: how long the start may be delayed (default 24h)");
   sub.add_option("--carbon-max-delay", f.max_delay,
@@ -87,12 +94,15 @@ train::FitResult run_carbon_aware_training(const CarbonTrainFlags& f, train::Tra
   if (f.shared_zone && f.shared_zone->count() > 0) zone = f.shared_zone->as<std::string>();
   auto policy = schedule::parse_policy(f.policy, "--carbon-aware");
   if (zone.empty()) throw UsageError("--carbon-aware needs --grid-zone (a zone or series file)");
-  if (f.simulate_clock.empty())
-    throw UsageError(
-        "--carbon-aware needs --simulate-clock START (replaying a historical series); for a "
-        "live start time use `verdant schedule` with a forecast file");
-  auto start = energy::parse_utc_timestamp(f.simulate_clock);
-  if (!start) throw UsageError("--simulate-clock: '" + f.simulate_clock + "' is not a UTC time");
+  const bool simulated = !f.simulate_clock.empty();
+  std::unique_ptr<schedule::Clock> clock;
+  if (simulated) {
+    auto start = energy::parse_utc_timestamp(f.simulate_clock);
+    if (!start) throw UsageError("--simulate-clock: '" + f.simulate_clock + "' is not a UTC time");
+    clock = std::make_unique<schedule::SimulatedClock>(*start);
+  } else {
+    clock = std::make_unique<schedule::SystemClock>();
+  }
   if (!(f.sim_power_w > 0) || !std::isfinite(f.sim_power_w))
     throw UsageError("--sim-power-w must be a positive number of watts");
   const schedule::SimulatedStepCost cost{carbon_detail::duration_flag(f.sim_step, "--sim-step"),
@@ -103,6 +113,7 @@ train::FitResult run_carbon_aware_training(const CarbonTrainFlags& f, train::Tra
   where.typical_year = false;  // a replay uses the series' own hours
   auto intensity = energy::resolve_carbon_intensity(where);
   const energy::IntensitySeries& series = *intensity.series();
+  if (!simulated) schedule::require_covers_now(series, clock->now());
 
   schedule::PolicyOptions options;
   options.policy = policy;
@@ -122,25 +133,58 @@ train::FitResult run_carbon_aware_training(const CarbonTrainFlags& f, train::Tra
       options.threshold = known[known.size() / 2];
     }
   }
-  std::printf(
-      "carbon-aware %s on %s, replayed from %s on a simulated clock: %s and %.0f W "
-      "(assumed) per step%s\n",
-      schedule::policy_name(policy), series.name().c_str(),
-      energy::format_utc_timestamp(*start).c_str(),
-      schedule::format_duration(cost.duration).c_str(), cost.watts,
+  const std::string pause_note =
       policy == schedule::Policy::Pause
-          ? (", pause above " + std::to_string(static_cast<int>(options.threshold)) + " gCO2eq/kWh")
-                .c_str()
-          : "");
+          ? ", pause above " + std::to_string(static_cast<int>(options.threshold)) + " gCO2eq/kWh"
+          : "";
+  if (simulated)
+    std::printf(
+        "carbon-aware %s on %s, replayed from %s on a simulated clock: %s and %.0f W "
+        "(assumed) per step%s\n",
+        schedule::policy_name(policy), series.name().c_str(),
+        energy::format_utc_timestamp(clock->now()).c_str(),
+        schedule::format_duration(cost.duration).c_str(), cost.watts, pause_note.c_str());
+  else
+    std::printf(
+        "carbon-aware %s on %s, live on the real clock from %s (series covers %s to %s): "
+        "%.0f W assumed while training%s\n",
+        schedule::policy_name(policy), series.name().c_str(),
+        energy::format_utc_timestamp(clock->now()).c_str(),
+        energy::format_utc_timestamp(series.start()).c_str(),
+        energy::format_utc_timestamp(series.end()).c_str(), cost.watts, pause_note.c_str());
   std::fflush(stdout);
 
-  schedule::SimulatedClock clock(*start);
-  schedule::CarbonAwareController controller(series, clock, options);
+  schedule::CarbonAwareController controller(series, *clock, options);
+  if (policy == schedule::Policy::WaitForBest) {
+    auto plan = controller.plan();
+    std::printf(
+        "carbon-aware wait: planned start %s (in %s), mean %.1f gCO2eq/kWh over the expected "
+        "%s",
+        energy::format_utc_timestamp(plan.best.start).c_str(),
+        schedule::format_duration(
+            std::chrono::duration_cast<seconds>(plan.best.start - clock->now()))
+            .c_str(),
+        plan.best.mean_intensity, schedule::format_duration(options.expected_duration).c_str());
+    if (plan.now)
+      std::printf("; expected saving %.1f%% vs starting now (%.1f gCO2eq/kWh)\n",
+                  plan.saving_percent, plan.now->mean_intensity);
+    else
+      std::printf("; starting now would touch a gap in the series\n");
+    std::fflush(stdout);
+  }
   auto result = schedule::train_carbon_aware(
-      first, make_next, controller, cost, [&](const schedule::RunReport& r) {
-        std::printf("carbon-aware: paused (checkpoint written), resuming at %s\n",
-                    energy::format_utc_timestamp(clock.now()).c_str());
-        (void)r;
+      first, make_next, controller, cost,
+      [&](const schedule::RunReport&, std::optional<energy::UtcSeconds> until) {
+        const auto now = clock->now();
+        auto slot = series.index_of(now);
+        const std::string level = slot && series.known(*slot)
+                                      ? std::to_string(static_cast<int>(series.value(*slot))) +
+                                            " gCO2eq/kWh is above the threshold"
+                                      : "the current hour is a gap in the series";
+        std::printf("carbon-aware: paused at %s (checkpoint written), %s; %s until %s\n",
+                    energy::format_utc_timestamp(now).c_str(), level.c_str(),
+                    simulated ? "skipping" : "sleeping",
+                    until ? energy::format_utc_timestamp(*until).c_str() : "?");
         std::fflush(stdout);
       });
   const auto& r = result.report;
@@ -154,20 +198,21 @@ train::FitResult run_carbon_aware_training(const CarbonTrainFlags& f, train::Tra
   double grams_at_once = intensity.grams(at_once);
   double saving = grams_at_once > 0 ? (grams_at_once - r.grams) / grams_at_once * 100 : 0;
   std::printf(
-      "carbon-aware: %zu steps from %s to %s (simulated), waited %s in %zu pause(s)%s; "
+      "carbon-aware: %zu steps from %s to %s (%s), waited %s in %zu pause(s)%s; "
       "%.3f kWh (assumed power), %.1f gCO2eq estimated vs %.1f starting at once "
       "(%.1f%% saved)\n",
       r.steps, energy::format_utc_timestamp(r.started).c_str(),
-      energy::format_utc_timestamp(r.finished).c_str(), schedule::format_duration(r.waited).c_str(),
-      r.pauses, r.gave_up ? ", gave up waiting (max delay)" : "", r.joules / energy::kJoulesPerKwh,
-      r.grams, grams_at_once, saving);
+      energy::format_utc_timestamp(r.finished).c_str(), simulated ? "simulated" : "real clock",
+      schedule::format_duration(r.waited).c_str(), r.pauses,
+      r.gave_up ? ", gave up waiting (max delay)" : "", r.joules / energy::kJoulesPerKwh, r.grams,
+      grams_at_once, saving);
   nlohmann::json j = {
       {"policy", schedule::policy_name(policy)},
       {"zone", series.name()},
       {"series", series.source()},
       {"threshold_gco2_per_kwh",
        policy == schedule::Policy::Pause ? nlohmann::json(options.threshold) : nlohmann::json()},
-      {"simulated_clock", true},
+      {"simulated_clock", simulated},
       {"submitted", energy::format_utc_timestamp(r.submitted)},
       {"started", energy::format_utc_timestamp(r.started)},
       {"finished", energy::format_utc_timestamp(r.finished)},
@@ -176,7 +221,8 @@ train::FitResult run_carbon_aware_training(const CarbonTrainFlags& f, train::Tra
       {"waited_seconds", r.waited.count()},
       {"gave_up", r.gave_up},
       {"energy_kwh", r.joules / energy::kJoulesPerKwh},
-      {"energy_source", "assumed: sim-power-w x simulated step time"},
+      {"energy_source", simulated ? "assumed: sim-power-w x simulated step time"
+                                  : "assumed: sim-power-w x measured step wall time"},
       {"emissions_g", r.grams},
       {"emissions_g_at_once", grams_at_once},
       {"emissions_source", "estimated: each hour's energy x that hour's intensity"},

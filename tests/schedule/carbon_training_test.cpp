@@ -102,8 +102,9 @@ TEST(CarbonTraining, PauseAndResumeGivesTheUninterruptedWeights) {
   policy.threshold = 200;
   CarbonAwareController controller(series, clock, policy);
   int pauses_seen = 0;
-  auto result = train_carbon_aware(first, make_next, controller, {minutes(20), 300.0},
-                                   [&](const RunReport&) { ++pauses_seen; });
+  auto result =
+      train_carbon_aware(first, make_next, controller, {minutes(20), 300.0},
+                         [&](const RunReport&, std::optional<UtcSeconds>) { ++pauses_seen; });
   EXPECT_FALSE(result.fit.stopped_early);
   ASSERT_EQ(result.fit.epochs.size(), 2u);
   EXPECT_EQ(result.report.steps, 12u);
@@ -121,5 +122,74 @@ TEST(CarbonTraining, PauseAndResumeGivesTheUninterruptedWeights) {
   // Each step: 300 W x 20 min = 0.1 kWh, all in clean hours: 12 x 0.1 x 100 g.
   EXPECT_NEAR(result.report.grams, 120.0, 1e-9);
   EXPECT_EQ(result.report.finished - result.report.started, hours(7));
+  fs::remove_all(dir);
+}
+
+// The live path: a clock that is not simulated (the callback measures each step's wall
+// time) and that records sleeps instead of sleeping. Each step "takes" 20 minutes of it.
+namespace {
+class FakeLiveClock : public Clock {
+ public:
+  explicit FakeLiveClock(UtcSeconds start) : now_(start) {}
+  UtcSeconds now() const override { return now_; }
+  void sleep_until(UtcSeconds t) override {
+    sleeps.push_back(t);
+    if (t > now_) now_ = t;
+  }
+  UtcSeconds step_taken(seconds) override {
+    now_ += minutes(20);  // as if the step had taken 20 minutes of real time
+    return now_ - minutes(20);
+  }
+  std::vector<UtcSeconds> sleeps;
+
+ private:
+  UtcSeconds now_;
+};
+}  // namespace
+
+TEST(CarbonTraining, LivePauseSleepsWhileHighAndGivesTheUninterruptedWeights) {
+  auto data = small_images();
+  auto dir = fs::temp_directory_path() / ("verdant-carbon-live-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  train::TrainOptions opts{.epochs = 1, .batch_size = 32, .seed = 3};  // 6 steps
+  auto series = alternating();
+
+  TrainSetup plain = fresh_run();
+  train::Trainer t(*plain.model, *plain.optimizer, data, opts);
+  t.fit();
+
+  TrainSetup paused = fresh_run();
+  opts.checkpoint_path = dir / "ckpt.vckpt";
+  auto make_next = [&] {
+    for (auto& p : paused.model->parameters())
+      std::memset(p.value().data<float>(), 0, p.value().numel() * sizeof(float));
+    return std::make_unique<train::Trainer>(*paused.model, *paused.optimizer, data, opts);
+  };
+  train::Trainer first(*paused.model, *paused.optimizer, data, opts);
+  FakeLiveClock clock(series.start() + minutes(70));  // submitted in a dirty hour
+  PolicyOptions policy{Policy::Pause};
+  policy.threshold = 200;
+  CarbonAwareController controller(series, clock, policy);
+  std::vector<UtcSeconds> announced;
+  auto result = train_carbon_aware(first, make_next, controller, {minutes(1), 300.0},
+                                   [&](const RunReport&, std::optional<UtcSeconds> until) {
+                                     ASSERT_TRUE(until.has_value());
+                                     announced.push_back(*until);
+                                   });
+  EXPECT_EQ(result.report.steps, 6u);
+  EXPECT_EQ(result.report.pauses, 1u);  // 6 x 20 min = 2 clean hours, 1 dirty in between
+  const auto h = [&](int n) { return series.start() + hours(n); };
+  ASSERT_EQ(clock.sleeps.size(), 2u);
+  EXPECT_EQ(clock.sleeps[0], h(2));  // the dirty submission hour
+  EXPECT_EQ(clock.sleeps[1], h(4));  // the dirty hour 03:00
+  ASSERT_EQ(announced.size(), 1u);
+  EXPECT_EQ(announced[0], h(4));  // announced before sleeping
+  EXPECT_EQ(result.report.finished, h(5));
+
+  auto a = weights(*plain.model), b = weights(*paused.model);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
+      << "pause/resume changed the training result";
+  EXPECT_GT(result.report.joules, 0.0);  // measured wall time x assumed power
   fs::remove_all(dir);
 }

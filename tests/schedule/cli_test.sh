@@ -62,8 +62,20 @@ if [[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
     "$verdant" train --model mlp --epochs 1 --limit-train 640 --no-eval --carbon-aware pause \
     --grid-zone US-CISO --simulate-clock 2022-06-01T00:00:00Z --sim-step 30m --out "$tmp/ct"
   [[ -s $tmp/ct/carbon_aware.json ]] || { echo "FAIL carbon_aware.json missing"; fail=1; }
-  check "train --carbon-aware needs a clock" 2 "--simulate-clock" -- \
+  # Live (real clock): the 2022 series does not cover now.
+  check "train --carbon-aware live needs a series covering now" 1 "--simulate-clock" -- \
     "$verdant" train --model mlp --epochs 1 --limit-train 64 --no-eval --carbon-aware pause \
     --grid-zone US-CISO --out "$tmp/ct2"
+  # Live with a flat forecast around now: nothing to wait for, nothing to pause for.
+  echo "timestamp,gco2eq_per_kwh" >"$tmp/forecast.csv"
+  for h in -2 -1 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26; do
+    echo "$(date -u -d "$h hours" +%Y-%m-%dT%H:00:00Z),150" >>"$tmp/forecast.csv"
+  done
+  check "train --carbon-aware wait live" 0 "planned start" -- \
+    "$verdant" train --model mlp --epochs 1 --limit-train 128 --no-eval --carbon-aware wait \
+    --grid-zone "$tmp/forecast.csv" --carbon-horizon 2h --out "$tmp/ct3"
+  check "train --carbon-aware pause live" 0 "(real clock), waited 0s in 0 pause(s)" -- \
+    "$verdant" train --model mlp --epochs 1 --limit-train 128 --no-eval --carbon-aware pause \
+    --threshold 200 --grid-zone "$tmp/forecast.csv" --out "$tmp/ct4"
 fi
 exit $fail

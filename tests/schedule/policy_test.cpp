@@ -211,3 +211,114 @@ TEST(Policy, RunBeyondTheSeriesNamesTheFile) {
     EXPECT_NE(std::string(e.what()).find("short.csv"), std::string::npos) << e.what();
   }
 }
+
+// ---- the real-clock path, with a fake clock that records sleeps instead of sleeping ----
+namespace {
+
+// Behaves like the system clock (time passes by itself while a step runs: see
+// ClockedJob; step_taken() is the real-clock default), but sleep_until only records.
+class FakeClock : public Clock {
+ public:
+  explicit FakeClock(UtcSeconds start) : now_(start) {}
+  UtcSeconds now() const override { return now_; }
+  void sleep_until(UtcSeconds t) override {
+    sleeps.push_back(t);
+    if (t > now_) now_ = t;
+  }
+  void pass(seconds d) { now_ += d; }  // real time going by during work
+  std::vector<UtcSeconds> sleeps;
+
+ private:
+  UtcSeconds now_;
+};
+
+// A job whose steps take real (fake-clock) time, as a live training step would.
+class ClockedJob : public InterruptibleJob {
+ public:
+  ClockedJob(InterruptibleJob& inner, FakeClock& clock) : inner_(inner), clock_(clock) {}
+  bool finished() const override { return inner_.finished(); }
+  StepCost run_step() override {
+    auto cost = inner_.run_step();
+    clock_.pass(cost.duration);
+    return cost;
+  }
+  void checkpoint() override { inner_.checkpoint(); }
+  void resume() override { inner_.resume(); }
+
+ private:
+  InterruptibleJob& inner_;
+  FakeClock& clock_;
+};
+
+}  // namespace
+
+TEST(RealClock, WaitSleepsUntilTheBestWindow) {
+  IntensitySeries s("z", "forecast.csv", ts("2022-01-01T00:00:00Z"), hours(1),
+                    {400, 400, 300, 300, 250, 100, 50, 150, 400, 400, 400, 400});
+  FakeClock clock(ts("2022-01-01T00:20:00Z"));  // submitted mid-hour
+  TinyRegressionJob inner(3, hours(1), temp_path("verdant-realclock-wait"));
+  ClockedJob job(inner, clock);
+  PolicyOptions o{Policy::WaitForBest};
+  o.expected_duration = hours(3);
+  o.horizon = hours(8);
+  CarbonAwareController controller(s, clock, o);
+  auto plan = controller.plan();
+  EXPECT_EQ(plan.best.start, ts("2022-01-01T05:00:00Z"));
+  ASSERT_TRUE(plan.now.has_value());
+  EXPECT_GT(plan.saving_percent, 50.0);  // 100 vs ~367 g/kWh
+
+  auto r = run_carbon_aware(job, s, clock, o);
+  ASSERT_EQ(clock.sleeps.size(), 1u);
+  EXPECT_EQ(clock.sleeps[0], ts("2022-01-01T05:00:00Z"));
+  EXPECT_EQ(r.submitted, ts("2022-01-01T00:20:00Z"));
+  EXPECT_EQ(r.started, ts("2022-01-01T05:00:00Z"));
+  EXPECT_EQ(r.waited, hours(4) + minutes(40));
+  EXPECT_EQ(r.finished, ts("2022-01-01T08:00:00Z"));
+  EXPECT_NEAR(r.grams, 100 + 50 + 150, 1e-9);  // 1 kWh per hour, hour by hour
+}
+
+TEST(RealClock, PauseSleepsWhileIntensityIsHighAndLosesNoProgress) {
+  auto series = alternating(200);
+  auto ckpt = temp_path("verdant-realclock-ckpt");
+  TinyRegressionJob plain(40, minutes(30), ckpt);
+  SimulatedClock c1(series.start());
+  run_carbon_aware(plain, series, c1, {Policy::RunNow});
+
+  TinyRegressionJob inner(40, minutes(30), ckpt);
+  FakeClock clock(ts("2022-01-01T01:10:00Z"));  // submitted in a dirty hour
+  ClockedJob job(inner, clock);
+  PolicyOptions pause{Policy::Pause};
+  pause.threshold = 200;
+  auto r = run_carbon_aware(job, series, clock, pause);
+  EXPECT_EQ(r.steps, 40u);
+  // The first sleep waits out the dirty submission hour; then one per dirty hour.
+  ASSERT_EQ(clock.sleeps.size(), r.pauses + 1);
+  EXPECT_EQ(clock.sleeps[0], ts("2022-01-01T02:00:00Z"));
+  for (std::size_t i = 0; i < clock.sleeps.size(); ++i) {
+    auto slot = series.index_of(clock.sleeps[i]);
+    ASSERT_TRUE(slot.has_value());
+    EXPECT_EQ(series.value(*slot), 100.0) << "sleep " << i << " ends in a dirty hour";
+    if (i > 0) EXPECT_EQ(clock.sleeps[i] - clock.sleeps[i - 1], hours(2));  // 1 h run, 1 h pause
+  }
+  EXPECT_EQ(inner.checkpoints(), static_cast<int>(r.pauses));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(inner.weights()[i], plain.weights()[i]) << i;
+  EXPECT_NEAR(r.grams, 40 * 100.0, 1e-6);  // every step in a clean hour
+  fs::remove(ckpt);
+}
+
+TEST(RealClock, SeriesNotCoveringNowIsOneClearError) {
+  IntensitySeries s("US-CISO", "US-CISO.csv", ts("2022-01-01T00:00:00Z"), hours(1),
+                    std::vector<double>(48, 200.0));
+  EXPECT_NO_THROW(require_covers_now(s, ts("2022-01-02T23:59:59Z")));
+  try {
+    require_covers_now(s, ts("2026-11-26T21:00:00Z"));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("US-CISO.csv"), std::string::npos) << m;
+    EXPECT_NE(m.find("2022-01-01T00:00:00Z to 2022-01-03T00:00:00Z"), std::string::npos) << m;
+    EXPECT_NE(m.find("2026-11-26T21:00:00Z"), std::string::npos) << m;
+    EXPECT_NE(m.find("--simulate-clock"), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
+}

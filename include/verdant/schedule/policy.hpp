@@ -1,6 +1,7 @@
 #pragma once
 // Carbon-aware execution of an interruptible job (training) against an intensity series,
-// under a simulated clock that replays history fast.
+// on a Clock: a simulated one that replays history fast, or the real system clock (then
+// the series is a forecast that must cover the present).
 //
 // Policies:
 //   RunNow      - start at submission, never pause (the baseline).
@@ -23,16 +24,39 @@
 
 #include "verdant/energy/carbon.hpp"
 #include "verdant/energy/intensity.hpp"
+#include "verdant/schedule/window.hpp"
 
 namespace verdant::schedule {
 
 using energy::UtcSeconds;
 
+// The clock a carbon-aware run reads and sleeps on. The simulated clock replays history
+// fast; the system clock runs on real time; tests inject a fake that records sleeps.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual UtcSeconds now() const = 0;
+  // Blocks (or, simulated, jumps) until t; returns at once when t is not in the future.
+  virtual void sleep_until(UtcSeconds t) = 0;
+  // A step that took `d` has just ended (StepCost::duration): returns when it began. A real
+  // clock has already moved on by d; a simulated one moves forward by d here.
+  virtual UtcSeconds step_taken(std::chrono::seconds d) { return now() - d; }
+  // True when the clock replays history rather than running on real time.
+  virtual bool simulated() const { return false; }
+};
+
 // A clock the runner advances; with a historical series it replays that history.
-class SimulatedClock {
+class SimulatedClock : public Clock {
  public:
   explicit SimulatedClock(UtcSeconds start) : now_(start) {}
-  UtcSeconds now() const { return now_; }
+  UtcSeconds now() const override { return now_; }
+  void sleep_until(UtcSeconds t) override { advance_to(t); }
+  UtcSeconds step_taken(std::chrono::seconds d) override {
+    const UtcSeconds begin = now_;
+    advance(d);
+    return begin;
+  }
+  bool simulated() const override { return true; }
   void advance(std::chrono::seconds d) { now_ += d; }
   void advance_to(UtcSeconds t) {
     if (t > now_) now_ = t;
@@ -41,6 +65,18 @@ class SimulatedClock {
  private:
   UtcSeconds now_;
 };
+
+// Real UTC time (whole seconds); sleep_until really sleeps.
+class SystemClock : public Clock {
+ public:
+  UtcSeconds now() const override;
+  void sleep_until(UtcSeconds t) override;
+};
+
+// Throws verdant::Error naming the series' file and range when it does not cover `now`
+// (a live run needs a forecast that includes the present), suggesting --simulate-clock
+// for replays of historical series.
+void require_covers_now(const energy::IntensitySeries& series, UtcSeconds now);
 
 // What the runner drives. A training loop adapts to this (see cmd_train's carbon block).
 class InterruptibleJob {
@@ -98,8 +134,7 @@ struct RunReport {
 class CarbonAwareController {
  public:
   // `series` and `clock` must outlive the controller.
-  CarbonAwareController(const energy::IntensitySeries& series, SimulatedClock& clock,
-                        PolicyOptions options);
+  CarbonAwareController(const energy::IntensitySeries& series, Clock& clock, PolicyOptions options);
   // Before the first step: WaitForBest advances the clock to the best window; Pause
   // advances it to the first low slot if submission falls in a high one.
   void start();
@@ -107,22 +142,28 @@ class CarbonAwareController {
   // low one comes within the remaining delay budget). Once the budget is spent it returns
   // false for good and the report says gave_up.
   bool should_pause();
-  // While paused: advances the clock to the next low slot; counts one pause.
+  // While paused: sleeps on the clock until the next low slot; counts one pause.
   void wait();
+  // When wait() would resume (nullopt: it would not sleep). For messages before sleeping.
+  std::optional<UtcSeconds> resume_time() const;
   // After a step: charges its energy to the span it took on the clock and advances it.
   void record_step(const InterruptibleJob::StepCost& cost);
   // Integrates the recorded steps against the series (throws naming the series' file if
   // the run left it) and returns the report.
   RunReport finish();
   const RunReport& report() const { return report_; }
-  SimulatedClock& clock() { return clock_; }
+  Clock& clock() { return clock_; }
+  // WaitForBest: the window start() will sleep until, with the expected saving against
+  // starting now (computed from the series; the job's energy is spread evenly).
+  WindowResult plan() const;
 
  private:
+  std::optional<std::size_t> find_low_slot(bool& out_of_budget) const;
   std::optional<std::size_t> next_low_slot();
   void wait_until(UtcSeconds t);
 
   const energy::IntensitySeries& series_;
-  SimulatedClock& clock_;
+  Clock& clock_;
   PolicyOptions options_;
   RunReport report_;
   bool started_ = false;
@@ -132,6 +173,6 @@ class CarbonAwareController {
 // Runs `job` to completion under `policy`, advancing `clock`. The series must cover the
 // whole simulated run (else verdant::Error naming its file).
 RunReport run_carbon_aware(InterruptibleJob& job, const energy::IntensitySeries& series,
-                           SimulatedClock& clock, const PolicyOptions& options);
+                           Clock& clock, const PolicyOptions& options);
 
 }  // namespace verdant::schedule
