@@ -96,7 +96,7 @@ TEST(Session, GradualPruningMasksHoldThroughManyOptimizerSteps) {
       "r.yaml");
   vc::Session s(r, model, 1);
   train_steps(s, *model, 3, 20);  // 60 optimizer steps, 40 of them after the last update
-  const auto& w = model->named_parameters()[0].second;
+  const auto w = model->named_parameters()[0].second;  // a handle: the vector is temporary
   Tensor before = w.value().clone();
   EXPECT_NEAR(weight_sparsity(*model), 0.9, 1e-3);
   s.finish();
