@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "carbon_train.hpp"  // issue 6: --carbon-aware (helper S)
 #include "command.hpp"
 #include "progress.hpp"
 #include "table.hpp"
-#include "carbon_train.hpp"  // issue 6: --carbon-aware (helper S)
 #include "verdant/autograd/generator.hpp"
 #include "verdant/compress/callback.hpp"
 #include "verdant/core/error.hpp"
@@ -277,10 +277,9 @@ int run_train(TrainFlags f) {
     t->add_callback(std::make_shared<ProgressCallback>());
     return t;
   };
-  train::FitResult fit =
-      f.carbon.requested()
-          ? run_carbon_aware_training(f.carbon, trainer, make_next_trainer, out_dir)
-          : trainer.fit();
+  train::FitResult fit = f.carbon.requested() ? run_carbon_aware_training(
+                                                    f.carbon, trainer, make_next_trainer, out_dir)
+                                              : trainer.fit();
   // ---- end carbon-aware ----
   if (recipe_session) {  // helper C: final masks / int8 grid, and the sparsity reached
     recipe_session->finish();

@@ -55,12 +55,15 @@ std::string shape_str(const Shape& s) {
 
 Storage::Storage(std::size_t bytes) : bytes_(bytes) {
   // aligned_alloc needs a size that is a multiple of the alignment, and never zero.
-  std::size_t rounded = std::max<std::size_t>(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
+  std::size_t rounded =
+      std::max<std::size_t>(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
   data_ = std::aligned_alloc(kAlignment, rounded);
   if (!data_) throw std::bad_alloc();
 }
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() {
+  std::free(data_);
+}
 
 Tensor::Tensor(Shape shape, DType dtype)
     : shape_(std::move(shape)), numel_(shape_numel(shape_)), dtype_(dtype) {
@@ -147,7 +150,8 @@ float Tensor::item() const {
 void Tensor::check_type(DType want) const {
   if (!storage_) throw Error("access to an undefined tensor");
   if (want != dtype_)
-    throw Error(std::string("tensor holds ") + dtype_name(dtype_) + ", accessed as " + dtype_name(want));
+    throw Error(std::string("tensor holds ") + dtype_name(dtype_) + ", accessed as " +
+                dtype_name(want));
 }
 
 }  // namespace verdant
