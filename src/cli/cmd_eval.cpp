@@ -18,7 +18,7 @@ namespace {
 struct EvalFlags {
   std::string checkpoint;
   std::string data = data::kFashionMnistDefaultDir;
-  std::int64_t batch_size = 1000;
+  std::int64_t batch_size = 256;
   std::int64_t limit_test = 0;
   int threads = 0;
   std::string json_out;

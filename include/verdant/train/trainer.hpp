@@ -28,7 +28,7 @@ struct TrainOptions {
   // Extra metadata stored in every checkpoint (model spec, config...).
   std::vector<std::pair<std::string, std::string>> checkpoint_meta;
   float label_smoothing = 0.f;
-  std::int64_t eval_batch_size = 1000;
+  std::int64_t eval_batch_size = 256;  // larger batches cost memory (lenet5 im2col), not speed
 };
 
 struct EvalResult {
@@ -41,7 +41,7 @@ struct EvalResult {
 // Mean cross-entropy and accuracy of `model` on `dataset` (eval mode, no recording; the
 // model's training flag is restored afterwards).
 EvalResult evaluate(nn::Module& model, const data::Dataset& dataset,
-                    std::int64_t batch_size = 1000);
+                    std::int64_t batch_size = 256);
 
 struct FitResult {
   std::vector<EpochStats> epochs;  // every finished epoch, including those before a resume
