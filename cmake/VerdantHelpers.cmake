@@ -21,6 +21,7 @@ function(verdant_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
     VERDANT_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     VERDANT_BINARY_DIR="${PROJECT_BINARY_DIR}")

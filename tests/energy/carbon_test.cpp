@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "support/error_helpers.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/energy/data_paths.hpp"
 
@@ -25,22 +26,8 @@ UtcTime tp(const char* text) {
   return UtcTime(ts(text));
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const verdant::Error& e) {
-    std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "expected verdant::Error";
-  return {};
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using verdant::test_support::contains;
+using verdant::test_support::error_of;
 
 // Hourly series 100, 200, 400 from 2022-03-01T00:00Z.
 IntensitySeries three_hours() {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/error_helpers.hpp"
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -26,23 +28,8 @@ UtcSeconds ts(const char* text) {
   return t.value_or(UtcSeconds{});
 }
 
-// Runs `f`, expects verdant::Error, and returns its message.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const verdant::Error& e) {
-    std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "error must be one line: " << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "expected verdant::Error";
-  return {};
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using verdant::test_support::contains;
+using verdant::test_support::error_of;
 
 // Reads avg_CI of a raw EIA row by timestamp prefix, independently of the parser.
 double raw_eia_value(const fs::path& file, const std::string& stamp) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/error_helpers.hpp"
+
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -26,22 +28,8 @@ UtcSeconds ts(const char* text) {
   return parse_utc_timestamp(text).value();
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const verdant::Error& e) {
-    std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "expected verdant::Error";
-  return {};
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using verdant::test_support::contains;
+using verdant::test_support::error_of;
 
 // Oracle: emissions of a run starting at s, by direct slot-by-slot averaging (no prefix sums).
 std::optional<double> direct_grams(const IntensitySeries& s, UtcSeconds start, const Job& job) {
