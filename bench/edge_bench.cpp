@@ -1,5 +1,6 @@
 // Edge runtime benchmark (issue 5): mlp and lenet5 at batch 1 on one thread, our fp32, int8
-// and int8 with 90% sparsity (pruned by magnitude here, stored as CSR), and the PyTorch peer
+// and int8 with 90% sparsity (pruned by magnitude here: unstructured, stored as CSR, and in
+// 4x4 blocks, stored block-sparse), and the PyTorch peer
 // (bench/edge_peer.py, eager fp32 and dynamic int8) in the same invocation, interleaved
 // round by round. Reports medians over rounds of wall time and of process CPU time per
 // inference, ratios, the stripped size of verdant-edge, its peak RSS running lenet5, and
@@ -84,6 +85,29 @@ void prune(ModelSpec& m, double fraction) {
     const float thr = mag[cut];
     for (float& w : s.weight)
       if (std::fabs(w) < thr) w = 0.f;
+  }
+}
+
+// Block-structured magnitude pruning: zeroes the `fraction` of 4x4 blocks (of the [out][K]
+// weight matrix) with the smallest L2 norm, the pattern the runtime's int8_bsr kernel runs.
+void prune_blocks(ModelSpec& m, double fraction) {
+  constexpr std::size_t B = vdm::kBlock;
+  for (LayerSpec& s : m.layers) {
+    if (s.weight.empty()) continue;
+    const std::size_t rows = s.out_c, k = s.weight.size() / rows;
+    const std::size_t brows = (rows + B - 1) / B, bcols = (k + B - 1) / B;
+    std::vector<float> norm(brows * bcols, 0.f);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < k; ++c)
+        norm[(r / B) * bcols + c / B] += s.weight[r * k + c] * s.weight[r * k + c];
+    std::vector<float> sorted = norm;
+    const auto cut = static_cast<std::size_t>(fraction * static_cast<double>(sorted.size()));
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(cut),
+                     sorted.end());
+    const float thr = sorted[cut];
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < k; ++c)
+        if (norm[(r / B) * bcols + c / B] < thr) s.weight[r * k + c] = 0.f;
   }
 }
 
@@ -201,13 +225,20 @@ int main(int argc, char** argv) {
   prune(mlp_sparse, 0.9);
   prune(lenet_sparse, 0.9);
   ModelSpec lenet_dense = lenet5();
+  ModelSpec mlp_blocks = mlp_dense, lenet_blocks = lenet_dense;
+  prune_blocks(mlp_blocks, 0.9);
+  prune_blocks(lenet_blocks, 0.9);
   add("mlp", "fp32", build(mlp_dense, vdm::Encoding::f32, cal, 64), iters_mlp);
   add("mlp", "int8", build(mlp_dense, vdm::Encoding::int8, cal, 64), iters_mlp);
   add("mlp", "int8 90% sparse (CSR)", build(mlp_sparse, vdm::Encoding::int8_csr, cal, 64),
       iters_mlp);
+  add("mlp", "int8 90% sparse (4x4 blk)", build(mlp_blocks, vdm::Encoding::int8_bsr, cal, 64),
+      iters_mlp);
   add("lenet5", "fp32", build(lenet_dense, vdm::Encoding::f32, cal, 64), iters_lenet);
   add("lenet5", "int8", build(lenet_dense, vdm::Encoding::int8, cal, 64), iters_lenet);
   add("lenet5", "int8 90% sparse (CSR)", build(lenet_sparse, vdm::Encoding::int8_csr, cal, 64),
+      iters_lenet);
+  add("lenet5", "int8 90% sparse (4x4 blk)", build(lenet_blocks, vdm::Encoding::int8_bsr, cal, 64),
       iters_lenet);
 
   const std::string peer_script = std::string(VERDANT_SOURCE_DIR) + "/bench/edge_peer.py";
@@ -248,11 +279,11 @@ int main(int argc, char** argv) {
   }
 
   const edge::CorePower power = edge::core_power();
-  std::printf("\n%-7s %-24s %10s %10s %9s %9s %12s %10s\n", "model", "variant", "wall us", "cpu us",
+  std::printf("\n%-7s %-26s %10s %10s %9s %9s %12s %10s\n", "model", "variant", "wall us", "cpu us",
               "vs fp32", "vs torch", "J/1000 inf", "file KB");
   auto row = [&](const std::string& model, const std::string& name, double wall, double cpu,
                  double fp32_wall, double torch_wall, double kb) {
-    std::printf("%-7s %-24s %10.2f %10.2f %8.2fx %8.2fx %12.4f %10s\n", model.c_str(), name.c_str(),
+    std::printf("%-7s %-26s %10.2f %10.2f %8.2fx %8.2fx %12.4f %10s\n", model.c_str(), name.c_str(),
                 wall, cpu, fp32_wall / wall, torch_wall / wall, cpu * 1e-6 * power.watts * 1000.0,
                 kb > 0 ? std::to_string(static_cast<int>(kb + 0.5)).c_str() : "-");
   };

@@ -159,7 +159,8 @@ int run_export(const ExportFlags& f) {
 }
 
 const bool registered = register_command(
-    {"export", "Export a model to a .vdm edge model (fp32 or int8, sparse layers as CSR)",
+    {"export",
+     "Export a model to a .vdm edge model (fp32 or int8, sparse layers as CSR or 4x4 blocks)",
      [](CLI::App& sub) -> Runner {
        auto f = std::make_shared<ExportFlags>();
        sub.add_option("model", f->model,
@@ -177,7 +178,9 @@ const bool registered = register_command(
                       "Training images for calibration")
            ->capture_default_str();
        sub.add_option("--sparse", f->sparse,
-                      "auto: int8 CSR for layers with >= 50% zero weights (pruned); never; always")
+                      "auto: sparse int8 for layers with >= 50% zero weights (4x4 blocks when the "
+                      "zeros come in "
+                      "blocks, else CSR); never; always")
            ->capture_default_str();
        sub.add_option("--activation-bits", f->activation_bits,
                       "Bits the QAT simulated activations with (default: read from the "

@@ -149,6 +149,8 @@ const char* encoding_name(vdm::Encoding e) {
       return "int8";
     case vdm::Encoding::int8_csr:
       return "int8-csr";
+    case vdm::Encoding::int8_bsr:
+      return "int8-bsr4x4";
     default:
       return "-";
   }

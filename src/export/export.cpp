@@ -121,13 +121,32 @@ std::string describe(const LayerSpec& s, std::uint32_t in_c) {
   if (s.pool == vdm::Pool::avg) d += " avgpool" + std::to_string(s.pool_size);
   std::size_t zeros = 0;
   for (float w : s.weight) zeros += w == 0.f;
-  const char* enc = s.encoding == vdm::Encoding::f32    ? "fp32"
-                    : s.encoding == vdm::Encoding::int8 ? "int8"
-                                                        : "int8 CSR";
+  const char* enc = s.encoding == vdm::Encoding::f32        ? "fp32"
+                    : s.encoding == vdm::Encoding::int8     ? "int8"
+                    : s.encoding == vdm::Encoding::int8_bsr ? "int8 4x4-block sparse"
+                                                            : "int8 CSR";
   char buf[64];
   std::snprintf(buf, sizeof buf, ": %s, %.1f%% zero weights", enc,
                 100.0 * static_cast<double>(zeros) / static_cast<double>(s.weight.size()));
   return d + buf;
+}
+
+// Whether a pruned layer's zeros come in 4x4 blocks (block-structured pruning): at least
+// half of the entries of its non-zero blocks are non-zero. Such layers run through the
+// runtime's block kernel; scattered zeros are stored as CSR.
+bool block_structured(const LayerSpec& s) {
+  const std::size_t k = s.weight.size() / s.out_c, B = vdm::kBlock;
+  std::size_t nonzero = 0, blocks = 0;
+  for (std::size_t r0 = 0; r0 < s.out_c; r0 += B)
+    for (std::size_t c0 = 0; c0 < k; c0 += B) {
+      std::size_t in_block = 0;
+      for (std::size_t r = r0; r < std::min<std::size_t>(s.out_c, r0 + B); ++r)
+        for (std::size_t c = c0; c < std::min(k, c0 + B); ++c)
+          in_block += s.weight[r * k + c] != 0.f;
+      nonzero += in_block;
+      blocks += in_block > 0;
+    }
+  return blocks > 0 && 2 * nonzero >= blocks * B * B;
 }
 
 bool is_weight_layer(const nn::Module& m) {
@@ -275,10 +294,12 @@ ExportResult export_vdm(nn::Sequential& model, const ExportOptions& options,
       std::size_t zeros = 0;
       for (float w : s.weight) zeros += w == 0.f;
       const double frac = static_cast<double>(zeros) / static_cast<double>(s.weight.size());
-      const bool csr =
+      const bool sparse =
           options.sparse == SparseMode::always ||
           (options.sparse == SparseMode::automatic && frac >= options.sparse_threshold);
-      s.encoding = csr ? vdm::Encoding::int8_csr : vdm::Encoding::int8;
+      s.encoding = !sparse               ? vdm::Encoding::int8
+                   : block_structured(s) ? vdm::Encoding::int8_bsr
+                                         : vdm::Encoding::int8_csr;
     }
     spec.layers.back().quantize_output = false;  // logits stay f32
   }

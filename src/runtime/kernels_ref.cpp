@@ -55,8 +55,32 @@ void requant_u8_ref(const std::int32_t* acc, const std::int32_t* bias, const std
   }
 }
 
-constexpr KernelTable kReference{"reference",    0.5,        gemv_s8_ref, gemv_f32_ref,
-                                 requant_u8_ref, spmv_s8_ref};
+void bsr4x4_s8_ref(const std::uint32_t* row_ptr, const std::uint16_t* col,
+                   const std::int8_t* blocks, std::size_t block_rows, const std::uint8_t* x,
+                   std::int32_t* out) {
+  for (std::size_t b = 0; b < block_rows; ++b)
+    for (std::size_t i = 0; i < 4; ++i) {
+      std::int32_t acc = 0;
+      for (std::uint32_t j = row_ptr[b]; j < row_ptr[b + 1]; ++j)
+        for (std::size_t c = 0; c < 4; ++c)
+          acc += static_cast<std::int32_t>(blocks[16 * j + 4 * i + c]) * x[4 * col[j] + c];
+      out[4 * b + i] = acc;
+    }
+}
+
+void quantize_u8_ref(const float* x, std::size_t n, float inv_scale, std::int32_t zp,
+                     std::uint8_t* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    // The library builds with -ffp-contract=off: no fused multiply-add here, as in the twin.
+    float v = x[i] * inv_scale + static_cast<float>(zp);
+    if (!(v >= 0.f)) v = 0.f;  // also catches NaN
+    if (v > 127.f) v = 127.f;
+    out[i] = static_cast<std::uint8_t>(v + 0.5f);
+  }
+}
+
+constexpr KernelTable kReference{"reference", 0.5, gemv_s8_ref,   gemv_f32_ref,   requant_u8_ref,
+                                 spmv_s8_ref, 1.0, bsr4x4_s8_ref, quantize_u8_ref};
 
 }  // namespace
 

@@ -29,14 +29,6 @@ inline std::int32_t sat_add(std::int32_t a, std::int32_t b) {
   return static_cast<std::int32_t>(s);
 }
 
-// Round half up after clamping (no libm call on the hot path).
-inline std::uint8_t quantize(float x, float inv_scale, std::int32_t zp) {
-  float v = x * inv_scale + static_cast<float>(zp);
-  if (!(v >= 0.f)) v = 0.f;  // also catches NaN
-  if (v > static_cast<float>(kActivationQMax)) v = static_cast<float>(kActivationQMax);
-  return static_cast<std::uint8_t>(v + 0.5f);
-}
-
 std::size_t dtype_bytes(DataType t) {
   switch (t) {
     case DataType::f32:
@@ -52,6 +44,10 @@ std::size_t dtype_bytes(DataType t) {
   return 0;
 }
 
+bool is_int8(Encoding e) {
+  return e == Encoding::int8 || e == Encoding::int8_csr || e == Encoding::int8_bsr;
+}
+
 }  // namespace
 
 struct LayerPlan {
@@ -65,9 +61,10 @@ struct LayerPlan {
   const std::int8_t* w8 = nullptr;
   const float* wscale = nullptr;
   const std::int32_t* bias_i = nullptr;
-  const std::uint32_t* row_ptr = nullptr;
+  const std::uint32_t* row_ptr = nullptr;  // CSR: per row; BSR: per block row
   const std::uint16_t* col = nullptr;
-  const std::int8_t* wd = nullptr;  // dense int8 rows [rows][kp]: the file's, or CSR expanded
+  std::size_t block_rows = 0;       // BSR: ceil(rows / kBlock)
+  const std::int8_t* wd = nullptr;  // dense int8 rows [rows][kp]: the file's, or sparse expanded
   // Precomputed in the arena: bias with the input zero-point correction folded in
   // (bias - Z_in * sum_k w), fixed-point multipliers and shifts, or dequantization scales.
   std::int32_t* bias_fold = nullptr;
@@ -131,7 +128,8 @@ std::uint64_t Model::macs() const {
 }
 bool Model::densified(std::size_t i) const {
   const LayerPlan& p = impl_->layers[i];
-  return p.rec.encoding == Encoding::int8_csr && p.wd != nullptr;
+  return (p.rec.encoding == Encoding::int8_csr || p.rec.encoding == Encoding::int8_bsr) &&
+         p.wd != nullptr;
 }
 
 std::unique_ptr<Model> Model::load_file(const std::string& path, std::string* error) {
@@ -192,6 +190,67 @@ struct Checker {
 
 bool finite_positive(float v) {
   return std::isfinite(v) && v > 0.f;
+}
+
+// Weights a sparse layer stores (CSR: non-zeros; BSR: 16 per block), i.e. the MACs it runs.
+std::uint64_t stored_weights(const LayerPlan& p) {
+  if (p.rec.encoding == Encoding::int8_bsr)
+    return std::uint64_t{p.row_ptr[p.block_rows]} * kBlock * kBlock;
+  return p.row_ptr[p.rows];
+}
+
+double sparse_max_density(const KernelTable& k, Encoding e) {
+  return e == Encoding::int8_bsr ? k.bsr_max_density : k.csr_max_density;
+}
+
+// Writes a CSR or BSR layer's weights into zeroed dense rows [rows][kp].
+void expand_sparse(const LayerPlan& p, std::int8_t* dense) {
+  if (p.rec.encoding == Encoding::int8_csr) {
+    for (std::size_t o = 0; o < p.rows; ++o)
+      for (std::uint32_t j = p.row_ptr[o]; j < p.row_ptr[o + 1]; ++j)
+        dense[o * p.kp + p.col[j]] = p.w8[j];
+    return;
+  }
+  for (std::size_t b = 0; b < p.block_rows; ++b)
+    for (std::uint32_t j = p.row_ptr[b]; j < p.row_ptr[b + 1]; ++j)
+      for (std::size_t i = 0; i < kBlock && b * kBlock + i < p.rows; ++i)
+        for (std::size_t cc = 0; cc < kBlock && std::size_t{p.col[j]} * kBlock + cc < p.k; ++cc)
+          dense[(b * kBlock + i) * p.kp + p.col[j] * kBlock + cc] = p.w8[16 * j + kBlock * i + cc];
+}
+
+// The tensors of a 4x4 block-sparse layer: block row pointers, block columns (increasing
+// within a block row) and the blocks, whose entries outside the matrix must be zero (the
+// kernels multiply them by padding).
+template <typename Get>
+bool load_bsr(LayerPlan& p, Checker& c, const std::string& at, Get&& get) {
+  const void* ptr = nullptr;
+  p.block_rows = (p.rows + kBlock - 1) / kBlock;
+  const std::size_t block_cols = (p.k + kBlock - 1) / kBlock;
+  if (!get(TensorRole::row_ptr, DataType::u32, p.block_rows + 1, "row_ptr", &ptr)) return false;
+  p.row_ptr = static_cast<const std::uint32_t*>(ptr);
+  const std::uint64_t blocks = p.row_ptr[p.block_rows];
+  if (p.row_ptr[0] != 0 || blocks > std::uint64_t{p.block_rows} * block_cols)
+    return c.fail(at + "row_ptr must start at 0 and end at the block count");
+  if (!get(TensorRole::col_idx, DataType::u16, blocks, "col_idx", &ptr)) return false;
+  p.col = static_cast<const std::uint16_t*>(ptr);
+  if (!get(TensorRole::weight, DataType::i8, blocks * kBlock * kBlock, "weight", &ptr))
+    return false;
+  p.w8 = static_cast<const std::int8_t*>(ptr);
+  for (std::size_t b = 0; b < p.block_rows; ++b) {
+    if (p.row_ptr[b + 1] < p.row_ptr[b] || p.row_ptr[b + 1] > blocks)
+      return c.fail(at + "row_ptr is not non-decreasing");
+    for (std::uint32_t j = p.row_ptr[b]; j < p.row_ptr[b + 1]; ++j) {
+      if (p.col[j] >= block_cols || (j > p.row_ptr[b] && p.col[j] <= p.col[j - 1]))
+        return c.fail(at + "block columns must be increasing and below " +
+                      std::to_string(block_cols));
+      for (std::size_t i = 0; i < kBlock; ++i)
+        for (std::size_t cc = 0; cc < kBlock; ++cc)
+          if ((b * kBlock + i >= p.rows || std::size_t{p.col[j]} * kBlock + cc >= p.k) &&
+              p.w8[16 * j + kBlock * i + cc] != 0)
+            return c.fail(at + "block entries outside the weight matrix must be zero");
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -433,7 +492,7 @@ std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> m, const std::s
       p.wf = static_cast<const float*>(ptr);
       if (!get(TensorRole::bias, DataType::f32, p.rows, "bias", &ptr)) return nullptr;
       p.bf = static_cast<const float*>(ptr);
-    } else if (r.encoding == Encoding::int8 || r.encoding == Encoding::int8_csr) {
+    } else if (is_int8(r.encoding)) {
       if (r.in_type != ValueType::u8) {
         c.fail(at + "int8 layers take u8 activations");
         return nullptr;
@@ -457,6 +516,8 @@ std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> m, const std::s
         }
         if (!get(TensorRole::weight, DataType::i8, p.rows * p.kp, "weight", &ptr)) return nullptr;
         p.w8 = static_cast<const std::int8_t*>(ptr);
+      } else if (r.encoding == Encoding::int8_bsr) {
+        if (!load_bsr(p, c, at, get)) return nullptr;
       } else {
         if (!get(TensorRole::row_ptr, DataType::u32, p.rows + 1, "row_ptr", &ptr)) return nullptr;
         p.row_ptr = static_cast<const std::uint32_t*>(ptr);
@@ -484,8 +545,8 @@ std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> m, const std::s
       const_bytes += 3 * align_up(p.rows * 4);
       if (r.encoding == Encoding::int8) {
         p.wd = p.w8;
-      } else if (static_cast<double>(p.row_ptr[p.rows]) >
-                 impl->k->csr_max_density * static_cast<double>(p.rows * p.k)) {
+      } else if (stored_weights(p) >
+                 sparse_max_density(*impl->k, r.encoding) * static_cast<double>(p.rows * p.k)) {
         const_bytes += align_up(p.rows * p.kp);  // expanded below
       }
     } else {
@@ -504,12 +565,13 @@ std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> m, const std::s
       }
     }
     {
-      const std::uint64_t per_pixel =
-          r.encoding == Encoding::int8_csr ? std::uint64_t{p.row_ptr[p.rows]} : p.rows * p.k;
+      const std::uint64_t per_pixel = is_int8(r.encoding) && r.encoding != Encoding::int8
+                                          ? stored_weights(p)
+                                          : std::uint64_t{p.rows} * p.k;
       impl->macs += per_pixel * p.conv_h * p.conv_w;
     }
     max_kp = std::max(max_kp, p.kp);
-    max_rows = std::max(max_rows, p.rows);
+    max_rows = std::max(max_rows, std::max(p.rows, p.block_rows * kBlock));
     max_act = std::max(max_act, p.out_elems);
     cur_c = r.out_c;
     cur_h = r.out_h;
@@ -550,7 +612,7 @@ std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> m, const std::s
   impl->acc = reinterpret_cast<std::int32_t*>(a);
   a += acc_bytes;
   for (LayerPlan& p : impl->layers) {
-    if (p.rec.encoding != Encoding::int8 && p.rec.encoding != Encoding::int8_csr) continue;
+    if (!is_int8(p.rec.encoding)) continue;
     const std::size_t cb = align_up(p.rows * 4);
     p.bias_fold = reinterpret_cast<std::int32_t*>(a);
     p.mult = reinterpret_cast<std::int32_t*>(a + cb);
@@ -562,6 +624,10 @@ std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> m, const std::s
       std::int64_t wsum = 0;
       if (r.encoding == Encoding::int8) {
         for (std::size_t k = 0; k < p.kp; ++k) wsum += p.w8[o * p.kp + k];
+      } else if (r.encoding == Encoding::int8_bsr) {
+        const std::size_t b = o / kBlock, i = o % kBlock;
+        for (std::uint32_t j = p.row_ptr[b]; j < p.row_ptr[b + 1]; ++j)
+          for (std::size_t cc = 0; cc < kBlock; ++cc) wsum += p.w8[16 * j + kBlock * i + cc];
       } else {
         for (std::uint32_t j = p.row_ptr[o]; j < p.row_ptr[o + 1]; ++j) wsum += p.w8[j];
       }
@@ -590,14 +656,12 @@ std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> m, const std::s
       }
     }
     p.act_lo = r.activation == Activation::relu ? r.out_zero_point : 0;
-    if (r.encoding == Encoding::int8_csr &&
-        static_cast<double>(p.row_ptr[p.rows]) >
-            impl->k->csr_max_density * static_cast<double>(p.rows * p.k)) {
+    if (r.encoding != Encoding::int8 &&
+        stored_weights(p) >
+            sparse_max_density(*impl->k, r.encoding) * static_cast<double>(p.rows * p.k)) {
       auto* dense = reinterpret_cast<std::int8_t*>(a);  // zeroed with the arena
       a += align_up(p.rows * p.kp);
-      for (std::size_t o = 0; o < p.rows; ++o)
-        for (std::uint32_t j = p.row_ptr[o]; j < p.row_ptr[o + 1]; ++j)
-          dense[o * p.kp + p.col[j]] = p.w8[j];
+      expand_sparse(p, dense);
       p.wd = dense;
     }
   }
@@ -730,6 +794,17 @@ void pool_hwc_to_chw(const LayerPlan& p, const std::uint8_t* pre, std::uint8_t* 
     }
 }
 
+// acc[0, rows) = W x through the layer's kernel (dense, CSR or 4x4 blocks).
+inline void int8_matvec(const KernelTable& k, const LayerPlan& p, const std::uint8_t* x,
+                        std::int32_t* acc) {
+  if (p.wd != nullptr)
+    k.gemv_s8(p.wd, p.kp, x, p.kp, p.rows, acc);
+  else if (p.rec.encoding == Encoding::int8_bsr)
+    k.bsr4x4_s8(p.row_ptr, p.col, p.w8, p.block_rows, x, acc);
+  else
+    k.spmv_s8(p.row_ptr, p.col, p.w8, p.rows, x, acc);
+}
+
 void run_layer(const Model::Impl& m, const LayerPlan& p, const std::uint8_t* in,
                std::uint8_t* out) {
   const LayerRecord& r = p.rec;
@@ -739,10 +814,7 @@ void run_layer(const Model::Impl& m, const LayerPlan& p, const std::uint8_t* in,
     if (int8) {
       auto* x = const_cast<std::uint8_t*>(in);
       std::memset(x + p.k, 0, p.kp - p.k);  // kernels read whole vectors; the pad must be 0
-      if (p.wd != nullptr)
-        k.gemv_s8(p.wd, p.kp, x, p.kp, p.rows, m.acc);
-      else
-        k.spmv_s8(p.row_ptr, p.col, p.w8, p.rows, x, m.acc);
+      int8_matvec(k, p, x, m.acc);
       if (r.out_type == ValueType::u8)
         k.requant_u8(m.acc, p.bias_fold, p.mult, p.shift, p.rows, r.out_zero_point, p.act_lo, out);
       else
@@ -773,10 +845,7 @@ void run_layer(const Model::Impl& m, const LayerPlan& p, const std::uint8_t* in,
       const std::size_t pix = std::size_t{oy} * p.conv_w + ox;
       if (int8) {
         im2col_row<std::uint8_t>(p, in, oy, ox, static_cast<std::uint8_t>(r.in_zero_point), m.col);
-        if (p.wd != nullptr)
-          k.gemv_s8(p.wd, p.kp, m.col, p.kp, p.rows, m.acc);
-        else
-          k.spmv_s8(p.row_ptr, p.col, p.w8, p.rows, m.col, m.acc);
+        int8_matvec(k, p, m.col, m.acc);
         if (out_u8)  // pixel-major, so requantization is one contiguous vector
           k.requant_u8(m.acc, p.bias_fold, p.mult, p.shift, p.rows, r.out_zero_point, p.act_lo,
                        m.pre + pix * p.rows);
@@ -808,7 +877,13 @@ RunStatus Model::run_until(const float* input, std::size_t input_n, std::size_t 
   Impl& m = *impl_;
   std::uint8_t* cur = m.buf[0];
   std::uint8_t* nxt = m.buf[1];
-  std::memcpy(cur, input, input_n * sizeof(float));
+  // Layers before the first weighted one are flattens (no-ops on CHW data).
+  std::size_t first_weighted = 0;
+  while (first_weighted < end_layer && m.layers[first_weighted].rec.kind == LayerKind::flatten)
+    ++first_weighted;
+  const bool quantize_input =
+      first_weighted < end_layer && m.layers[first_weighted].rec.in_type == ValueType::u8;
+  if (!quantize_input) std::memcpy(cur, input, input_n * sizeof(float));
   ValueType type = ValueType::f32;
   float scale = 1.f;
   std::int32_t zp = 0;
@@ -817,9 +892,9 @@ RunStatus Model::run_until(const float* input, std::size_t input_n, std::size_t 
     const LayerRecord& r = p.rec;
     if (r.kind == LayerKind::flatten) continue;  // CHW is already flat
     if (r.in_type == ValueType::u8 && type == ValueType::f32) {
-      const float inv = 1.f / r.in_scale;
-      const auto* x = reinterpret_cast<const float*>(cur);
-      for (std::size_t i = 0; i < p.in_elems; ++i) nxt[i] = quantize(x[i], inv, r.in_zero_point);
+      // The model input is quantized straight from the caller's buffer.
+      const auto* x = li == first_weighted ? input : reinterpret_cast<const float*>(cur);
+      m.k->quantize_u8(x, p.in_elems, 1.f / r.in_scale, r.in_zero_point, nxt);
       std::swap(cur, nxt);
     } else if (r.in_type == ValueType::f32 && type == ValueType::u8) {
       auto* y = reinterpret_cast<float*>(nxt);

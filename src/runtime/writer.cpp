@@ -24,12 +24,19 @@ QuantParams activation_qparams(float lo, float hi) {
 }
 
 void quantize_rows(const float* w, std::size_t rows, std::size_t k, std::int8_t* q, float* scales) {
+  float max_scale = 0.f;
   for (std::size_t r = 0; r < rows; ++r) {
     float maxabs = 0.f;
     for (std::size_t i = 0; i < k; ++i) maxabs = std::max(maxabs, std::fabs(w[r * k + i]));
-    // An all-zero row gets a tiny positive scale: valid, and its requantization is negligible.
-    const float s = maxabs > 0.f ? maxabs / static_cast<float>(kWeightQMax) : 1e-12f;
-    scales[r] = s;
+    scales[r] = maxabs / static_cast<float>(kWeightQMax);
+    max_scale = std::max(max_scale, scales[r]);
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+    // An all-zero row (pruned) keeps only its bias, which is stored in units of the scale: a
+    // scale like its neighbours' keeps that bias representable (and multipliers below 1).
+    if (scales[r] == 0.f)
+      scales[r] = max_scale > 0.f ? max_scale : 1.f / static_cast<float>(kWeightQMax);
+    const float s = scales[r];
     for (std::size_t i = 0; i < k; ++i) {
       const long v = std::lround(w[r * k + i] / s);
       q[r * k + i] = static_cast<std::int8_t>(std::clamp<long>(v, -kWeightQMax, kWeightQMax));
@@ -75,6 +82,62 @@ std::vector<T> pad_rows(const std::vector<T>& w, std::size_t rows, std::size_t k
   return out;
 }
 
+// The stored (non-zero) 4x4 blocks of a [rows][k] matrix, as block row pointers and block
+// columns; a block is stored when any of its entries is non-zero.
+void bsr_pattern(const std::int8_t* q, std::size_t rows, std::size_t k,
+                 std::vector<std::uint32_t>& row_ptr, std::vector<std::uint16_t>& col) {
+  const std::size_t brows = (rows + kBlock - 1) / kBlock, bcols = (k + kBlock - 1) / kBlock;
+  row_ptr.assign(1, 0);
+  col.clear();
+  for (std::size_t b = 0; b < brows; ++b) {
+    for (std::size_t bc = 0; bc < bcols; ++bc) {
+      bool any = false;
+      for (std::size_t r = b * kBlock; r < std::min(rows, (b + 1) * kBlock) && !any; ++r)
+        for (std::size_t i = bc * kBlock; i < std::min(k, (bc + 1) * kBlock) && !any; ++i)
+          any = q[r * k + i] != 0;
+      if (any) col.push_back(static_cast<std::uint16_t>(bc));
+    }
+    row_ptr.push_back(static_cast<std::uint32_t>(col.size()));
+  }
+}
+
+// Copies a tensor of a loaded model's layer (to keep its sparsity pattern).
+template <typename T>
+std::vector<T> layer_tensor(const Model& model, std::size_t layer, TensorRole role) {
+  const TensorRecord* t = model.tensors(layer);
+  for (std::uint32_t i = 0; i < model.layer(layer).num_tensors; ++i)
+    if (t[i].role == role) {
+      const auto* p = reinterpret_cast<const T*>(model.file_data() + t[i].offset);
+      return std::vector<T>(p, p + t[i].count);
+    }
+  return {};
+}
+
+// BSR tensors (weight blocks, row_ptr, col_idx) of quantized weights q [rows][k]: the
+// pattern of `model`'s layer when given (fine-tuning keeps it), else q's non-zero blocks.
+void append_bsr_blobs(const std::vector<std::int8_t>& q, std::size_t rows, std::size_t k,
+                      const Model* model, std::size_t layer, std::vector<Blob>& out) {
+  std::vector<std::uint32_t> row_ptr;
+  std::vector<std::uint16_t> col;
+  if (model != nullptr) {
+    row_ptr = layer_tensor<std::uint32_t>(*model, layer, TensorRole::row_ptr);
+    col = layer_tensor<std::uint16_t>(*model, layer, TensorRole::col_idx);
+  } else {
+    bsr_pattern(q.data(), rows, k, row_ptr, col);
+  }
+  std::vector<std::int8_t> blocks(col.size() * kBlock * kBlock, 0);
+  for (std::size_t b = 0; b + 1 < row_ptr.size(); ++b)
+    for (std::uint32_t j = row_ptr[b]; j < row_ptr[b + 1]; ++j)
+      for (std::size_t i = 0; i < kBlock && b * kBlock + i < rows; ++i)
+        for (std::size_t c = 0; c < kBlock && std::size_t{col[j]} * kBlock + c < k; ++c)
+          blocks[16 * j + kBlock * i + c] = q[(b * kBlock + i) * k + col[j] * kBlock + c];
+  const auto n = static_cast<std::uint32_t>(col.size());
+  out.push_back(make_blob(TensorRole::weight, DataType::i8, blocks, n, kBlock * kBlock));
+  out.push_back(make_blob(TensorRole::row_ptr, DataType::u32, row_ptr, 1,
+                          static_cast<std::uint32_t>(row_ptr.size())));
+  out.push_back(make_blob(TensorRole::col_idx, DataType::u16, col, 1, n));
+}
+
 // The int8 tensors of a layer from float weights and the input/output quantization.
 std::vector<Blob> int8_blobs(Encoding enc, const std::vector<float>& weight,
                              const std::vector<float>& bias, std::size_t rows, std::size_t k,
@@ -90,21 +153,15 @@ std::vector<Blob> int8_blobs(Encoding enc, const std::vector<float>& weight,
     const std::size_t kp = padded_row_elems(static_cast<std::uint32_t>(k), 1);
     out.push_back(make_blob(TensorRole::weight, DataType::i8, pad_rows(q, rows, k, kp),
                             static_cast<std::uint32_t>(rows), static_cast<std::uint32_t>(kp)));
+  } else if (enc == Encoding::int8_bsr) {
+    append_bsr_blobs(q, rows, k, model, layer, out);
   } else {
     std::vector<std::uint32_t> row_ptr{0};
     std::vector<std::uint16_t> col;
     std::vector<std::int8_t> val;
     if (model != nullptr) {  // keep the existing sparsity pattern (fine-tuning a pruned head)
-      const TensorRecord* t = model->tensors(layer);
-      const LayerRecord& lr = model->layer(layer);
-      const std::uint32_t* rp = nullptr;
-      const std::uint16_t* ci = nullptr;
-      for (std::uint32_t i = 0; i < lr.num_tensors; ++i) {
-        if (t[i].role == TensorRole::row_ptr)
-          rp = reinterpret_cast<const std::uint32_t*>(model->file_data() + t[i].offset);
-        if (t[i].role == TensorRole::col_idx)
-          ci = reinterpret_cast<const std::uint16_t*>(model->file_data() + t[i].offset);
-      }
+      const auto rp = layer_tensor<std::uint32_t>(*model, layer, TensorRole::row_ptr);
+      const auto ci = layer_tensor<std::uint16_t>(*model, layer, TensorRole::col_idx);
       for (std::size_t r = 0; r < rows; ++r) {
         for (std::uint32_t j = rp[r]; j < rp[r + 1]; ++j) {
           col.push_back(ci[j]);
@@ -280,7 +337,8 @@ std::vector<std::uint8_t> write_vdm(const ModelSpec& spec, std::string* error) {
       r.out_zero_point = out_q.zero_point;
       type = ValueType::f32;
       cur_q = out_q;
-    } else if (s.encoding == Encoding::int8 || s.encoding == Encoding::int8_csr) {
+    } else if (s.encoding == Encoding::int8 || s.encoding == Encoding::int8_csr ||
+               s.encoding == Encoding::int8_bsr) {
       // Input: the previous u8 output, or the calibrated range of the previous f32 value.
       r.in_type = ValueType::u8;
       r.in_scale = cur_q.scale;
@@ -366,6 +424,13 @@ bool layer_weights(const Model& model, std::size_t layer, std::vector<float>* we
     if (r.encoding == Encoding::int8) {
       const std::size_t kp = padded_row_elems(static_cast<std::uint32_t>(k), 1);
       for (std::size_t i = 0; i < k; ++i) (*weight)[o * k + i] = w[o * kp + i] * sc[o];
+    } else if (r.encoding == Encoding::int8_bsr) {
+      const auto* rp = reinterpret_cast<const std::uint32_t*>(find(TensorRole::row_ptr));
+      const auto* ci = reinterpret_cast<const std::uint16_t*>(find(TensorRole::col_idx));
+      const std::size_t b = o / kBlock, i = o % kBlock;
+      for (std::uint32_t j = rp[b]; j < rp[b + 1]; ++j)
+        for (std::size_t c = 0; c < kBlock && std::size_t{ci[j]} * kBlock + c < k; ++c)
+          (*weight)[o * k + ci[j] * kBlock + c] = w[16 * j + kBlock * i + c] * sc[o];
     } else {
       const auto* rp = reinterpret_cast<const std::uint32_t*>(find(TensorRole::row_ptr));
       const auto* ci = reinterpret_cast<const std::uint16_t*>(find(TensorRole::col_idx));

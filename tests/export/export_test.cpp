@@ -105,6 +105,37 @@ TEST(Export, PrunedLayersBecomeCsr) {
       << r.layers[1].description;
 }
 
+// Zeros in whole 4x4 blocks (block-structured pruning) select the block-sparse encoding,
+// whose outputs equal the dense int8 export of the same weights.
+TEST(Export, BlockPrunedLayersBecomeBlockSparse) {
+  auto model = nn::make_model("mlp");
+  for (auto& [name, p] : model->named_parameters()) {
+    if (p.ndim() != 2) continue;
+    const std::int64_t k = p.shape()[1];
+    float* w = p.value().data<float>();
+    for (std::int64_t i = 0; i < p.numel(); ++i)
+      if (((i / k) / 4 + (i % k) / 4) % 8 != 0) w[i] = 0.f;  // 7 of 8 blocks
+  }
+  ExportOptions o;
+  o.precision = Precision::int8;
+  const auto cal = random_inputs(8, 784, 5);
+  auto r = export_vdm(*model, o, cal, 8);
+  auto m = load(r);
+  ASSERT_NE(m, nullptr);
+  for (std::size_t i = 1; i < m->num_layers(); ++i)
+    EXPECT_EQ(m->layer(i).encoding, vdm::Encoding::int8_bsr) << "layer " << i;
+  EXPECT_NE(r.layers[1].description.find("int8 4x4-block sparse"), std::string::npos)
+      << r.layers[1].description;
+  o.sparse = SparseMode::never;
+  auto dense = load(export_vdm(*model, o, cal, 8));
+  ASSERT_NE(dense, nullptr);
+  EXPECT_LT(m->macs(), dense->macs() / 4);
+  std::vector<float> a(10), b(10);
+  m->run(cal.data(), 784, a.data(), 10);
+  dense->run(cal.data(), 784, b.data(), 10);
+  EXPECT_EQ(a, b);
+}
+
 TEST(Export, UnsupportedLayerNamesIt) {
   nn::Sequential s;
   s.push_back(std::make_shared<nn::Flatten>());

@@ -89,6 +89,61 @@ TEST(VdmFormat, TensorOutsideFile) {
   EXPECT_NE(load_error(f).find("outside the file"), std::string::npos);
 }
 
+// A block-sparse mlp (K = 37 and 45: ragged 4x4 blocks) and a pointer to the tensor of
+// `role` of its first linear layer.
+std::vector<std::uint8_t> bsr_file() {
+  std::string err;
+  ModelSpec spec = testing::small_mlp();
+  testing::set_encoding(spec, vdm::Encoding::int8_bsr);
+  return write_vdm(spec, &err);
+}
+
+template <typename T>
+T* bsr_tensor(std::vector<std::uint8_t>& f, vdm::TensorRole role) {
+  vdm::FileHeader h;
+  std::memcpy(&h, f.data(), sizeof h);
+  const auto* l = reinterpret_cast<const vdm::LayerRecord*>(f.data() + h.layer_table_offset);
+  std::size_t li = 0;
+  while (l[li].encoding != vdm::Encoding::int8_bsr) ++li;
+  auto* t =
+      reinterpret_cast<vdm::TensorRecord*>(f.data() + h.tensor_table_offset) + l[li].first_tensor;
+  for (std::uint32_t i = 0; i < l[li].num_tensors; ++i)
+    if (t[i].role == role) return reinterpret_cast<T*>(f.data() + t[i].offset);
+  return nullptr;
+}
+
+TEST(VdmFormat, BlockSparseLoads) {
+  auto f = bsr_file();
+  ASSERT_FALSE(f.empty());
+  std::string err;
+  EXPECT_NE(Model::load_buffer(f.data(), f.size(), &err), nullptr) << err;
+}
+
+TEST(VdmFormat, BlockSparseNonZeroPaddingIsRejected) {
+  auto f = bsr_file();
+  // Block row 0's last block covers columns 36..39 of K = 37: entry (0, 38) is padding.
+  const auto* rp = bsr_tensor<std::uint32_t>(f, vdm::TensorRole::row_ptr);
+  auto* w = bsr_tensor<std::int8_t>(f, vdm::TensorRole::weight);
+  w[16 * (rp[1] - 1) + 2] = 5;
+  fix_crc(f);
+  EXPECT_NE(load_error(f).find("outside the weight matrix must be zero"), std::string::npos);
+}
+
+TEST(VdmFormat, BlockSparseColumnOutOfRange) {
+  auto f = bsr_file();
+  const auto* rp = bsr_tensor<std::uint32_t>(f, vdm::TensorRole::row_ptr);
+  bsr_tensor<std::uint16_t>(f, vdm::TensorRole::col_idx)[rp[1] - 1] = 10;  // 37 / 4 -> 10 blocks
+  fix_crc(f);
+  EXPECT_NE(load_error(f).find("block columns must be increasing and below 10"), std::string::npos);
+}
+
+TEST(VdmFormat, BlockSparseRowPointerPastTheBlocks) {
+  auto f = bsr_file();
+  bsr_tensor<std::uint32_t>(f, vdm::TensorRole::row_ptr)[1] = 1000;
+  fix_crc(f);
+  EXPECT_NE(load_error(f).find("row_ptr is not non-decreasing"), std::string::npos);
+}
+
 TEST(VdmFormat, MissingFileNamesThePath) {
   std::string err;
   EXPECT_EQ(Model::load_file("/nonexistent/model.vdm", &err), nullptr);

@@ -3,6 +3,8 @@
 // extremes of vpmaddubsw (x = 127 against w = -128 and 127).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -176,6 +178,102 @@ TEST(Kernels, SpmvS8ExactAtExtremes) {
   simd()->spmv_s8(m.row_ptr.data(), m.col.data(), m.val.data(), rows, x.data(), got.data());
   EXPECT_EQ(ref, got);
   EXPECT_EQ(got[0], static_cast<std::int32_t>(m.row_ptr[1]) * 127 * -128);
+}
+
+// A random 4x4 block-sparse matrix of `rows` x `k` (entries outside the matrix zero, as the
+// format requires) keeping each block with probability `density`.
+struct Bsr {
+  std::vector<std::uint32_t> row_ptr{0};
+  std::vector<std::uint16_t> col;
+  std::vector<std::int8_t> blocks;
+};
+
+Bsr random_bsr(std::size_t rows, std::size_t k, double density, std::mt19937& g, bool extreme) {
+  std::bernoulli_distribution keep(density);
+  std::uniform_int_distribution<int> d(-128, 127);
+  Bsr m;
+  for (std::size_t b = 0; b < (rows + 3) / 4; ++b) {
+    for (std::size_t c = 0; c < (k + 3) / 4; ++c) {
+      if (!keep(g)) continue;
+      m.col.push_back(static_cast<std::uint16_t>(c));
+      for (std::size_t i = 0; i < 4; ++i)
+        for (std::size_t j = 0; j < 4; ++j) {
+          const bool inside = b * 4 + i < rows && c * 4 + j < k;
+          m.blocks.push_back(static_cast<std::int8_t>(!inside   ? 0
+                                                      : extreme ? ((b * 4 + i) % 2 ? 127 : -128)
+                                                                : d(g)));
+        }
+    }
+    m.row_ptr.push_back(static_cast<std::uint32_t>(m.col.size()));
+  }
+  return m;
+}
+
+// Block rows with 0, 1, 2, 3 and many blocks exercise the pair loop, the odd block and the
+// empty row; ragged rows and columns the zero padding.
+TEST(Kernels, Bsr4x4MatchesReference) {
+  if (simd() == nullptr) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 g(5);
+  for (double density : {0.0, 0.05, 0.1, 0.4, 1.0})
+    for (std::size_t rows : {1u, 4u, 6u, 13u, 300u})
+      for (std::size_t k : {1u, 7u, 16u, 25u, 784u}) {
+        Bsr m = random_bsr(rows, k, density, g, false);
+        auto x = random_x(k, g);
+        const std::size_t brows = (rows + 3) / 4;
+        std::vector<std::int32_t> ref(4 * brows), got(4 * brows);
+        reference_kernels().bsr4x4_s8(m.row_ptr.data(), m.col.data(), m.blocks.data(), brows,
+                                      x.data(), ref.data());
+        simd()->bsr4x4_s8(m.row_ptr.data(), m.col.data(), m.blocks.data(), brows, x.data(),
+                          got.data());
+        EXPECT_EQ(ref, got) << "density " << density << " rows " << rows << " k " << k;
+      }
+}
+
+TEST(Kernels, Bsr4x4ExactAtExtremes) {
+  if (simd() == nullptr) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 g(6);
+  const std::size_t rows = 8, k = 1000;
+  Bsr m = random_bsr(rows, k, 1.0, g, true);
+  std::vector<std::uint8_t> x(k + 64, 127);
+  std::vector<std::int32_t> ref(rows), got(rows);
+  reference_kernels().bsr4x4_s8(m.row_ptr.data(), m.col.data(), m.blocks.data(), rows / 4, x.data(),
+                                ref.data());
+  simd()->bsr4x4_s8(m.row_ptr.data(), m.col.data(), m.blocks.data(), rows / 4, x.data(),
+                    got.data());
+  EXPECT_EQ(ref, got);
+  EXPECT_EQ(got[0], static_cast<std::int32_t>(k) * 127 * -128);  // row 0: every weight -128
+}
+
+// Rounding half up, clamping at both ends, NaN and infinities, and lengths that are not a
+// multiple of the 8-lane vector.
+TEST(Kernels, QuantizeU8MatchesReference) {
+  if (simd() == nullptr) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 g(7);
+  std::uniform_real_distribution<float> d(-3.f, 3.f);
+  for (std::size_t n : {1u, 7u, 8u, 9u, 784u, 1001u}) {
+    std::vector<float> x(n);
+    for (float& v : x) v = d(g);
+    if (n > 8) {
+      x[0] = std::numeric_limits<float>::quiet_NaN();
+      x[1] = std::numeric_limits<float>::infinity();
+      x[2] = -std::numeric_limits<float>::infinity();
+      x[3] = 0.25f;  // lands exactly on a half step below
+      x[4] = 1e30f;
+    }
+    for (std::int32_t zp : {0, 37, 127}) {
+      std::vector<std::uint8_t> ref(n), got(n);
+      reference_kernels().quantize_u8(x.data(), n, 20.f, zp, ref.data());
+      simd()->quantize_u8(x.data(), n, 20.f, zp, got.data());
+      EXPECT_EQ(ref, got) << "n " << n << " zp " << zp;
+      if (n > 8) {
+        EXPECT_EQ(got[0], 0);    // NaN
+        EXPECT_EQ(got[1], 127);  // +inf saturates
+        EXPECT_EQ(got[2], 0);
+        EXPECT_EQ(got[3], std::min(127, zp + 5));  // 0.25 * 20 = 5 exactly
+        EXPECT_EQ(got[4], 127);
+      }
+    }
+  }
 }
 
 }  // namespace

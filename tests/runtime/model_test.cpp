@@ -2,6 +2,8 @@
 // its quantization error, CSR exactly equal to dense int8 on the same pruned weights.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -104,6 +106,68 @@ TEST(Runtime, CsrEqualsDenseInt8OnPrunedWeights) {
     }
 }
 
+// Zeroes the `fraction` of each layer's 4x4 blocks with the smallest L1 norm.
+void prune_blocks(ModelSpec& spec, double fraction) {
+  for (LayerSpec& l : spec.layers) {
+    if (l.weight.empty()) continue;
+    const std::size_t rows = l.out_c, k = l.weight.size() / rows, bc = (k + 3) / 4;
+    std::vector<float> norm(((rows + 3) / 4) * bc, 0.f);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < k; ++c)
+        norm[(r / 4) * bc + c / 4] += std::abs(l.weight[r * k + c]);
+    std::vector<float> sorted = norm;
+    std::sort(sorted.begin(), sorted.end());
+    const float cut =
+        sorted[static_cast<std::size_t>(fraction * static_cast<double>(sorted.size()))];
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < k; ++c)
+        if (norm[(r / 4) * bc + c / 4] < cut) l.weight[r * k + c] = 0.f;
+  }
+}
+
+// 4x4 block-sparse layers give exactly the dense int8 results (rows and K that are not
+// multiples of 4 included); at 90% of blocks pruned the block kernel itself runs, at 50%
+// the loader may expand the layer to dense rows.
+TEST(Runtime, BlockSparseEqualsDenseInt8) {
+  for (double fraction : {0.5, 0.9})
+    for (ModelSpec spec : {testing::small_mlp(203, 118, 10), testing::small_convnet()}) {
+      prune_blocks(spec, fraction);
+      const auto ins = inputs(16, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
+      calibrate(spec, ins);
+      ModelSpec dense = spec, blocks = spec;
+      set_encoding(dense, vdm::Encoding::int8);
+      set_encoding(blocks, vdm::Encoding::int8_bsr);
+      auto md = load(dense);
+      auto mb = load(blocks);
+      ASSERT_TRUE(md && mb);
+      if (fraction > 0.8) EXPECT_FALSE(mb->densified(mb->num_layers() - 3));
+      EXPECT_LT(mb->macs(), md->macs());
+      for (const auto& in : ins) {
+        std::vector<float> a(md->output_size()), b(mb->output_size());
+        md->run(in.data(), in.size(), a.data(), a.size());
+        mb->run(in.data(), in.size(), b.data(), b.size());
+        EXPECT_EQ(a, b);
+      }
+    }
+}
+
+// A pruned-away neuron (all-zero weight row) still outputs its bias in int8.
+TEST(Runtime, AllZeroRowKeepsItsBias) {
+  ModelSpec spec = testing::small_mlp();
+  LayerSpec& head = spec.layers.back();
+  const std::size_t k = head.weight.size() / head.out_c;
+  std::fill_n(head.weight.begin() + 3 * k, k, 0.f);
+  head.bias[3] = 0.7f;
+  const auto ins = inputs(8, spec.input_w);
+  calibrate(spec, ins);
+  set_encoding(spec, vdm::Encoding::int8);
+  auto m = load(spec);
+  ASSERT_NE(m, nullptr);
+  std::vector<float> out(m->output_size());
+  m->run(ins[0].data(), ins[0].size(), out.data(), out.size());
+  EXPECT_NEAR(out[3], 0.7f, 0.01f);
+}
+
 TEST(Runtime, MixedFp32AndInt8Layers) {
   ModelSpec spec = testing::small_convnet();
   const auto ins = inputs(16, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
@@ -161,8 +225,10 @@ TEST(Runtime, LoadFileMapsTheSameModel) {
 }
 
 TEST(Runtime, ReplaceHeadWeightsRoundTrips) {
-  for (vdm::Encoding enc : {vdm::Encoding::f32, vdm::Encoding::int8, vdm::Encoding::int8_csr}) {
+  for (vdm::Encoding enc : {vdm::Encoding::f32, vdm::Encoding::int8, vdm::Encoding::int8_csr,
+                            vdm::Encoding::int8_bsr}) {
     ModelSpec spec = testing::small_mlp();
+    if (enc == vdm::Encoding::int8_bsr) prune_blocks(spec, 0.5);
     const auto ins = inputs(8, spec.input_w);
     calibrate(spec, ins);
     set_encoding(spec, enc);
@@ -179,6 +245,7 @@ TEST(Runtime, ReplaceHeadWeightsRoundTrips) {
     EXPECT_LT(delta, bytes.size());
     auto m2 = Model::load_buffer(bytes.data(), bytes.size(), &err);
     ASSERT_NE(m2, nullptr) << err;
+    EXPECT_EQ(m2->macs(), m->macs());  // a sparse head keeps its pattern
     std::vector<float> o1(m->output_size()), o2(m2->output_size());
     m->run(ins[0].data(), ins[0].size(), o1.data(), o1.size());
     m2->run(ins[0].data(), ins[0].size(), o2.data(), o2.size());

@@ -1,7 +1,8 @@
 #pragma once
 // Export of a trained engine model (nn::Sequential) to the .vdm edge format
 // (docs/vdm-format.md): fp32, or int8 with per-channel weights and min-max calibrated
-// activations; pruned layers (mostly exact zeros) are stored as int8 CSR.
+// activations; pruned layers (mostly exact zeros) are stored as int8 CSR, or as 4x4 blocks
+// when they were pruned in blocks.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -31,7 +32,7 @@ struct ActivationQuant {
 struct ExportOptions {
   Precision precision = Precision::fp32;
   SparseMode sparse = SparseMode::automatic;
-  double sparse_threshold = 0.5;  // automatic: CSR when at least this fraction of weights is 0
+  double sparse_threshold = 0.5;  // automatic: sparse when at least this fraction of weights is 0
   // How input bytes (pixels) become model inputs: byte * byte_scale + byte_offset.
   float byte_scale = 1.f / 255.f;
   float byte_offset = 0.f;

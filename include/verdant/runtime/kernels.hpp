@@ -29,6 +29,18 @@ struct KernelTable {
   // CSR: out[r] = sum_{j in [row_ptr[r], row_ptr[r+1])} val[j] * x[col[j]].
   void (*spmv_s8)(const std::uint32_t* row_ptr, const std::uint16_t* col, const std::int8_t* val,
                   std::size_t rows, const std::uint8_t* x, std::int32_t* out);
+  // A block-sparse layer (4x4 blocks) denser than this runs faster through gemv_s8.
+  double bsr_max_density;
+  // Block-sparse rows of 4x4 blocks: block row b holds blocks j in [row_ptr[b], row_ptr[b+1]),
+  // each covering rows 4b..4b+3 and columns 4*col[j]..4*col[j]+3, stored row-major in
+  // blocks[16*j .. 16*j+15]. Writes out[0 .. 4*block_rows). x values in [0, 127].
+  void (*bsr4x4_s8)(const std::uint32_t* row_ptr, const std::uint16_t* col,
+                    const std::int8_t* blocks, std::size_t block_rows, const std::uint8_t* x,
+                    std::int32_t* out);
+  // Input quantization to 7-bit activations: v = x * inv_scale + zp, clamped to [0, 127]
+  // (NaN -> 0), then rounded half up.
+  void (*quantize_u8)(const float* x, std::size_t n, float inv_scale, std::int32_t zp,
+                      std::uint8_t* out);
 };
 
 const KernelTable& reference_kernels();

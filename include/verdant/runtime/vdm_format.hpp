@@ -17,16 +17,18 @@ inline constexpr std::int32_t kActivationQMax = 127;
 inline constexpr std::int32_t kWeightQMax = 127;
 
 enum class LayerKind : std::uint8_t { linear = 1, conv2d = 2, flatten = 3 };
-enum class Encoding : std::uint8_t { none = 0, f32 = 1, int8 = 2, int8_csr = 3 };
+// int8_bsr: block-sparse rows of 4x4 int8 blocks, for block-structured pruning (kBlock).
+enum class Encoding : std::uint8_t { none = 0, f32 = 1, int8 = 2, int8_csr = 3, int8_bsr = 4 };
+inline constexpr std::uint32_t kBlock = 4;  // int8_bsr blocks are kBlock x kBlock
 enum class Activation : std::uint8_t { none = 0, relu = 1 };
 enum class Pool : std::uint8_t { none = 0, max = 1, avg = 2 };
 enum class ValueType : std::uint8_t { f32 = 0, u8 = 1 };  // activation element type
 enum class TensorRole : std::uint32_t {
-  weight = 1,        // dense: [rows][row_stride]; CSR: the nnz values
+  weight = 1,        // dense: [rows][row_stride]; CSR: the nnz values; BSR: 16 per block
   bias = 2,          // f32 layers: f32; int8 layers: i32 in units of in_scale*weight_scale[c]
   weight_scale = 3,  // f32 [out_c], int8 layers only
-  row_ptr = 4,       // u32 [out_c + 1], CSR only
-  col_idx = 5,       // u16 [nnz], CSR only
+  row_ptr = 4,       // CSR: u32 [out_c + 1]; BSR: u32 [block rows + 1]
+  col_idx = 5,       // CSR: u16 [nnz]; BSR: u16 [blocks], block columns (units of kBlock)
 };
 enum class DataType : std::uint32_t { f32 = 0, i8 = 1, i32 = 2, u8 = 3, u16 = 4, u32 = 5 };
 
