@@ -1,6 +1,7 @@
-// matmul and linear: every product is one OpenBLAS call with the transposes folded into the
-// call (no transposed copies).
+// matmul and linear: every dense product is one OpenBLAS call with the transposes folded into
+// the call (no transposed copies); block_sparse_linear multiplies only a weight's stored blocks.
 #include "internal.hpp"
+#include "verdant/kernels/block_sparse.hpp"
 #include "verdant/kernels/gemm.hpp"
 
 namespace verdant::autograd {
@@ -8,6 +9,17 @@ namespace verdant::autograd {
 using detail::require;
 using detail::val;
 using kernels::sgemm;
+
+namespace {
+// Column sums of gY [N, out]: the bias gradient of both linear ops.
+Tensor bias_grad(const float* g, std::int64_t N, std::int64_t out) {
+  Tensor dB = Tensor::zeros({out});
+  float* db = dB.data<float>();
+  for (std::int64_t i = 0; i < N; ++i)
+    for (std::int64_t j = 0; j < out; ++j) db[j] += g[i * out + j];
+  return dB;
+}
+}  // namespace
 
 Variable matmul(const Variable& a, const Variable& b) {
   const Tensor& A = val(a, "matmul", "a");
@@ -74,15 +86,47 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
                 in);
           self.accumulate(1, std::move(dW));
         }
-        if (self.needs_grad(2)) {  // db = column sums of gY
-          Tensor dB = Tensor::zeros({out});
-          float* db = dB.data<float>();
-          for (std::int64_t i = 0; i < N; ++i)
-            for (std::int64_t j = 0; j < out; ++j) db[j] += g[i * out + j];
-          self.accumulate(2, std::move(dB));
-        }
+        if (self.needs_grad(2)) self.accumulate(2, bias_grad(g, N, out));  // column sums
       },
       "linear");
+}
+
+Variable block_sparse_linear(const Variable& x, const Variable& weight, const Variable& bias,
+                             std::shared_ptr<const kernels::BlockPattern> pattern) {
+  const Tensor& X = val(x, "linear", "input");
+  const Tensor& W = val(weight, "linear", "weight");
+  require(
+      pattern != nullptr && W.ndim() == 2 && W.dim(0) == pattern->rows && W.dim(1) == pattern->cols,
+      "linear: block pattern does not fit weight " + shape_str(W.shape()));
+  require(X.ndim() == 2 && X.dim(1) == W.dim(1),
+          "linear: input " + shape_str(X.shape()) + " does not fit weight " + shape_str(W.shape()));
+  const std::int64_t N = X.dim(0), in = W.dim(1), out = W.dim(0);
+  const float* b = nullptr;
+  if (bias.defined()) {
+    const Tensor& B = val(bias, "linear", "bias");
+    require(B.numel() == out,
+            "linear: bias " + shape_str(B.shape()) + " for " + std::to_string(out) + " outputs");
+    b = B.data<float>();
+  }
+  Tensor Y({N, out}, DType::f32);
+  kernels::block_sparse_forward(*pattern, W.data<float>(), b, X.data<float>(), N, Y.data<float>());
+  return make_result(
+      std::move(Y), {x, weight, bias},
+      [X, W, N, in, out, pattern](const Tensor& gy, Node& self) {
+        const float* g = gy.data<float>();
+        if (self.needs_grad(0)) {
+          Tensor dX({N, in}, DType::f32);
+          kernels::block_sparse_backward_input(*pattern, W.data<float>(), g, N, dX.data<float>());
+          self.accumulate(0, std::move(dX));
+        }
+        if (self.needs_grad(1)) {
+          Tensor dW({out, in}, DType::f32);
+          kernels::block_sparse_backward_weight(*pattern, g, X.data<float>(), N, dW.data<float>());
+          self.accumulate(1, std::move(dW));
+        }
+        if (self.needs_grad(2)) self.accumulate(2, bias_grad(g, N, out));
+      },
+      "block_sparse_linear");
 }
 
 }  // namespace verdant::autograd

@@ -32,6 +32,7 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool bias, G
 }
 
 Variable Linear::forward(const Variable& x) {
+  if (pattern_) return autograd::block_sparse_linear(x, weight_, bias_, pattern_);
   return autograd::linear(x, weight_, bias_);
 }
 

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
+#include "verdant/kernels/block_sparse.hpp"
+
 namespace verdant::autograd {
 namespace {
 
@@ -36,6 +40,29 @@ TEST(GradCheck, LinearWithAndWithoutBias) {
                          {param({4, 6}, 1), param({3, 6}, 2), param({3}, 3)});
   expect_gradients_match([](auto& v) { return linear(v[0], v[1]); },
                          {param({2, 5}, 4), param({3, 5}, 5)});
+}
+
+// The weight is zero outside its 4x4 blocks (a block-pruned layer). Off the blocks the op
+// takes the weight as zero, so both the numeric and the analytic gradient there are 0.
+TEST(GradCheck, BlockSparseLinear) {
+  auto block_weight = [] {
+    Variable w = param({6, 9}, 2);
+    float* wv = w.value().data<float>();
+    for (std::int64_t r = 0; r < 6; ++r)
+      for (std::int64_t c = 0; c < 9; ++c)
+        if ((r / 4 + c / 4) % 2 == 1) wv[r * 9 + c] = 0.f;  // ragged blocks included
+    return w;
+  };
+  Variable w = block_weight();
+  auto pattern = std::make_shared<const kernels::BlockPattern>(
+      kernels::block_pattern(w.value().data<float>(), 6, 9));
+  ASSERT_EQ(pattern->blocks(), 3);
+  expect_gradients_match(
+      [pattern](auto& v) { return block_sparse_linear(v[0], v[1], v[2], pattern); },
+      {param({5, 9}, 1), w, param({6}, 3)});
+  expect_gradients_match(
+      [pattern](auto& v) { return block_sparse_linear(v[0], v[1], {}, pattern); },
+      {param({3, 9}, 4), block_weight()});
 }
 
 TEST(GradCheck, Conv2dStrideAndPadding) {

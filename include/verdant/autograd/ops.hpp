@@ -2,6 +2,7 @@
 // Differentiable ops on Variables (float32). Shapes follow PyTorch conventions: NCHW images,
 // Linear weight [out, in]. Each throws verdant::Error on a shape mismatch.
 #include <cstdint>
+#include <memory>
 
 #include "verdant/autograd/generator.hpp"
 #include "verdant/autograd/variable.hpp"
@@ -13,6 +14,15 @@ namespace verdant::autograd {
 Variable matmul(const Variable& a, const Variable& b);
 // x [N,in], weight [out,in], bias [out] or undefined -> x weight^T + bias, [N,out].
 Variable linear(const Variable& x, const Variable& weight, const Variable& bias = {});
+}  // namespace verdant::autograd
+namespace verdant::kernels {
+struct BlockPattern;
+}
+namespace verdant::autograd {
+// linear() for a weight pruned in 4x4 blocks: only the pattern's blocks are multiplied (the
+// weight is taken as zero elsewhere, and its gradient there is zero).
+Variable block_sparse_linear(const Variable& x, const Variable& weight, const Variable& bias,
+                             std::shared_ptr<const kernels::BlockPattern> pattern);
 
 // --- convolution and pooling (NCHW) ---
 struct Conv2dParams {

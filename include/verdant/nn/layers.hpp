@@ -20,11 +20,18 @@ class Linear : public Module {
   std::int64_t out_features() const { return out_; }
   Variable& weight() { return weight_; }  // [out, in]
   Variable& bias() { return bias_; }      // [out]; undefined when bias = false
+  // A weight pruned in 4x4 blocks: forward then multiplies only these blocks (compression sets
+  // it where that is faster than the dense product; nullptr: dense).
+  void set_block_pattern(std::shared_ptr<const kernels::BlockPattern> p) {
+    pattern_ = std::move(p);
+  }
+  const kernels::BlockPattern* block_pattern() const { return pattern_.get(); }
 
  private:
   std::int64_t in_, out_;
   Variable weight_;
   Variable bias_;  // undefined when there is no bias
+  std::shared_ptr<const kernels::BlockPattern> pattern_;
 };
 
 struct Conv2dOptions {
