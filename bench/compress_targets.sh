@@ -4,13 +4,15 @@
 # seed. Independent chains run in parallel (THREADS threads each). Prints every report at the
 # end (accuracy before/after, sparsity, FLOPs, bytes dense fp32 vs compact, energy with its label).
 #   bench/compress_targets.sh [VERDANT_BINARY] [OUT_DIR]
-# Env: EPOCHS (mlp, default 10), LENET_EPOCHS (default 8), STUDENT_EPOCHS (default 5),
-#      THREADS (per job, default 4), DATA (Fashion-MNIST dir).
+# Env: EPOCHS (mlp, default 10), BLOCK_EPOCHS (mlp block/unstructured comparison, default 15),
+#      LENET_EPOCHS (default 10), STUDENT_EPOCHS (default 5), THREADS (per job, default 4),
+#      DATA (Fashion-MNIST dir).
 set -uo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 V="${1:-$here/build/src/cli/verdant}"
 OUT="${2:-/tmp/verdant-compress-bench}"
-E="${EPOCHS:-10}"; LE="${LENET_EPOCHS:-8}"; SE="${STUDENT_EPOCHS:-5}"; T="${THREADS:-4}"
+E="${EPOCHS:-10}"; BE="${BLOCK_EPOCHS:-15}"; LE="${LENET_EPOCHS:-10}"; SE="${STUDENT_EPOCHS:-5}"
+T="${THREADS:-4}"
 DATA="${DATA:-/usr/share/datasets/fashion-mnist}"
 mkdir -p "$OUT/recipes"
 R="$OUT/recipes"
@@ -26,6 +28,17 @@ cat > "$R/prune92_lenet.yaml" <<Y
 lr: 0.05
 modifiers:
   - prune: {scope: global, final_sparsity: 0.92, start_epoch: 1, end_epoch: $((LE * 6 / 10)), update_every: 0.25}
+Y
+# mlp at 92%: 4x4 blocks against unstructured, pruned from epoch 1 to 60% of the budget.
+cat > "$R/block92.yaml" <<Y
+lr: 0.05
+modifiers:
+  - prune: {structure: block, block: [4, 4], scope: global, final_sparsity: 0.92, start_epoch: 1, end_epoch: $((BE * 6 / 10)), update_every: 0.25}
+Y
+cat > "$R/unstr92_block_budget.yaml" <<Y
+lr: 0.05
+modifiers:
+  - prune: {scope: global, final_sparsity: 0.92, start_epoch: 1, end_epoch: $((BE * 6 / 10)), update_every: 0.25}
 Y
 cat > "$R/prune_int8.yaml" <<Y
 lr: 0.05
@@ -50,7 +63,7 @@ Y
 cat > "$R/distill.yaml" <<Y
 lr: 0.05
 modifiers:
-  - distill: {teacher: ../lenet5_dense/checkpoint.vckpt, alpha: 0.3, temperature: 4}
+  - distill: {teacher: ../lenet5_dense/model.vckpt, alpha: 0.5, temperature: 2}
 Y
 # Student: 784-80-10, 63,610 parameters (< 1/4 of mlp's 266,610).
 cat > "$R/student.yaml" <<Y
@@ -79,8 +92,8 @@ cz() { local name=$1; shift; "$V" compress "${common[@]}" --out "$OUT/$name" "$@
   # The dense baseline through the same loop (a no-op recipe), for time and energy.
   cz mlp_dense_loop --model mlp --recipe "$R/alone.yaml" --epochs "$E" --seed 42
 ) &
-(  # chain 2: dense lenet5 (also the teacher), then the distilled students
-  vtrain --model lenet5 --epochs "$LE" --out "$OUT/lenet5_dense" > "$OUT/lenet5_dense.txt" 2>&1; echo "lenet5_dense rc=$?"
+(  # chain 2: dense lenet5 through the same loop (baseline, and the teacher), then the students
+  cz lenet5_dense --model lenet5 --recipe "$R/alone.yaml" --epochs "$LE" --seed 42
   for s in 1 2 3; do cz "student_kd_$s" --model "$R/student.yaml" --recipe "$R/distill.yaml" --epochs "$SE" --seed "$s"; done
 ) &
 (  # chain 3: lenet5 pruned to 92% during training
@@ -90,6 +103,11 @@ cz() { local name=$1; shift; "$V" compress "${common[@]}" --out "$OUT/$name" "$@
   cz mlp_prune92 --model mlp --recipe "$R/prune92.yaml" --epochs "$E" --seed 42
   cz mlp_prune_int8 --model mlp --recipe "$R/prune_int8.yaml" --epochs "$E" --seed 42
   for s in 1 2 3; do cz "student_alone_$s" --model "$R/student.yaml" --recipe "$R/alone.yaml" --epochs "$SE" --seed "$s"; done
+) &
+(  # chain 5: mlp dense vs unstructured vs 4x4 blocks at 92%, the same BLOCK_EPOCHS budget
+  cz mlp_dense_block_budget --model mlp --recipe "$R/alone.yaml" --epochs "$BE" --seed 42
+  cz mlp_unstr92_block_budget --model mlp --recipe "$R/unstr92_block_budget.yaml" --epochs "$BE" --seed 42
+  cz mlp_block92 --model mlp --recipe "$R/block92.yaml" --epochs "$BE" --seed 42
 ) &
 wait
 echo "== results ($OUT)"

@@ -3,6 +3,8 @@
 # and pruned in 4x4 blocks to 90% (same epochs, optimizer and seed), each exported to int8
 # (.vdm: dense, CSR and block-sparse), then run by verdant-edge on the 10,000 Fashion-MNIST test
 # images: accuracy and latency per inference (1 thread, batch 1) side by side, with fp32.
+# Also prints the training time per epoch once pruning is done: block-pruned Linear layers
+# then train through the block-sparse kernels, unstructured ones still run dense products.
 # Usage: bench/edge_block_sparse.sh [BUILD_DIR] [DATA_DIR]   (defaults: build, Debian's copy)
 # Env: EPOCHS (default 15), THREADS (training threads, default 2), REPEAT (passes, default 5).
 set -euo pipefail
@@ -51,3 +53,12 @@ for m in dense_fp32 dense_int8 unstructured90_int8 block90_int8; do
     "$(awk -v a="$fp32_us" -v b="$us" 'BEGIN{print a/b}')" "$(stat -c %s "$work/$m.vdm")" "$enc"
 done
 echo "(verdant-edge run, 1 thread, batch 1, median over $repeat passes of the test set; mlp trained $epochs epochs, seed 42)"
+echo "training, $threads threads: median s/epoch over epochs $((end + 2))-$epochs (sparsity final), total s"
+for m in dense unstructured90 block90; do
+  python3 - "$work/$m/results.json" "$((end + 2))" "$m" <<'PY'
+import json, statistics, sys
+r = json.load(open(sys.argv[1]))
+late = [e["seconds"] for e in r["epochs"] if e["epoch"] >= int(sys.argv[2])]
+print(f"  {sys.argv[3]:<16} {statistics.median(late):8.3f} s/epoch  {sum(e['seconds'] for e in r['epochs']):8.1f} s total  test accuracy {100 * r['epochs'][-1]['test_accuracy']:.2f}%")
+PY
+done

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <tuple>
 
 #include "verdant/core/error.hpp"
 
@@ -115,6 +116,94 @@ void structured_prune(const std::vector<Tensor>& weights, std::vector<Tensor>& m
     std::sort(score.begin(), score.end());
     for (std::int64_t i = 0; i < k; ++i)
       std::memset(mp + score[i].second * cols, 0, static_cast<std::size_t>(cols));
+  }
+}
+
+namespace {
+// One block of a weight viewed as [rows, cols]: its score (norm per weight) and how many of its
+// weights are still unpruned.
+struct Block {
+  double score;
+  std::uint32_t layer;
+  std::int64_t r0, c0;
+  std::int64_t live;
+};
+
+// Appends the blocks of layer `l` that still have a live weight; returns the layer's pruned count.
+std::int64_t append_blocks(const Tensor& w, const Tensor& m, std::uint32_t layer, Norm norm,
+                           std::int64_t br, std::int64_t bc, std::vector<Block>& out) {
+  const std::int64_t rows = w.dim(0), cols = w.numel() / rows;
+  const float* wp = w.data<float>();
+  const std::uint8_t* mp = m.data<std::uint8_t>();
+  std::int64_t dead = 0;
+  for (std::int64_t r0 = 0; r0 < rows; r0 += br) {
+    const std::int64_t r1 = std::min(r0 + br, rows);
+    for (std::int64_t c0 = 0; c0 < cols; c0 += bc) {
+      const std::int64_t c1 = std::min(c0 + bc, cols);
+      double sum = 0;
+      std::int64_t live = 0;
+      for (std::int64_t r = r0; r < r1; ++r)
+        for (std::int64_t c = c0; c < c1; ++c) {
+          if (!mp[r * cols + c]) continue;
+          const double v = wp[r * cols + c];
+          sum += norm == Norm::l1 ? std::fabs(v) : v * v;
+          ++live;
+        }
+      const double size = double((r1 - r0) * (c1 - c0));
+      dead += (r1 - r0) * (c1 - c0) - live;
+      if (live == 0) continue;
+      out.push_back({norm == Norm::l1 ? sum / size : std::sqrt(sum / size), layer, r0, c0, live});
+    }
+  }
+  return dead;
+}
+
+// Prunes the lowest-scoring blocks until the pruned count is as close to `target` as whole
+// blocks allow (never reviving anything).
+void prune_blocks(std::vector<Block>& blocks, std::int64_t dead, std::int64_t target,
+                  const std::vector<Tensor>& weights, std::vector<Tensor>& masks, std::int64_t br,
+                  std::int64_t bc) {
+  std::sort(blocks.begin(), blocks.end(), [](const Block& a, const Block& b) {
+    return std::tie(a.score, a.layer, a.r0, a.c0) < std::tie(b.score, b.layer, b.r0, b.c0);
+  });
+  std::int64_t pruned = dead;
+  for (const Block& b : blocks) {
+    // Stop where one more block would land further from the target than we are now.
+    if (2 * pruned + b.live >= 2 * target) break;
+    const Tensor& w = weights[b.layer];
+    const std::int64_t rows = w.dim(0), cols = w.numel() / rows;
+    std::uint8_t* mp = masks[b.layer].data<std::uint8_t>();
+    for (std::int64_t r = b.r0; r < std::min(b.r0 + br, rows); ++r)
+      for (std::int64_t c = b.c0; c < std::min(b.c0 + bc, cols); ++c) mp[r * cols + c] = 0;
+    pruned += b.live;
+  }
+}
+}  // namespace
+
+void block_prune(const std::vector<Tensor>& weights, std::vector<Tensor>& masks, double sparsity,
+                 PruneScope scope, Norm norm, std::int64_t block_rows, std::int64_t block_cols) {
+  check_pairs(weights, masks);
+  if (block_rows < 1 || block_cols < 1) throw Error("block pruning: block sizes must be positive");
+  for (const auto& w : weights)
+    if (w.ndim() < 1 || w.dim(0) == 0) throw Error("block pruning: a weight has no rows");
+  std::vector<Block> blocks;
+  if (scope == PruneScope::global) {
+    std::int64_t total = 0, dead = 0;
+    for (std::size_t l = 0; l < weights.size(); ++l) {
+      total += weights[l].numel();
+      dead += append_blocks(weights[l], masks[l], static_cast<std::uint32_t>(l), norm, block_rows,
+                            block_cols, blocks);
+    }
+    prune_blocks(blocks, dead, std::llround(sparsity * double(total)), weights, masks, block_rows,
+                 block_cols);
+    return;
+  }
+  for (std::size_t l = 0; l < weights.size(); ++l) {
+    blocks.clear();
+    const std::int64_t dead = append_blocks(weights[l], masks[l], static_cast<std::uint32_t>(l),
+                                            norm, block_rows, block_cols, blocks);
+    prune_blocks(blocks, dead, std::llround(sparsity * double(weights[l].numel())), weights, masks,
+                 block_rows, block_cols);
   }
 }
 

@@ -99,7 +99,7 @@ const std::set<std::string> kCommonKeys = {"layers", "start_epoch", "end_epoch"}
 const std::set<std::string>& keys_of(ModifierKind k) {
   static const std::set<std::string> prune = {"structure",     "scope",          "norm",
                                               "init_sparsity", "final_sparsity", "sparsity",
-                                              "update_every",  "remove"};
+                                              "update_every",  "remove",         "block"};
   static const std::set<std::string> sparse = {"method",        "sparsity",     "distribution",
                                                "drop_fraction", "update_every", "epsilon"};
   static const std::set<std::string> quant = {
@@ -146,7 +146,8 @@ void parse_field(const Ctx& cx, Modifier& m, const std::string& key, const YAML:
         p.structure = choice<PruneStructure>(cx, v, key,
                                              {{"unstructured", PruneStructure::unstructured},
                                               {"neurons", PruneStructure::neurons},
-                                              {"channels", PruneStructure::neurons}});
+                                              {"channels", PruneStructure::neurons},
+                                              {"block", PruneStructure::block}});
       else if (key == "scope")
         p.scope = choice<PruneScope>(
             cx, v, key, {{"layer", PruneScope::layer}, {"global", PruneScope::global}});
@@ -160,6 +161,17 @@ void parse_field(const Ctx& cx, Modifier& m, const std::string& key, const YAML:
         p.update_every = in_range(cx, v, key, 1e-6, 1e9, false, "(0, 1e9]");
       else if (key == "remove")
         p.remove = scalar<bool>(cx, v, key, "true or false");
+      else if (key == "block") {
+        if (!v.IsSequence() || v.size() != 2)
+          cx.fail(v, "key 'block' must be a list of two sizes [rows, cols]");
+        p.block_rows =
+            static_cast<std::int64_t>(in_range(cx, v[0], key, 1, 65536, false, "[1, 65536]"));
+        p.block_cols =
+            static_cast<std::int64_t>(in_range(cx, v[1], key, 1, 65536, false, "[1, 65536]"));
+        if (double(p.block_rows) != number(cx, v[0], key) ||
+            double(p.block_cols) != number(cx, v[1], key))
+          cx.fail(v, "key 'block' must hold whole numbers");
+      }
       break;
     }
     case ModifierKind::sparse_train: {
@@ -267,6 +279,13 @@ Modifier parse_modifier(const Ctx& cx, const YAML::Node& item) {
   if (m.kind == ModifierKind::prune && m.prune.init_sparsity > m.prune.final_sparsity)
     cx.fail(body["final_sparsity"] ? body["final_sparsity"] : body,
             "key 'final_sparsity' is below init_sparsity");
+  if (m.kind == ModifierKind::prune && m.key_line.count("block") &&
+      m.prune.structure != PruneStructure::block)
+    cx.fail(body["block"], "key 'block' needs structure: block");
+  // Blocks are ranked by L2 norm unless the recipe says otherwise.
+  if (m.kind == ModifierKind::prune && m.prune.structure == PruneStructure::block &&
+      !m.key_line.count("norm"))
+    m.prune.norm = Norm::l2;
   if (m.kind == ModifierKind::distill && m.distill.teacher.empty())
     cx.fail(it->first, "modifier 'distill' needs key 'teacher' (a checkpoint file)");
   if (m.kind == ModifierKind::sparse_train && m.sparse.epsilon &&

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -83,6 +84,37 @@ std::int64_t sparse_flops(nn::Sequential& model) {
   return static_cast<std::int64_t>(std::llround(total));
 }
 
+// The teacher's logits for every training sample, in dataset order. The teacher is fixed and in
+// eval mode, so every epoch after the first would repeat exactly these forward passes: computing
+// them once saves (epochs - 1) teacher passes over the training set.
+Tensor teacher_logits_of(nn::Sequential& teacher, const data::Dataset& train_set) {
+  autograd::NoGradGuard no_grad;
+  data::DataLoader in_order(train_set, {256, false, false, 0});
+  Tensor all;
+  std::int64_t row = 0;
+  for (std::int64_t s = 0; s < in_order.num_batches(); ++s) {
+    const Tensor t = teacher.forward(Variable(in_order.batch(s).x)).value();
+    const std::int64_t classes = t.numel() / t.dim(0);
+    if (!all.defined()) all = Tensor({train_set.size(), classes}, DType::f32);
+    std::memcpy(all.data<float>() + row * classes, t.data<float>(),
+                static_cast<std::size_t>(t.numel()) * sizeof(float));
+    row += t.dim(0);
+  }
+  return all;
+}
+
+// Rows of `logits` for batch `step` of `loader` (the samples it drew, in its order).
+Tensor gather_rows(const Tensor& logits, const data::DataLoader& loader, std::int64_t step,
+                   std::int64_t batch_size, std::int64_t count) {
+  const std::int64_t classes = logits.dim(1);
+  Tensor out({count, classes}, DType::f32);
+  for (std::int64_t k = 0; k < count; ++k)
+    std::memcpy(out.data<float>() + k * classes,
+                logits.data<float>() + loader.order()[step * batch_size + k] * classes,
+                static_cast<std::size_t>(classes) * sizeof(float));
+  return out;
+}
+
 train::Checkpoint make_model_checkpoint(nn::Sequential& model, const std::string& spec,
                                         const Session& session) {
   train::Checkpoint c;
@@ -143,6 +175,14 @@ RunReport run_recipe(const RunOptions& o) {
 #endif
   const auto t0 = std::chrono::steady_clock::now();
 
+  Tensor teacher_logits;
+  if (teacher) {
+    const double teacher_acc = train::evaluate(*teacher, *split.test).accuracy;
+    char line[96];
+    std::snprintf(line, sizeof line, "distill: teacher test accuracy %.2f%%", 100.0 * teacher_acc);
+    rep.log.emplace_back(line);
+    teacher_logits = teacher_logits_of(*teacher, *split.train);
+  }
   data::DataLoader loader(*split.train, {o.batch_size, true, false, o.seed});
   const std::int64_t spe = loader.num_batches();
   session.begin(spe, epochs);
@@ -165,11 +205,7 @@ RunReport run_recipe(const RunOptions& o) {
       optimizer.zero_grad();
       Variable logits = net->forward(Variable(batch.x));
       if (teacher) {
-        Tensor t_logits;
-        {
-          autograd::NoGradGuard no_grad;
-          t_logits = teacher->forward(Variable(batch.x)).value();
-        }
+        const Tensor t_logits = gather_rows(teacher_logits, loader, s, o.batch_size, batch.size());
         const auto kd =
             kd_loss(logits.value(), t_logits,
                     {batch.y.data<std::int32_t>(), static_cast<std::size_t>(batch.size())},
@@ -222,10 +258,11 @@ RunReport run_recipe(const RunOptions& o) {
       if (sources.find(total.source[d]) == std::string::npos)
         sources += (sources.empty() ? "" : "; ") + total.source[d];
     }
-    rep.energy_label = std::string(estimated == 0  ? "measured"
-                                   : measured == 0 ? "estimated"
-                                                   : "partly measured, partly estimated") +
-                       ": " + sources;
+    const std::string kind = estimated == 0  ? "measured"
+                             : measured == 0 ? "estimated"
+                                             : "partly measured, partly estimated";
+    // Each source already starts with "measured"/"estimated": say it once.
+    rep.energy_label = sources.rfind(kind, 0) == 0 ? sources : kind + ": " + sources;
   }
 #endif
   rep.epochs = epochs;
@@ -239,7 +276,7 @@ RunReport run_recipe(const RunOptions& o) {
   for (auto& [name, p] : model->named_parameters()) final_tensors.emplace_back(name, p.value());
   const auto compact = encode_compact(final_tensors, {rep.int8});
   rep.bytes_compact = static_cast<std::int64_t>(compact.size());
-  rep.log = session.log();
+  rep.log.insert(rep.log.end(), session.log().begin(), session.log().end());
 
   if (!o.out_dir.empty()) {
     fs::create_directories(o.out_dir);

@@ -252,6 +252,7 @@ Checkpoint Trainer::make_checkpoint() const {
   Tensor rng({static_cast<std::int64_t>(sizeof st)}, DType::u8);
   std::memcpy(rng.raw(), st.data(), sizeof st);
   c.tensors.emplace_back("rng/default", rng);
+  for (const auto& cb : callbacks_) cb->on_save_checkpoint(*this, c);
   return c;
 }
 
@@ -340,6 +341,7 @@ void Trainer::apply_checkpoint(const Checkpoint& c, const std::string& origin) {
     e.eval_accuracy = parse_double(v[7], origin, "train.history");
     history_.push_back(e);
   }
+  for (auto& cb : callbacks_) cb->on_load_checkpoint(*this, c, origin);
 }
 
 void Trainer::resume_from(const std::filesystem::path& path) {

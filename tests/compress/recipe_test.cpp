@@ -105,6 +105,33 @@ TEST(Recipe, WrongTypesAndValues) {
   EXPECT_NE(parse_error("- prune\n").find("r.yaml:1:"), std::string::npos);
 }
 
+TEST(Recipe, BlockPruning) {
+  const auto r = vc::parse_recipe(
+      "modifiers:\n  - prune: {structure: block, final_sparsity: 0.92}\n"
+      "  - prune:\n      structure: block\n      block: [2, 8]\n      norm: l1\n",
+      "r.yaml");
+  const auto& a = r.modifiers[0].prune;
+  EXPECT_EQ(a.structure, vc::PruneStructure::block);
+  EXPECT_EQ(a.block_rows, 4);  // default [4, 4]
+  EXPECT_EQ(a.block_cols, 4);
+  EXPECT_EQ(a.norm, vc::Norm::l2);  // blocks rank by L2 unless told
+  const auto& b = r.modifiers[1].prune;
+  EXPECT_EQ(b.block_rows, 2);
+  EXPECT_EQ(b.block_cols, 8);
+  EXPECT_EQ(b.norm, vc::Norm::l1);
+  // Bad block keys name the line and the key, in one line.
+  for (const char* v : {"[4]", "[0, 4]", "[4, 2.5]", "four", "[4, 4, 4]", "[-1, 4]"}) {
+    const auto e = parse_error(
+        std::string("modifiers:\n  - prune:\n      structure: block\n      block: ") + v + "\n");
+    EXPECT_NE(e.find("r.yaml:4:"), std::string::npos) << v << ": " << e;
+    EXPECT_NE(e.find("'block'"), std::string::npos) << v << ": " << e;
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  }
+  const auto e = parse_error("modifiers:\n  - prune:\n      block: [4, 4]\n");
+  EXPECT_NE(e.find("r.yaml:3:"), std::string::npos) << e;
+  EXPECT_NE(e.find("needs structure: block"), std::string::npos) << e;
+}
+
 TEST(Recipe, PatternsSelectWeightsInModelOrder) {
   const std::vector<std::string> names = {"0.weight", "2.weight", "4.weight"};
   auto r = vc::parse_recipe("modifiers:\n  - prune:\n      layers: ['4', '0.*']\n", "r.yaml");

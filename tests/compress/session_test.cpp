@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -16,6 +17,8 @@
 #include "verdant/compress/run.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/core/io.hpp"
+#include "verdant/kernels/block_sparse.hpp"
+#include "verdant/nn/layers.hpp"
 #include "verdant/nn/models.hpp"
 #include "verdant/nn/optim.hpp"
 #include "verdant/train/checkpoint.hpp"
@@ -275,4 +278,274 @@ TEST(RecipeCallback, PrunesThroughTheTrainersHooks) {
   auto d = vc::parse_recipe("modifiers:\n  - distill: {teacher: t.vckpt}\n", "d.yaml");
   auto s2 = std::make_shared<vc::Session>(d, model, 0);
   EXPECT_THROW(vc::RecipeCallback cb(s2), verdant::Error);
+}
+
+TEST(Session, GradualBlockPruningKeepsWholeBlocksThroughTraining) {
+  verdant::autograd::manual_seed(6);
+  auto model = verdant::nn::parse_model_yaml(
+      "input: [1, 28, 28]\nlayers:\n  - conv2d: {out_channels: 6, kernel: 5}\n  - relu\n"
+      "  - maxpool2d: {kernel: 4}\n  - flatten\n  - linear: {out_features: 30}\n  - relu\n"
+      "  - linear: {out_features: 10}\n",
+      "small.yaml");
+  auto r = vc::parse_recipe(
+      "modifiers:\n  - prune: {structure: block, scope: global, final_sparsity: 0.8, "
+      "start_epoch: 0, end_epoch: 2, update_every: 0.5}\n",
+      "r.yaml");
+  vc::Session s(r, model, 6);
+  train_steps(s, *model, 3, 8);
+  s.finish();
+  EXPECT_NEAR(weight_sparsity(*model), 0.8, 0.01);
+  // Every 4x4 block of every weight matrix (conv flattened to [out, in*kh*kw]) is either all
+  // zero or has a nonzero: no partly pruned block, and pruned blocks hold after training.
+  std::int64_t zero_blocks = 0;
+  for (auto& [name, p] : model->named_parameters()) {
+    if (p.ndim() < 2) continue;
+    const std::int64_t rows = p.dim(0), cols = p.numel() / rows;
+    for (std::int64_t r0 = 0; r0 < rows; r0 += 4)
+      for (std::int64_t c0 = 0; c0 < cols; c0 += 4) {
+        std::int64_t zeros = 0, n = 0;
+        for (std::int64_t i = r0; i < std::min(r0 + 4, rows); ++i)
+          for (std::int64_t j = c0; j < std::min(c0 + 4, cols); ++j, ++n)
+            zeros += p.value().at(i * cols + j) == 0.0f;
+        // Live weights can be exactly zero only by chance; a pruned block is all zero.
+        EXPECT_TRUE(zeros == n || zeros <= 1) << name << " block " << r0 << "," << c0;
+        zero_blocks += zeros == n;
+      }
+  }
+  EXPECT_GT(zero_blocks, 300);  // 80% of 6,930 weights in blocks of at most 16
+}
+
+// Once 4x4-block pruning leaves few blocks, the Linear layers train through the block-sparse
+// kernels: the same function and gradients as the dense product, and back to dense after
+// finish() (no mask keeps the weights inside the blocks any more).
+TEST(Session, BlockPrunedLinearsTrainOnTheirBlocks) {
+  verdant::autograd::manual_seed(8);
+  auto model = verdant::nn::make_model("mlp");
+  auto r = vc::parse_recipe(
+      "modifiers:\n  - prune: {structure: block, scope: layer, final_sparsity: 0.9, "
+      "start_epoch: 0, end_epoch: 1, update_every: 0.5}\n",
+      "r.yaml");
+  vc::Session s(r, model, 8);
+  auto fc1 = std::dynamic_pointer_cast<verdant::nn::Linear>((*model)[1]);
+  ASSERT_NE(fc1, nullptr);
+  train_steps(s, *model, 1, 4);  // half-way: 90% * (1 - 0.5^3) = 79% pruned, 21% of blocks kept
+  EXPECT_EQ(fc1->block_pattern(), nullptr);
+  train_steps(s, *model, 2, 4);
+  ASSERT_NE(fc1->block_pattern(), nullptr);
+  EXPECT_NEAR(fc1->block_pattern()->density(), 0.1, 0.01);
+  // The block path and the dense product agree on outputs and weight gradients.
+  const Tensor x = random_input({8, 784}, 99);
+  auto run = [&](bool blocks) {
+    auto pattern =
+        fc1->block_pattern()
+            ? std::make_shared<const verdant::kernels::BlockPattern>(*fc1->block_pattern())
+            : nullptr;
+    if (!blocks) fc1->set_block_pattern(nullptr);
+    fc1->weight().zero_grad();
+    Variable y = fc1->forward(Variable(x));
+    verdant::autograd::sum(y).backward();
+    std::vector<float> out(y.value().data<float>(), y.value().data<float>() + y.numel());
+    const Tensor& g = fc1->weight().grad();
+    out.insert(out.end(), g.data<float>(), g.data<float>() + g.numel());
+    fc1->set_block_pattern(pattern);
+    return out;
+  };
+  const auto sparse = run(true), dense = run(false);
+  ASSERT_EQ(sparse.size(), dense.size());
+  const float* w = fc1->weight().value().data<float>();
+  for (std::size_t i = 0; i < sparse.size(); ++i) {
+    const std::size_t wi = i - std::min<std::size_t>(i, 8 * 300);        // weight index (gradients)
+    const float expect = i >= 8 * 300 && w[wi] == 0.f ? 0.f : dense[i];  // pruned: no gradient
+    ASSERT_NEAR(sparse[i], expect, 1e-4f) << i;
+  }
+  s.finish();
+  EXPECT_EQ(fc1->block_pattern(), nullptr);
+}
+
+namespace {
+// Stops the trainer after `n` optimizer steps (as a crash or a carbon pause would).
+class StopAfter : public verdant::train::TrainerCallback {
+ public:
+  explicit StopAfter(std::int64_t n) : n_(n) {}
+  void on_step_end(verdant::train::Trainer& t, const verdant::train::StepInfo& s) override {
+    if (s.global_step + 1 == n_) t.request_stop("test stop");
+  }
+
+ private:
+  std::int64_t n_;
+};
+
+struct RunState {
+  verdant::train::Checkpoint session;  // masks and schedule state, via save_state()
+  std::vector<Tensor> params;
+};
+
+// Trains a 784-32-10 MLP on noise through `recipe` for 3 epochs of 8 steps; with stop_after > 0 the
+// run stops there and a fresh process-like set-up (new model, session, optimizer, trainer) resumes
+// from the checkpoint and finishes.
+RunState train_with_recipe(const std::string& recipe, const fs::path& ckpt,
+                           std::int64_t stop_after) {
+  NoiseDataset data;
+  verdant::train::TrainOptions to;
+  to.epochs = 3;
+  to.batch_size = 32;
+  to.seed = 9;
+  to.checkpoint_path = ckpt;
+  auto make = [&](std::shared_ptr<verdant::nn::Sequential>& model,
+                  std::shared_ptr<vc::Session>& session) {
+    verdant::autograd::manual_seed(7);
+    model = verdant::nn::parse_model_yaml(
+        "input: [1, 28, 28]\nlayers:\n  - flatten\n  - linear: {out_features: 32}\n  - relu\n"
+        "  - linear: {out_features: 10}\n",
+        "small.yaml");
+    session = std::make_shared<vc::Session>(vc::parse_recipe(recipe, "r.yaml"), model, 7);
+  };
+  verdant::nn::SGDOptions o;
+  o.lr = 0.05;
+  o.momentum = 0.9;
+  std::shared_ptr<verdant::nn::Sequential> model;
+  std::shared_ptr<vc::Session> session;
+  make(model, session);
+  {
+    verdant::nn::SGD opt(model->named_parameters(), o);
+    verdant::train::Trainer t(*model, opt, data, to);
+    t.add_callback(std::make_shared<vc::RecipeCallback>(session));
+    if (stop_after > 0) t.add_callback(std::make_shared<StopAfter>(stop_after));
+    t.fit();
+  }
+  if (stop_after > 0) {
+    make(model, session);
+    verdant::nn::SGD opt(model->named_parameters(), o);
+    verdant::train::Trainer t(*model, opt, data, to);
+    t.add_callback(std::make_shared<vc::RecipeCallback>(session));
+    t.resume_from(ckpt);
+    EXPECT_EQ(t.global_step(), stop_after);
+    t.fit();
+  }
+  RunState r;
+  session->save_state(r.session);
+  for (auto& [n, p] : model->named_parameters()) r.params.push_back(p.value().clone());
+  return r;
+}
+
+void expect_same_run(const RunState& a, const RunState& b) {
+  std::size_t masks = 0;
+  for (const auto& [name, m] : a.session.tensors) {
+    const Tensor* other = b.session.find_tensor(name);
+    ASSERT_NE(other, nullptr) << name;
+    ASSERT_EQ(other->shape(), m.shape()) << name;
+    EXPECT_EQ(std::memcmp(other->raw(), m.raw(), m.nbytes()), 0) << name << " differs";
+    ++masks;
+  }
+  EXPECT_EQ(masks, 2u);  // the two weights
+  ASSERT_EQ(a.params.size(), b.params.size());
+  for (std::size_t i = 0; i < a.params.size(); ++i)
+    EXPECT_EQ(std::memcmp(a.params[i].raw(), b.params[i].raw(), a.params[i].nbytes()), 0) << i;
+}
+}  // namespace
+
+TEST(SessionCheckpoint, ResumedRiglRunHasTheSameMasks) {
+  TempDir tmp;
+  const std::string recipe =
+      "modifiers:\n  - sparse_train: {method: rigl, sparsity: 0.9, drop_fraction: 0.3, "
+      "update_every: 3, end_epoch: 2}\n";
+  const RunState whole = train_with_recipe(recipe, tmp.path / "a.vckpt", 0);
+  // Stopped right after a mask update (global step 12 is a multiple of 3).
+  const RunState resumed = train_with_recipe(recipe, tmp.path / "b.vckpt", 13);
+  expect_same_run(whole, resumed);
+  // The checkpoint itself carries the masks.
+  const auto c = verdant::train::load_checkpoint(tmp.path / "b.vckpt");
+  EXPECT_NE(c.find_tensor("compress/mask/1.weight"), nullptr);
+  EXPECT_NE(c.find_tensor("compress/mask/3.weight"), nullptr);
+  EXPECT_NE(c.find_meta("compress.rng"), nullptr);
+}
+
+TEST(SessionCheckpoint, ResumedSetRunKeepsConnectionsRegrownAtZero) {
+  TempDir tmp;
+  const std::string recipe =
+      "modifiers:\n  - sparse_train: {method: set, sparsity: 0.8, drop_fraction: 0.3}\n";
+  const RunState whole = train_with_recipe(recipe, tmp.path / "a.vckpt", 0);
+  // Stopped at the end of epoch 1: the checkpoint is written right after SET regrew
+  // connections, which start at exactly zero; rebuilding the masks from the zeros loses them.
+  const RunState resumed = train_with_recipe(recipe, tmp.path / "b.vckpt", 8);
+  expect_same_run(whole, resumed);
+}
+
+TEST(SessionCheckpoint, ResumedGradualPruningRunHasTheSameMasks) {
+  TempDir tmp;
+  const std::string recipe =
+      "modifiers:\n  - prune: {structure: block, scope: global, final_sparsity: 0.9, "
+      "start_epoch: 0, end_epoch: 2, update_every: 0.5}\n";
+  const RunState whole = train_with_recipe(recipe, tmp.path / "a.vckpt", 0);
+  const RunState resumed = train_with_recipe(recipe, tmp.path / "b.vckpt", 10);
+  expect_same_run(whole, resumed);
+}
+
+TEST(SessionCheckpoint, MaskOfAWeightThatIsZeroByChanceSurvives) {
+  verdant::autograd::manual_seed(8);
+  const auto recipe = vc::parse_recipe(
+      "modifiers:\n  - sparse_train: {method: rigl, sparsity: 0.5, update_every: 1}\n", "r.yaml");
+  auto model = verdant::nn::make_model("mlp");
+  vc::Session s(recipe, model, 8);
+  s.begin(4, 2);
+  // A live connection whose weight is exactly zero (as a regrown RigL weight starts).
+  auto w = model->named_parameters()[0].second;
+  std::int64_t live_zero = -1;
+  verdant::train::Checkpoint before;
+  s.save_state(before);
+  const Tensor& mask = *before.find_tensor("compress/mask/1.weight");
+  for (std::int64_t i = 0; i < mask.numel() && live_zero < 0; ++i)
+    if (mask.data<std::uint8_t>()[i]) live_zero = i;
+  ASSERT_GE(live_zero, 0);
+  w.value().data<float>()[live_zero] = 0.0f;
+  verdant::train::Checkpoint c;
+  s.save_state(c);
+  for (auto& [n, p] : model->named_parameters()) c.tensors.emplace_back("param/" + n, p.value());
+
+  auto model2 = verdant::nn::make_model("mlp");
+  for (auto& [n, p] : model2->named_parameters())
+    std::memcpy(p.value().raw(), c.find_tensor("param/" + n)->raw(), p.value().nbytes());
+  vc::Session s2(recipe, model2, 99);
+  ASSERT_TRUE(s2.restore_state(c, "c.vckpt"));
+  s2.begin(4, 2);
+  verdant::train::Checkpoint after;
+  s2.save_state(after);
+  const Tensor& m2 = *after.find_tensor("compress/mask/1.weight");
+  EXPECT_EQ(m2.data<std::uint8_t>()[live_zero], 1);
+  EXPECT_EQ(std::memcmp(m2.raw(), mask.raw(), mask.nbytes()), 0);
+  EXPECT_EQ(*after.find_meta("compress.rng"), *c.find_meta("compress.rng"));
+}
+
+TEST(SessionCheckpoint, MasksThatDoNotFitAreOneLineErrorsAndChangeNothing) {
+  auto model = verdant::nn::make_model("mlp");
+  const auto recipe = vc::parse_recipe("modifiers:\n  - prune: {final_sparsity: 0.5}\n", "r.yaml");
+  vc::Session s(recipe, model, 1);
+  verdant::train::Checkpoint none;
+  EXPECT_FALSE(s.restore_state(none, "old.vckpt"));  // an older checkpoint: rebuilt as before
+  verdant::train::Checkpoint c;
+  s.save_state(c);
+  // A recipe that prunes only fc1 has one mask where the checkpoint has three.
+  auto only_first = vc::parse_recipe(
+      "modifiers:\n  - prune: {final_sparsity: 0.5, layers: ['1.weight']}\n", "r.yaml");
+  vc::Session s1(only_first, model, 1);
+  try {
+    s1.restore_state(c, "run/checkpoint.vckpt");
+    FAIL();
+  } catch (const verdant::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("run/checkpoint.vckpt: "), std::string::npos) << msg;
+    EXPECT_NE(msg.find("another recipe"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+  }
+  // Wrong shape, corrupt random state.
+  for (auto& [name, t] : c.tensors)
+    if (name == "compress/mask/5.weight") t = Tensor({3, 3}, verdant::DType::u8);
+  EXPECT_THROW(s.restore_state(c, "x.vckpt"), verdant::Error);
+  verdant::train::Checkpoint d;
+  s.save_state(d);
+  d.set_meta("compress.rng", "not a state");
+  EXPECT_THROW(s.restore_state(d, "x.vckpt"), verdant::Error);
+  // Nothing was half-restored: begin() still builds the schedule from scratch.
+  s.begin(4, 1);
+  EXPECT_EQ(s.log().size(), 0u);
 }

@@ -79,6 +79,27 @@ TEST(Runtime, Int8ConvNetCloseToFloat) {
   expect_int8_close(testing::small_convnet(), vdm::Encoding::int8);
 }
 
+// A pruned spec encoded dense int8 and in the sparse encoding `enc` gives identical outputs;
+// with `sparse_kernel`, the loader keeps the layer before the head sparse (runs its kernel).
+void expect_sparse_equals_dense(ModelSpec spec, vdm::Encoding enc, bool sparse_kernel) {
+  const auto ins = inputs(16, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
+  calibrate(spec, ins);
+  ModelSpec dense = spec, sparse = spec;
+  set_encoding(dense, vdm::Encoding::int8);
+  set_encoding(sparse, enc);
+  auto md = load(dense);
+  auto ms = load(sparse);
+  ASSERT_TRUE(md && ms);
+  if (sparse_kernel) EXPECT_FALSE(ms->densified(ms->num_layers() - 3));
+  EXPECT_LT(ms->macs(), md->macs());
+  for (const auto& in : ins) {
+    std::vector<float> a(md->output_size()), b(ms->output_size());
+    md->run(in.data(), in.size(), a.data(), a.size());
+    ms->run(in.data(), in.size(), b.data(), b.size());
+    EXPECT_EQ(a, b);
+  }
+}
+
 // 70% zeros: the loader may run CSR layers through the dense kernel; 97% zeros: below every
 // table's csr_max_density, so the sparse kernel itself runs.
 TEST(Runtime, CsrEqualsDenseInt8OnPrunedWeights) {
@@ -88,21 +109,7 @@ TEST(Runtime, CsrEqualsDenseInt8OnPrunedWeights) {
         for (float& w : l.weight)
           if (std::abs(w) < pruned / std::sqrt(static_cast<float>(l.weight.size() / l.out_c)))
             w = 0.f;
-      const auto ins = inputs(16, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
-      calibrate(spec, ins);
-      ModelSpec dense = spec, sparse = spec;
-      set_encoding(dense, vdm::Encoding::int8);
-      set_encoding(sparse, vdm::Encoding::int8_csr);
-      auto md = load(dense);
-      auto ms = load(sparse);
-      ASSERT_TRUE(md && ms);
-      if (pruned > 0.9f) EXPECT_FALSE(ms->densified(ms->num_layers() - 3));
-      for (const auto& in : ins) {
-        std::vector<float> a(md->output_size()), b(ms->output_size());
-        md->run(in.data(), in.size(), a.data(), a.size());
-        ms->run(in.data(), in.size(), b.data(), b.size());
-        EXPECT_EQ(a, b);
-      }
+      expect_sparse_equals_dense(spec, vdm::Encoding::int8_csr, pruned > 0.9f);
     }
 }
 
@@ -132,22 +139,7 @@ TEST(Runtime, BlockSparseEqualsDenseInt8) {
   for (double fraction : {0.5, 0.9})
     for (ModelSpec spec : {testing::small_mlp(203, 118, 10), testing::small_convnet()}) {
       prune_blocks(spec, fraction);
-      const auto ins = inputs(16, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
-      calibrate(spec, ins);
-      ModelSpec dense = spec, blocks = spec;
-      set_encoding(dense, vdm::Encoding::int8);
-      set_encoding(blocks, vdm::Encoding::int8_bsr);
-      auto md = load(dense);
-      auto mb = load(blocks);
-      ASSERT_TRUE(md && mb);
-      if (fraction > 0.8) EXPECT_FALSE(mb->densified(mb->num_layers() - 3));
-      EXPECT_LT(mb->macs(), md->macs());
-      for (const auto& in : ins) {
-        std::vector<float> a(md->output_size()), b(mb->output_size());
-        md->run(in.data(), in.size(), a.data(), a.size());
-        mb->run(in.data(), in.size(), b.data(), b.size());
-        EXPECT_EQ(a, b);
-      }
+      expect_sparse_equals_dense(spec, vdm::Encoding::int8_bsr, fraction > 0.8);
     }
 }
 

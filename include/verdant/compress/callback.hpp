@@ -33,6 +33,14 @@ class RecipeCallback : public train::TrainerCallback {
   void on_epoch_end(train::Trainer&, const train::EpochStats& e) override {
     session_->epoch_end(e.epoch);
   }
+  // Masks, schedule positions and random state travel in the trainer's checkpoints.
+  void on_save_checkpoint(const train::Trainer&, train::Checkpoint& c) const override {
+    session_->save_state(c);
+  }
+  void on_load_checkpoint(train::Trainer&, const train::Checkpoint& c,
+                          const std::string& origin) override {
+    session_->restore_state(c, origin);
+  }
   Session& session() { return *session_; }
 
  private:

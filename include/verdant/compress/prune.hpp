@@ -25,6 +25,16 @@ void magnitude_prune(const std::vector<Tensor>& weights, std::vector<Tensor>& ma
 void structured_prune(const std::vector<Tensor>& weights, std::vector<Tensor>& masks,
                       double sparsity, Norm norm);
 
+// Block pruning: each weight is viewed as a matrix [out, in*kh*kw] and cut into blocks of
+// `block_rows` consecutive rows x `block_cols` consecutive columns (smaller at the ragged
+// edges). Whole blocks with the smallest norm are pruned until `sparsity` of the weights (of
+// each layer, or of all layers together for scope global) is pruned, to the nearest block.
+// Blocks are ranked by their norm per weight (L2: root mean square, L1: mean magnitude), which
+// is the plain norm's order for equal blocks and does not single out the smaller edge blocks.
+// Masks only ever lose ones: a pruned block stays pruned.
+void block_prune(const std::vector<Tensor>& weights, std::vector<Tensor>& masks, double sparsity,
+                 PruneScope scope, Norm norm, std::int64_t block_rows, std::int64_t block_cols);
+
 // Indices of the rows of `mask` that still have a one (kept neurons/channels).
 std::vector<std::int64_t> kept_rows(const Tensor& mask);
 

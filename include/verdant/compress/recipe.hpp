@@ -2,6 +2,7 @@
 // Compression recipes: a YAML file that says which modifier (prune, sparse_train, quantize,
 // distill) touches which layers over which epochs. Parsing keeps the line of every key so
 // that later checks (patterns against the model, the teacher's shape) can still name it.
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -14,7 +15,8 @@ namespace verdant::compress {
 enum class ModifierKind { prune, sparse_train, quantize, distill };
 const char* modifier_name(ModifierKind k);
 
-enum class PruneStructure { unstructured, neurons };  // neurons = rows / output channels
+// neurons = rows / output channels; block = rectangular blocks of the [out, in*kh*kw] matrix
+enum class PruneStructure { unstructured, neurons, block };
 enum class PruneScope { layer, global };
 enum class Norm { l1, l2 };
 enum class SparseMethod { set, rigl };
@@ -28,8 +30,10 @@ struct PruneParams {
   Norm norm = Norm::l1;
   double init_sparsity = 0.0;
   double final_sparsity = 0.5;
-  double update_every = 1.0;  // epochs between mask updates (fractions allowed)
-  bool remove = true;         // structured: physically remove pruned neurons at the end
+  double update_every = 1.0;    // epochs between mask updates (fractions allowed)
+  bool remove = true;           // structured: physically remove pruned neurons at the end
+  std::int64_t block_rows = 4;  // structure block: rows x cols of one block
+  std::int64_t block_cols = 4;
 };
 
 struct SparseTrainParams {

@@ -11,7 +11,9 @@
 
 #include "verdant/compress/quantize.hpp"
 #include "verdant/compress/recipe.hpp"
+#include "verdant/nn/layers.hpp"
 #include "verdant/nn/module.hpp"
+#include "verdant/train/checkpoint.hpp"
 
 namespace verdant::compress {
 
@@ -72,6 +74,17 @@ class Session {
   // the model to keep (forward_model() is updated too).
   std::shared_ptr<nn::Sequential> finish();
 
+  // Training state a checkpoint must carry for an exact resume: the masks (tensors
+  // "compress/mask/<weight name>", u8), the pruning schedules' positions and the random state
+  // (meta "compress.*"). Masks cannot be rebuilt from the zeros: RigL regrows connections at
+  // exactly zero, and a trained weight can be zero by chance.
+  void save_state(train::Checkpoint& c) const;
+  // Takes that state back, before begin(); begin() then keeps the restored masks. Returns false
+  // (and changes nothing) for a checkpoint without masks, e.g. one written by an older version:
+  // begin() then rebuilds the masks from the zeros as before. Throws verdant::Error naming
+  // `origin` when the masks do not fit this recipe and model.
+  bool restore_state(const train::Checkpoint& c, const std::string& origin);
+
   // One line per notable event (mask updates, removals), for the report.
   const std::vector<std::string>& log() const { return log_; }
   std::vector<QuantParams> activation_params() const;
@@ -80,8 +93,9 @@ class Session {
   struct Layer {
     std::string name;
     nn::Variable weight, bias;
-    Tensor mask;    // u8, shape of weight
-    Tensor shadow;  // fp32 copy of the weight while fake-quantized (QAT)
+    Tensor mask;                   // u8, shape of weight
+    Tensor shadow;                 // fp32 copy of the weight while fake-quantized (QAT)
+    nn::Linear* linear = nullptr;  // the Linear owning the weight, if any
   };
   struct PruneState {
     const Modifier* m;
@@ -97,6 +111,9 @@ class Session {
   Layer& layer(const std::string& name);
   void prune_to(PruneState& p, double sparsity);
   void apply_masks();
+  // Linear layers pruned in 4x4 blocks to a low block density train through the block-sparse
+  // kernels (work proportional to the kept blocks); others, or after finish(), run dense.
+  void refresh_block_patterns(bool enable);
   void mask_grads();
   double time_of(std::int64_t epoch, std::int64_t step) const;
   bool quant_active(double t) const;
@@ -112,6 +129,7 @@ class Session {
   std::mt19937_64 rng_;
   std::int64_t steps_per_epoch_ = 1, epochs_ = 0;
   bool weights_quantized_ = false;  // shadow copies hold the float weights
+  bool restored_ = false;           // masks and schedule positions came from a checkpoint
   std::vector<std::string> log_;
 };
 

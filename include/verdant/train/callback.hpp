@@ -9,6 +9,7 @@
 namespace verdant::train {
 
 class Trainer;
+struct Checkpoint;
 
 // Where the loop is, passed to step hooks.
 struct StepInfo {
@@ -49,6 +50,10 @@ class TrainerCallback {
   virtual void on_epoch_end(Trainer&, const EpochStats&) {}
   // Also called when training stops early (request_stop) but not when it throws.
   virtual void on_train_end(Trainer&) {}
+  // State of the callback that a resumed run needs (e.g. compression masks): added to every
+  // checkpoint the trainer writes, and read back when it resumes from one (before fit()).
+  virtual void on_save_checkpoint(const Trainer&, Checkpoint&) const {}
+  virtual void on_load_checkpoint(Trainer&, const Checkpoint&, const std::string& /*origin*/) {}
 };
 
 }  // namespace verdant::train
