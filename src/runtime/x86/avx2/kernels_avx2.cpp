@@ -118,39 +118,50 @@ void spmv_s8_avx2(const std::uint32_t* row_ptr, const std::uint16_t* col, const 
   }
 }
 
-// Eight lanes at a time; 32x32->64-bit products via vpmuldq on even and odd lanes.
+// Eight lanes; 32x32->64-bit products via vpmuldq on even and odd lanes. `lanes` masks the
+// loads (vpmaskmovd reads nothing outside the mask), so the tail needs no scalar loop.
+inline __m128i requant8(const std::int32_t* acc, const std::int32_t* bias, const std::int32_t* mult,
+                        const std::int32_t* shift, __m256i lanes, __m256i vzp, __m256i vlo) {
+  const __m256i half = _mm256_set1_epi64x(std::int64_t{1} << 30);
+  const __m256i one = _mm256_set1_epi32(1), vhi = _mm256_set1_epi32(127);
+  const __m256i gather_low = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
+  const __m256i v =
+      _mm256_add_epi32(_mm256_maskload_epi32(acc, lanes), _mm256_maskload_epi32(bias, lanes));
+  const __m256i m = _mm256_maskload_epi32(mult, lanes);
+  const __m256i sh = _mm256_maskload_epi32(shift, lanes);
+  // (p + 2^30) << 1 keeps floor((p + 2^30) / 2^31) in each qword's high dword.
+  __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(v, m), half);
+  __m256i po =
+      _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(v, 32), _mm256_srli_epi64(m, 32)), half);
+  pe = _mm256_srli_epi64(_mm256_slli_epi64(pe, 1), 32);
+  po = _mm256_slli_epi64(po, 1);
+  const __m256i x = _mm256_blend_epi32(pe, po, 0xAA);
+  const __m256i round = _mm256_srli_epi32(_mm256_sllv_epi32(one, sh), 1);
+  __m256i y = _mm256_add_epi32(_mm256_srav_epi32(_mm256_add_epi32(x, round), sh), vzp);
+  y = _mm256_min_epi32(_mm256_max_epi32(y, vlo), vhi);
+  const __m256i b16 = _mm256_packs_epi32(y, y);
+  const __m256i b8 = _mm256_packus_epi16(b16, b16);
+  return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(b8, gather_low));  // low 8 bytes
+}
+
 void requant_u8_avx2(const std::int32_t* acc, const std::int32_t* bias, const std::int32_t* mult,
                      const std::int32_t* shift, std::size_t n, std::int32_t zp, std::int32_t lo,
                      std::uint8_t* out) {
-  const __m256i half = _mm256_set1_epi64x(std::int64_t{1} << 30);
-  const __m256i one = _mm256_set1_epi32(1);
-  const __m256i vzp = _mm256_set1_epi32(zp), vlo = _mm256_set1_epi32(lo),
-                vhi = _mm256_set1_epi32(127);
-  const __m256i gather_low = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
+  const __m256i vzp = _mm256_set1_epi32(zp), vlo = _mm256_set1_epi32(lo);
+  const __m256i all = _mm256_set1_epi32(-1);
   std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256i v =
-        _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i)),
-                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + i)));
-    const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(mult + i));
-    const __m256i sh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(shift + i));
-    // (p + 2^30) << 1 keeps floor((p + 2^30) / 2^31) in each qword's high dword.
-    __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(v, m), half);
-    __m256i po = _mm256_add_epi64(
-        _mm256_mul_epi32(_mm256_srli_epi64(v, 32), _mm256_srli_epi64(m, 32)), half);
-    pe = _mm256_srli_epi64(_mm256_slli_epi64(pe, 1), 32);
-    po = _mm256_slli_epi64(po, 1);
-    const __m256i x = _mm256_blend_epi32(pe, po, 0xAA);
-    const __m256i round = _mm256_srli_epi32(_mm256_sllv_epi32(one, sh), 1);
-    __m256i y = _mm256_add_epi32(_mm256_srav_epi32(_mm256_add_epi32(x, round), sh), vzp);
-    y = _mm256_min_epi32(_mm256_max_epi32(y, vlo), vhi);
-    const __m256i b16 = _mm256_packs_epi32(y, y);
-    const __m256i b8 = _mm256_packus_epi16(b16, b16);
+  for (; i + 8 <= n; i += 8)
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i),
-                     _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(b8, gather_low)));
+                     requant8(acc + i, bias + i, mult + i, shift + i, all, vzp, vlo));
+  if (i < n) {
+    const auto rest = static_cast<int>(n - i);
+    const __m256i lanes =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    alignas(16) std::uint8_t o[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(o),
+                    requant8(acc + i, bias + i, mult + i, shift + i, lanes, vzp, vlo));
+    for (int t = 0; t < rest; ++t) out[i + t] = o[t];
   }
-  if (i < n)
-    reference_kernels().requant_u8(acc + i, bias + i, mult + i, shift + i, n - i, zp, lo, out + i);
 }
 
 // Two 4x4 blocks per 256-bit step: the low lane multiplies block j's four rows by the four
