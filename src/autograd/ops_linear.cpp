@@ -114,16 +114,15 @@ Variable block_sparse_linear(const Variable& x, const Variable& weight, const Va
       std::move(Y), {x, weight, bias},
       [X, W, N, in, out, pattern](const Tensor& gy, Node& self) {
         const float* g = gy.data<float>();
-        if (self.needs_grad(0)) {
-          Tensor dX({N, in}, DType::f32);
-          kernels::block_sparse_backward_input(*pattern, W.data<float>(), g, N, dX.data<float>());
-          self.accumulate(0, std::move(dX));
-        }
-        if (self.needs_grad(1)) {
-          Tensor dW({out, in}, DType::f32);
-          kernels::block_sparse_backward_weight(*pattern, g, X.data<float>(), N, dW.data<float>());
-          self.accumulate(1, std::move(dW));
-        }
+        // One pass: dY is transposed once for both gradients.
+        Tensor dX, dW;
+        if (self.needs_grad(0)) dX = Tensor({N, in}, DType::f32);
+        if (self.needs_grad(1)) dW = Tensor({out, in}, DType::f32);
+        kernels::block_sparse_backward(*pattern, W.data<float>(), X.data<float>(), g, N,
+                                       dX.defined() ? dX.data<float>() : nullptr,
+                                       dW.defined() ? dW.data<float>() : nullptr);
+        if (dX.defined()) self.accumulate(0, std::move(dX));
+        if (dW.defined()) self.accumulate(1, std::move(dW));
         if (self.needs_grad(2)) self.accumulate(2, bias_grad(g, N, out));
       },
       "block_sparse_linear");

@@ -374,11 +374,8 @@ void Session::refresh_block_patterns(bool enable) {
       if (l.linear == nullptr || !l.mask.defined()) continue;
       std::shared_ptr<const kernels::BlockPattern> pattern;
       if (enable) {
-        const std::uint8_t* m = l.mask.data<std::uint8_t>();
-        std::vector<float> kept(static_cast<std::size_t>(l.mask.numel()));
-        for (std::size_t k = 0; k < kept.size(); ++k) kept[k] = m[k] ? 1.f : 0.f;
         auto candidate = std::make_shared<const kernels::BlockPattern>(
-            kernels::block_pattern(kept.data(), l.mask.dim(0), l.mask.dim(1)));
+            kernels::block_pattern(l.mask.data<std::uint8_t>(), l.mask.dim(0), l.mask.dim(1)));
         if (candidate->density() <= kBlockTrainingMaxDensity) pattern = std::move(candidate);
       }
       l.linear->set_block_pattern(std::move(pattern));

@@ -1,5 +1,6 @@
 #include "verdant/export/export.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include "verdant/compress/quantize.hpp"
 #include "verdant/compress/recipe.hpp"
 #include "verdant/core/error.hpp"
+#include "verdant/kernels/block_sparse.hpp"
 #include "verdant/nn/layers.hpp"
 #include "verdant/nn/module.hpp"
 #include "verdant/runtime/model.hpp"
@@ -135,18 +137,11 @@ std::string describe(const LayerSpec& s, std::uint32_t in_c) {
 // half of the entries of its non-zero blocks are non-zero. Such layers run through the
 // runtime's block kernel; scattered zeros are stored as CSR.
 bool block_structured(const LayerSpec& s) {
-  const std::size_t k = s.weight.size() / s.out_c, B = vdm::kBlock;
-  std::size_t nonzero = 0, blocks = 0;
-  for (std::size_t r0 = 0; r0 < s.out_c; r0 += B)
-    for (std::size_t c0 = 0; c0 < k; c0 += B) {
-      std::size_t in_block = 0;
-      for (std::size_t r = r0; r < std::min<std::size_t>(s.out_c, r0 + B); ++r)
-        for (std::size_t c = c0; c < std::min(k, c0 + B); ++c)
-          in_block += s.weight[r * k + c] != 0.f;
-      nonzero += in_block;
-      blocks += in_block > 0;
-    }
-  return blocks > 0 && 2 * nonzero >= blocks * B * B;
+  const auto k = static_cast<std::int64_t>(s.weight.size() / s.out_c);
+  const auto blocks = kernels::block_pattern(s.weight.data(), s.out_c, k).blocks();
+  const auto nonzero =
+      std::count_if(s.weight.begin(), s.weight.end(), [](float w) { return w != 0.f; });
+  return blocks > 0 && 2 * nonzero >= blocks * vdm::kBlock * vdm::kBlock;
 }
 
 bool is_weight_layer(const nn::Module& m) {

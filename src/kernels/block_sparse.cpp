@@ -146,7 +146,8 @@ double BlockPattern::density() const {
   return all ? static_cast<double>(blocks()) / static_cast<double>(all) : 0.0;
 }
 
-BlockPattern block_pattern(const float* w, std::int64_t rows, std::int64_t cols) {
+template <typename T>
+static BlockPattern pattern_of(const T* w, std::int64_t rows, std::int64_t cols) {
   BlockPattern p;
   p.rows = rows;
   p.cols = cols;
@@ -157,7 +158,7 @@ BlockPattern block_pattern(const float* w, std::int64_t rows, std::int64_t cols)
       bool any = false;
       for (std::int64_t r = b * B; r < std::min(rows, (b + 1) * B) && !any; ++r)
         for (std::int64_t k = c * B; k < std::min(cols, (c + 1) * B) && !any; ++k)
-          any = w[r * cols + k] != 0.f;
+          any = w[r * cols + k] != T{0};
       if (any) p.col.push_back(static_cast<std::uint32_t>(c));
     }
     p.row_ptr.push_back(static_cast<std::uint32_t>(p.col.size()));
@@ -176,6 +177,14 @@ BlockPattern block_pattern(const float* w, std::int64_t rows, std::int64_t cols)
   return p;
 }
 
+BlockPattern block_pattern(const float* w, std::int64_t rows, std::int64_t cols) {
+  return pattern_of(w, rows, cols);
+}
+
+BlockPattern block_pattern(const std::uint8_t* mask, std::int64_t rows, std::int64_t cols) {
+  return pattern_of(mask, rows, cols);
+}
+
 void block_sparse_forward(const BlockPattern& p, const float* w, const float* bias, const float* x,
                           std::int64_t n, float* y) {
   const std::vector<float> packed = pack_blocks(p, w);
@@ -192,36 +201,35 @@ void block_sparse_forward(const BlockPattern& p, const float* w, const float* bi
   transpose(yt.data(), p.rows, n, n, y, p.rows);
 }
 
-void block_sparse_backward_input(const BlockPattern& p, const float* w, const float* dy,
-                                 std::int64_t n, float* dx) {
-  const std::vector<float> packed = pack_blocks(p, w);
+void block_sparse_backward(const BlockPattern& p, const float* w, const float* x, const float* dy,
+                           std::int64_t n, float* dx, float* dw) {
   const std::vector<float> dyt = transposed_padded(dy, n, p.rows, p.block_rows());
-  const std::int64_t bc = p.block_cols();
-  std::vector<float> dxt(static_cast<std::size_t>(bc * B * n));
-  // By block column: each iteration owns four rows of dx^T.
+  if (dx != nullptr) {
+    const std::vector<float> packed = pack_blocks(p, w);
+    const std::int64_t bc = p.block_cols();
+    std::vector<float> dxt(static_cast<std::size_t>(bc * B * n));
+    // By block column: each iteration owns four rows of dx^T.
 #pragma omp parallel for schedule(static) if (parallel_worth(p, n))
-  for (std::int64_t c = 0; c < bc; ++c)
-    block_row_product(packed.data(), p.by_col.data() + p.col_ptr[c],
-                      p.col_ptr[c + 1] - p.col_ptr[c], p.row_of.data(), true, dyt.data(), n,
-                      nullptr, dxt.data() + c * B * n);
-  transpose(dxt.data(), p.cols, n, n, dx, p.cols);
-}
-
-void block_sparse_backward_weight(const BlockPattern& p, const float* dy, const float* x,
-                                  std::int64_t n, float* dw) {
-  const std::vector<float> dyt = transposed_padded(dy, n, p.rows, p.block_rows());
-  const std::vector<float> xt = transposed_padded(x, n, p.cols, p.block_cols());
-  std::memset(dw, 0, sizeof(float) * static_cast<std::size_t>(p.rows * p.cols));
-  const std::int64_t br = p.block_rows();
+    for (std::int64_t c = 0; c < bc; ++c)
+      block_row_product(packed.data(), p.by_col.data() + p.col_ptr[c],
+                        p.col_ptr[c + 1] - p.col_ptr[c], p.row_of.data(), true, dyt.data(), n,
+                        nullptr, dxt.data() + c * B * n);
+    transpose(dxt.data(), p.cols, n, n, dx, p.cols);
+  }
+  if (dw != nullptr) {
+    const std::vector<float> xt = transposed_padded(x, n, p.cols, p.block_cols());
+    std::memset(dw, 0, sizeof(float) * static_cast<std::size_t>(p.rows * p.cols));
+    const std::int64_t br = p.block_rows();
 #pragma omp parallel for schedule(static) if (parallel_worth(p, n))
-  for (std::int64_t b = 0; b < br; ++b)
-    for (std::uint32_t j = p.row_ptr[b]; j < p.row_ptr[b + 1]; ++j) {
-      float g[B * B];
-      block_gradient(dyt.data() + b * B * n, xt.data() + std::int64_t{p.col[j]} * B * n, n, g);
-      for (std::int64_t i = 0; i < B && b * B + i < p.rows; ++i)
-        for (std::int64_t c = 0; c < B && p.col[j] * B + c < p.cols; ++c)
-          dw[(b * B + i) * p.cols + p.col[j] * B + c] = g[i * B + c];
-    }
+    for (std::int64_t b = 0; b < br; ++b)
+      for (std::uint32_t j = p.row_ptr[b]; j < p.row_ptr[b + 1]; ++j) {
+        float g[B * B];
+        block_gradient(dyt.data() + b * B * n, xt.data() + std::int64_t{p.col[j]} * B * n, n, g);
+        for (std::int64_t i = 0; i < B && b * B + i < p.rows; ++i)
+          for (std::int64_t c = 0; c < B && p.col[j] * B + c < p.cols; ++c)
+            dw[(b * B + i) * p.cols + p.col[j] * B + c] = g[i * B + c];
+      }
+  }
 }
 
 }  // namespace verdant::kernels

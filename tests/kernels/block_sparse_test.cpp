@@ -76,13 +76,13 @@ TEST(BlockSparse, ProductsMatchDenseReference) {
       expect_near(y, y_ref, tol);
 
       std::vector<float> dx(s.n * s.cols, 7.f), dx_ref(s.n * s.cols);
-      block_sparse_backward_input(p, w.data(), dy.data(), s.n, dx.data());
+      block_sparse_backward(p, w.data(), x.data(), dy.data(), s.n, dx.data(), nullptr);
       sgemm_reference(false, false, s.n, s.cols, s.rows, 1.f, dy.data(), s.rows, w.data(), s.cols,
                       0.f, dx_ref.data(), s.cols);
       expect_near(dx, dx_ref, tol);
 
       std::vector<float> dw(s.rows * s.cols, 7.f), dw_ref(s.rows * s.cols);
-      block_sparse_backward_weight(p, dy.data(), x.data(), s.n, dw.data());
+      block_sparse_backward(p, w.data(), x.data(), dy.data(), s.n, nullptr, dw.data());
       sgemm_reference(true, false, s.rows, s.cols, s.n, 1.f, dy.data(), s.rows, x.data(), s.cols,
                       0.f, dw_ref.data(), s.cols);
       for (std::size_t i = 0; i < w.size(); ++i)  // the gradient only exists on the blocks

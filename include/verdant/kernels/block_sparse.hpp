@@ -24,17 +24,16 @@ struct BlockPattern {
   double density() const;
 };
 
-// Blocks of w [rows, cols] (row-major) that hold a non-zero.
+// Blocks of w [rows, cols] (row-major) that hold a non-zero: weights, or a pruning mask.
 BlockPattern block_pattern(const float* w, std::int64_t rows, std::int64_t cols);
+BlockPattern block_pattern(const std::uint8_t* mask, std::int64_t rows, std::int64_t cols);
 
 // y[n, rows] = x[n, cols] w^T (+ bias when not null), w zero outside the pattern's blocks.
 void block_sparse_forward(const BlockPattern& p, const float* w, const float* bias, const float* x,
                           std::int64_t n, float* y);
-// dx[n, cols] = dy[n, rows] w.
-void block_sparse_backward_input(const BlockPattern& p, const float* w, const float* dy,
-                                 std::int64_t n, float* dx);
-// dw = dy^T x on the pattern's blocks; every other entry of dw [rows, cols] is set to 0.
-void block_sparse_backward_weight(const BlockPattern& p, const float* dy, const float* x,
-                                  std::int64_t n, float* dw);
+// The backward pass from dy [n, rows], each output optional (null: not wanted):
+// dx [n, cols] = dy w; dw = dy^T x on the pattern's blocks, every other entry of dw set to 0.
+void block_sparse_backward(const BlockPattern& p, const float* w, const float* x, const float* dy,
+                           std::int64_t n, float* dx, float* dw);
 
 }  // namespace verdant::kernels
