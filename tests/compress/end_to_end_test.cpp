@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <string>
 
 #include "verdant/compress/compact.hpp"
 #include "verdant/compress/run.hpp"
@@ -24,6 +25,19 @@ struct TempDir {
   }
   ~TempDir() { fs::remove_all(path); }
 };
+
+// A quiet run of `recipe` on `model` over the Fashion-MNIST slice both tests use.
+vc::RunOptions slice_run(const std::string& model, const fs::path& recipe, const fs::path& out) {
+  vc::RunOptions o;
+  o.model = model;
+  o.recipe = recipe;
+  o.out_dir = out;
+  o.limit_train = 2000;
+  o.limit_test = 500;
+  o.measure_energy = false;
+  o.verbose = false;
+  return o;
+}
 }  // namespace
 
 TEST(Session, EndToEndPruneAndQuantizeOnASlice) {
@@ -34,15 +48,7 @@ TEST(Session, EndToEndPruneAndQuantizeOnASlice) {
       tmp.path / "r.yaml",
       "epochs: 2\nlr: 0.05\nmodifiers:\n  - prune: {final_sparsity: 0.9, end_epoch: 1}\n"
       "  - quantize: {mode: qat}\n");
-  vc::RunOptions o;
-  o.model = "mlp";
-  o.recipe = tmp.path / "r.yaml";
-  o.out_dir = tmp.path / "out";
-  o.limit_train = 2000;
-  o.limit_test = 500;
-  o.measure_energy = false;
-  o.verbose = false;
-  const auto rep = vc::run_recipe(o);
+  const auto rep = vc::run_recipe(slice_run("mlp", tmp.path / "r.yaml", tmp.path / "out"));
   EXPECT_GT(rep.accuracy_after, rep.accuracy_before + 0.2);  // it trained, masks and all
   EXPECT_NEAR(1.0 - double(rep.nonzero_after) / double(rep.params_before), 0.9, 0.01);
   EXPECT_GT(double(rep.bytes_dense_fp32) / double(rep.bytes_compact), 15.0);
@@ -63,16 +69,9 @@ TEST(Session, EndToEndDistillationUsesTheTeachersLogitsOfEachSample) {
   // A teacher: mlp trained for one epoch on the slice.
   verdant::write_file_atomic(tmp.path / "dense.yaml",
                              "modifiers:\n  - prune: {final_sparsity: 0.0}\n");
-  vc::RunOptions o;
-  o.model = "mlp";
-  o.recipe = tmp.path / "dense.yaml";
-  o.out_dir = tmp.path / "teacher";
+  vc::RunOptions o = slice_run("mlp", tmp.path / "dense.yaml", tmp.path / "teacher");
   o.epochs = 1;
   o.lr = 0.05;
-  o.limit_train = 2000;
-  o.limit_test = 500;
-  o.measure_energy = false;
-  o.verbose = false;
   const auto teacher = vc::run_recipe(o);
   // The student starts as the teacher and learns only from its soft outputs (alpha 0, T 1):
   // when every sample meets its own teacher logits the gradient is zero and nothing changes;
