@@ -194,6 +194,7 @@ RunReport run_recipe(const RunOptions& o) {
   const nn::CosineLR schedule(lr, std::max<std::int64_t>(epochs * spe, 1));
   auto net = session.forward_model();
   std::int64_t global_step = 0;
+  train::CollapseWatch collapse;
   for (std::int64_t e = 0; e < epochs; ++e) {
     loader.set_epoch(e);
     net->train();
@@ -204,6 +205,7 @@ RunReport run_recipe(const RunOptions& o) {
       optimizer.set_lr(schedule.lr(global_step));
       optimizer.zero_grad();
       Variable logits = net->forward(Variable(batch.x));
+      collapse.observe(logits.value());
       if (teacher) {
         const Tensor t_logits = gather_rows(teacher_logits, loader, s, o.batch_size, batch.size());
         const auto kd =
@@ -226,6 +228,7 @@ RunReport run_recipe(const RunOptions& o) {
       ++global_step;
     }
     session.epoch_end(e);
+    collapse.end_epoch(e, loss_sum / double(spe), "try a lower --lr");
     if (o.verbose) {
       const double acc = train::evaluate(*net, *split.test).accuracy;
       std::fprintf(stderr, "compress: epoch %lld/%lld loss %.4f test accuracy %.2f%%\n",

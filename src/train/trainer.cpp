@@ -50,18 +50,21 @@ const std::string& need_meta(const Checkpoint& c, const std::string& key,
   throw Error(origin + ": checkpoint has no '" + key + "' entry (not written by `verdant train`?)");
 }
 
+// The predicted class of row `i` of `logits` [N, C]: its largest entry.
+std::int64_t predicted_class(const Tensor& logits, std::int64_t i) {
+  const std::int64_t c = logits.dim(1);
+  const float* row = logits.data<float>() + i * c;
+  std::int64_t best = 0;
+  for (std::int64_t k = 1; k < c; ++k)
+    if (row[k] > row[best]) best = k;
+  return best;
+}
+
 // Number of rows of `logits` [N, C] whose largest entry is at `labels`' index.
 std::int64_t count_correct(const Tensor& logits, const Tensor& labels) {
-  std::int64_t n = logits.dim(0), c = logits.dim(1), correct = 0;
-  const float* p = logits.data<float>();
+  std::int64_t correct = 0;
   const std::int32_t* y = labels.data<std::int32_t>();
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float* row = p + i * c;
-    std::int64_t best = 0;
-    for (std::int64_t k = 1; k < c; ++k)
-      if (row[k] > row[best]) best = k;
-    correct += best == y[i];
-  }
+  for (std::int64_t i = 0; i < logits.dim(0); ++i) correct += predicted_class(logits, i) == y[i];
   return correct;
 }
 
@@ -96,6 +99,29 @@ EvalResult evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_
     r.accuracy = static_cast<double>(r.correct) / static_cast<double>(r.samples);
   }
   return r;
+}
+
+void CollapseWatch::observe(const Tensor& logits) {
+  const std::int64_t n = logits.dim(0);
+  seen_ += n;
+  if (input_dependent_ || n < 2) return;
+  const std::int64_t first = predicted_class(logits, 0);
+  for (std::int64_t i = 1; i < n && !input_dependent_; ++i)
+    input_dependent_ = predicted_class(logits, i) != first;
+}
+
+void CollapseWatch::end_epoch(std::int64_t epoch, double mean_loss, const std::string& hint) {
+  const bool collapsed = !input_dependent_ && seen_ >= kMinSamples;
+  const std::int64_t seen = seen_;
+  seen_ = 0;
+  input_dependent_ = false;
+  if (!collapsed) return;
+  char loss[32];
+  std::snprintf(loss, sizeof loss, "%.4f", mean_loss);
+  throw Error("training collapsed in epoch " + std::to_string(epoch + 1) +
+              ": within every batch (" + std::to_string(seen) +
+              " examples) all predictions were one class, mean loss " + loss +
+              "; the output no longer depends on the input; " + hint);
 }
 
 Trainer::Trainer(nn::Module& model, nn::Optimizer& optimizer, const data::Dataset& train_set,
@@ -166,6 +192,7 @@ FitResult Trainer::fit() {
       optimizer_.step();
 
       std::int64_t correct = count_correct(logits.value(), batch.y);
+      collapse_.observe(logits.value());
       loss_sum_ += loss_value * static_cast<double>(batch.size());
       correct_ += correct;
       seen_ += batch.size();
@@ -193,6 +220,7 @@ FitResult Trainer::fit() {
       stats.accuracy = seen_ ? static_cast<double>(correct_) / static_cast<double>(seen_) : 0;
       stats.seconds = epoch_seconds_;
       stats.lr = lr;
+      collapse_.end_epoch(epoch_, stats.loss, "try --warmup 200 or a lower --lr");
       if (eval_set_) {
         EvalResult ev = evaluate(model_, *eval_set_, options_.eval_batch_size);
         stats.eval_loss = ev.loss;

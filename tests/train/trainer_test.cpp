@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -137,6 +138,56 @@ TEST(Trainer, InfiniteLossIsReportedToo) {
         << e.what();
     EXPECT_NE(std::string(e.what()).find("at epoch"), std::string::npos) << e.what();
   }
+}
+
+TEST(Trainer, CollapsedNetworkStopsAfterOneEpochWithOneClearError) {
+  // Every parameter zero: the hidden ReLUs never fire, only the output bias learns, so within
+  // each batch every example gets the same class, epoch after epoch.
+  auto train_set = test::synthetic_dataset(2560, 8, 1);
+  auto model = tiny_mlp(1);
+  for (auto& p : model->parameters()) std::memset(p.value().raw(), 0, p.value().nbytes());
+  auto opt = sgd(*model);
+  Trainer t(*model, *opt, train_set, {.epochs = 5, .batch_size = 64, .seed = 5});
+  auto rec = std::make_shared<Recorder>();
+  t.add_callback(rec);
+  try {
+    t.fit();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("training collapsed in epoch 1: within every batch (2560 examples) all "
+                       "predictions were one class"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("--warmup"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+  }
+  // It stopped at the first epoch's end, not after five.
+  EXPECT_EQ(std::count(rec->events.begin(), rec->events.end(), "epoch_begin 1"), 0);
+}
+
+TEST(CollapseWatch, NeedsAWholeEpochOfInputIndependentBatches) {
+  auto batch = [](std::vector<int> classes) {  // logits whose row i predicts classes[i]
+    Tensor t({static_cast<std::int64_t>(classes.size()), 3}, DType::f32);
+    std::memset(t.raw(), 0, t.nbytes());
+    for (std::size_t i = 0; i < classes.size(); ++i) t.data<float>()[i * 3 + classes[i]] = 1.0f;
+    return t;
+  };
+  const std::vector<int> same(64, 2), mixed = [] {
+    std::vector<int> v(64, 2);
+    v[17] = 0;
+    return v;
+  }();
+  CollapseWatch w;
+  // One class per batch, a different one in each batch: still a collapse.
+  for (int b = 0; b < 40; ++b) w.observe(batch(std::vector<int>(64, b % 3)));
+  EXPECT_THROW(w.end_epoch(0, 2.3, "hint"), Error);
+  // One batch that depends on its input clears the epoch; the watch restarts each epoch.
+  for (int b = 0; b < 40; ++b) w.observe(batch(b == 39 ? mixed : same));
+  EXPECT_NO_THROW(w.end_epoch(1, 2.3, "hint"));
+  // Too few examples prove nothing.
+  for (int b = 0; b < 31; ++b) w.observe(batch(same));
+  EXPECT_NO_THROW(w.end_epoch(2, 2.3, "hint"));
 }
 
 std::vector<std::uint8_t> weights_of(nn::Module& m) {

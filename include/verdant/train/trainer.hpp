@@ -40,8 +40,25 @@ struct EvalResult {
 
 // Mean cross-entropy and accuracy of `model` on `dataset` (eval mode, no recording; the
 // model's training flag is restored afterwards).
-EvalResult evaluate(nn::Module& model, const data::Dataset& dataset,
-                    std::int64_t batch_size = 256);
+EvalResult evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_t batch_size = 256);
+
+// Watches the training predictions of one epoch. When, in every batch of a whole epoch, all
+// examples got the same class, the network's output no longer depends on its input: it has
+// collapsed (typically its ReLUs died under too large a first step), it does not recover,
+// and the remaining epochs would only spend energy.
+class CollapseWatch {
+ public:
+  // Fewer training examples in an epoch than this prove nothing.
+  static constexpr std::int64_t kMinSamples = 2048;
+  void observe(const Tensor& logits);  // one batch, [N, C]
+  // Throws verdant::Error ("training collapsed in epoch E: ...", then `hint`) when the epoch
+  // that just finished collapsed; either way it then starts watching the next epoch.
+  void end_epoch(std::int64_t epoch, double mean_loss, const std::string& hint);
+
+ private:
+  std::int64_t seen_ = 0;
+  bool input_dependent_ = false;
+};
 
 struct FitResult {
   std::vector<EpochStats> epochs;  // every finished epoch, including those before a resume
@@ -62,7 +79,8 @@ class Trainer {
   void set_eval_set(const data::Dataset* eval_set) { eval_set_ = eval_set; }
 
   // Runs until options.epochs are done, a callback requests a stop, or an error (a NaN or
-  // infinite loss throws verdant::Error naming the epoch and step).
+  // infinite loss throws verdant::Error naming the epoch and step; so does a collapse, see
+  // CollapseWatch).
   FitResult fit();
 
   // Restores model, optimizer, RNG and loop position from a checkpoint written by a
@@ -104,6 +122,7 @@ class Trainer {
   std::int64_t correct_ = 0, seen_ = 0;
   double epoch_seconds_ = 0;
   std::vector<EpochStats> history_;
+  CollapseWatch collapse_;
   bool stop_requested_ = false;
   std::string stop_reason_;
 };
