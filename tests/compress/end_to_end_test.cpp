@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
 #include "verdant/compress/compact.hpp"
 #include "verdant/compress/run.hpp"
+#include "verdant/core/error.hpp"
 #include "verdant/core/io.hpp"
 #include "verdant/train/checkpoint.hpp"
 
@@ -95,4 +97,36 @@ TEST(Session, EndToEndDistillationUsesTheTeachersLogitsOfEachSample) {
   o.lr = 0.1;
   const auto ce = vc::run_recipe(o);
   EXPECT_GT(std::fabs(ce.accuracy_after - ce.accuracy_before), 0.004);
+}
+
+TEST(Session, CollapsedRunStopsWithOneClearErrorAndWritesNothing) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  TempDir tmp;
+  verdant::write_file_atomic(tmp.path / "dense.yaml",
+                             "modifiers:\n  - prune: {final_sparsity: 0.0}\n");
+  vc::RunOptions o = slice_run("mlp", tmp.path / "dense.yaml", tmp.path / "first");
+  o.epochs = 1;
+  o.limit_train = 2560;  // a collapse needs at least CollapseWatch::kMinSamples to show
+  vc::run_recipe(o);
+  // Every weight and bias zero: the ReLUs never fire and only the output bias learns, so all
+  // examples of a batch get the same class.
+  auto ckpt = verdant::train::load_checkpoint(tmp.path / "first" / "model.vckpt");
+  for (auto& [name, t] : ckpt.tensors)
+    if (name.rfind("compress/", 0) != 0) std::memset(t.raw(), 0, t.nbytes());
+  verdant::train::save_checkpoint(tmp.path / "zero.vckpt", ckpt);
+  o.model = (tmp.path / "zero.vckpt").string();
+  o.out_dir = tmp.path / "out";
+  o.epochs = 3;
+  try {
+    vc::run_recipe(o);
+    FAIL() << "no error";
+  } catch (const verdant::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("training collapsed in epoch 1: within every batch (2560 examples)"),
+              std::string::npos)
+        << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+  }
+  EXPECT_FALSE(fs::exists(tmp.path / "out"));
 }
