@@ -40,6 +40,16 @@ vc::RunOptions slice_run(const std::string& model, const fs::path& recipe, const
   o.verbose = false;
   return o;
 }
+
+// One epoch of the dense mlp on the slice (a recipe that changes nothing), written to `out`.
+vc::RunOptions dense_epoch(const TempDir& tmp, const fs::path& out) {
+  verdant::write_file_atomic(tmp.path / "dense.yaml",
+                             "modifiers:\n  - prune: {final_sparsity: 0.0}\n");
+  vc::RunOptions o = slice_run("mlp", tmp.path / "dense.yaml", out);
+  o.epochs = 1;
+  o.lr = 0.05;
+  return o;
+}
 }  // namespace
 
 TEST(Session, EndToEndPruneAndQuantizeOnASlice) {
@@ -69,11 +79,7 @@ TEST(Session, EndToEndDistillationUsesTheTeachersLogitsOfEachSample) {
     GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
   TempDir tmp;
   // A teacher: mlp trained for one epoch on the slice.
-  verdant::write_file_atomic(tmp.path / "dense.yaml",
-                             "modifiers:\n  - prune: {final_sparsity: 0.0}\n");
-  vc::RunOptions o = slice_run("mlp", tmp.path / "dense.yaml", tmp.path / "teacher");
-  o.epochs = 1;
-  o.lr = 0.05;
+  vc::RunOptions o = dense_epoch(tmp, tmp.path / "teacher");
   const auto teacher = vc::run_recipe(o);
   // The student starts as the teacher and learns only from its soft outputs (alpha 0, T 1):
   // when every sample meets its own teacher logits the gradient is zero and nothing changes;
@@ -103,10 +109,7 @@ TEST(Session, CollapsedRunStopsWithOneClearErrorAndWritesNothing) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
     GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
   TempDir tmp;
-  verdant::write_file_atomic(tmp.path / "dense.yaml",
-                             "modifiers:\n  - prune: {final_sparsity: 0.0}\n");
-  vc::RunOptions o = slice_run("mlp", tmp.path / "dense.yaml", tmp.path / "first");
-  o.epochs = 1;
+  vc::RunOptions o = dense_epoch(tmp, tmp.path / "first");
   o.limit_train = 2560;  // a collapse needs at least CollapseWatch::kMinSamples to show
   vc::run_recipe(o);
   // Every weight and bias zero: the ReLUs never fire and only the output bias learns, so all
