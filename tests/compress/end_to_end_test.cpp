@@ -28,7 +28,7 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-// A quiet run of `recipe` on `model` over the Fashion-MNIST slice both tests use.
+// A quiet run of `recipe` on `model` over the Fashion-MNIST slice these tests share.
 vc::RunOptions slice_run(const std::string& model, const fs::path& recipe, const fs::path& out) {
   vc::RunOptions o;
   o.model = model;
