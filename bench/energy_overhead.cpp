@@ -19,11 +19,12 @@
 
 #include "verdant/autograd/generator.hpp"
 #include "verdant/core/threading.hpp"
+#include "verdant/data/split.hpp"
 #include "verdant/energy/meter.hpp"
 #include "verdant/energy/tracker.hpp"
 #include "verdant/nn/optim.hpp"
 #include "verdant/train/energy_callback.hpp"
-#include "verdant/train/session.hpp"
+#include "verdant/train/model_source.hpp"
 #include "verdant/train/trainer.hpp"
 
 using namespace verdant;
@@ -50,8 +51,7 @@ struct RunResult {
   std::string source;
 };
 
-RunResult train_once(const train::DataSplit& split, bool tracked,
-                     const std::filesystem::path& out) {
+RunResult train_once(const data::DataSplit& split, bool tracked, const std::filesystem::path& out) {
   autograd::manual_seed(1);
   auto model = train::build_model("mlp");
   nn::SGD opt(model->named_parameters(), nn::SGDOptions{.lr = 0.05, .momentum = 0.9});
@@ -86,8 +86,7 @@ int main(int argc, char** argv) {
   long limit = argc > 2 ? std::atol(argv[2]) : 60000;
   int threads = argc > 3 ? std::atoi(argv[3]) : 1;
   set_num_threads(threads);
-  auto split = train::load_fashion_mnist("/usr/share/datasets/fashion-mnist", train::Parts::both,
-                                         limit, 2000);
+  auto split = data::load_split({.limit_train = limit, .limit_test = 2000});
   auto out = std::filesystem::temp_directory_path() / "verdant-bench-energy";
   std::filesystem::create_directories(out);
   std::printf(

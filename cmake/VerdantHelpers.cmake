@@ -7,6 +7,7 @@ function(verdant_add_module name)
   set_target_properties(verdant_${name} PROPERTIES EXPORT_NAME ${name} OUTPUT_NAME verdant_${name})
   target_include_directories(verdant_${name} PUBLIC
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+    $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_compile_options(verdant_${name} PRIVATE -Wall -Wextra)
   target_link_libraries(verdant_${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})

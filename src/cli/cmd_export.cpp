@@ -9,10 +9,11 @@
 #include "verdant/core/error.hpp"
 #include "verdant/core/io.hpp"
 #include "verdant/data/dataset.hpp"
+#include "verdant/data/split.hpp"
 #include "verdant/export/export.hpp"
 #include "verdant/runtime/model.hpp"
 #include "verdant/train/checkpoint.hpp"
-#include "verdant/train/session.hpp"
+#include "verdant/train/model_source.hpp"
 
 namespace verdant::cli {
 namespace {
@@ -71,16 +72,14 @@ int run_export(const ExportFlags& f) {
   if (f.calibration_samples <= 0) throw UsageError("--calibration-samples must be positive");
   if (f.agreement_samples < 0) throw UsageError("--agreement-samples must not be negative");
 
-  std::shared_ptr<nn::Sequential> model;
+  std::error_code ec;
+  if (std::filesystem::equivalent(f.out, f.model, ec))
+    throw SettingError("out", "out " + f.out + " is the input model; write to another file");
+  const train::LoadedModel loaded = train::load_model(f.model);
+  std::shared_ptr<nn::Sequential> model = loaded.model;
   std::vector<exporter::ActivationQuant> qat;
-  if (f.model.ends_with(".vckpt")) {
-    const train::Checkpoint ckpt = train::load_checkpoint(f.model);
-    model = train::model_from_checkpoint(ckpt, f.model);
-    if (o.precision == exporter::Precision::int8 && !f.ignore_qat)
-      qat = exporter::learned_activations(ckpt, f.model, f.activation_bits);
-  } else {
-    model = train::build_model(f.model, nullptr, "MODEL");
-  }
+  if (loaded.checkpoint && o.precision == exporter::Precision::int8 && !f.ignore_qat)
+    qat = exporter::learned_activations(*loaded.checkpoint, f.model, f.activation_bits);
   model->eval();
   if (o.precision == exporter::Precision::int8 && qat.empty() && f.calibration.empty())
     throw UsageError(
@@ -95,7 +94,7 @@ int run_export(const ExportFlags& f) {
   std::vector<float> cal;
   std::size_t cal_n = 0;
   if (!f.calibration.empty() && qat.empty()) {
-    auto split = train::load_fashion_mnist(f.calibration, train::Parts::train);
+    auto split = data::load_split({.location = f.calibration}, data::Parts::train);
     cal = take(*split.train, f.calibration_samples, nullptr);
     cal_n = static_cast<std::size_t>(
         std::min<std::int64_t>(f.calibration_samples, split.train->size()));
@@ -120,7 +119,7 @@ int run_export(const ExportFlags& f) {
   // Agreement of int8 with fp32 predictions on the test set (same runtime, same inputs).
   if (o.precision == exporter::Precision::int8 && f.agreement_samples > 0 &&
       !f.calibration.empty()) {
-    auto split = train::load_fashion_mnist(f.calibration, train::Parts::test);
+    auto split = data::load_split({.location = f.calibration}, data::Parts::test);
     std::vector<std::int32_t> labels;
     const auto xs = take(*split.test, f.agreement_samples, &labels);
     exporter::ExportOptions fo = o;

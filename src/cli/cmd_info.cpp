@@ -6,29 +6,22 @@
 
 #include "command.hpp"
 #include "verdant/nn/models.hpp"
-#include "verdant/train/checkpoint.hpp"
-#include "verdant/train/session.hpp"
+#include "verdant/train/model_source.hpp"
 
 namespace verdant::cli {
 namespace {
 
 int run_info(const std::string& spec) {
-  std::shared_ptr<nn::Sequential> model;
-  if (spec.ends_with(".vckpt")) {
-    model = train::model_from_checkpoint(train::load_checkpoint(spec), spec);
-  } else {
-    model = train::build_model(spec, nullptr, "MODEL");
-  }
-  nn::ModelSummary s = nn::summarize(*model);
-  std::printf("model %s\n%s", spec.c_str(), nn::format_summary(s).c_str());
+  const auto loaded = train::load_model(spec);
+  std::printf("model %s\n%s", spec.c_str(),
+              nn::format_summary(nn::summarize(*loaded.model)).c_str());
   return 0;
 }
 
 const bool registered = register_command(
     {"info", "Describe a model (layers, shapes, parameters, FLOPs)", [](CLI::App& sub) -> Runner {
        auto model = std::make_shared<std::string>("lenet5");
-       sub.add_option("model", *model,
-                      "Built-in model name (mlp, lenet5), YAML file or .vckpt checkpoint")
+       sub.add_option("model", *model, "Built-in model name (mlp, lenet5), YAML file or checkpoint")
            ->capture_default_str();
        return [model] { return run_info(*model); };
      }});

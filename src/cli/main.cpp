@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "command.hpp"
+#include "options.hpp"
 #include "verdant/core/error.hpp"
+#include "verdant/version.hpp"
 
 namespace verdant::cli {
 
@@ -14,6 +16,11 @@ namespace {
 std::vector<CommandSpec>& registry() {
   static std::vector<CommandSpec> commands;
   return commands;
+}
+
+int fail(const char* message, int code) {
+  std::fprintf(stderr, "verdant: error: %s\n", message);
+  return code;
 }
 }  // namespace
 
@@ -27,9 +34,10 @@ bool register_command(CommandSpec spec) {
 int main(int argc, char** argv) {
   using namespace verdant;
   CLI::App app{"verdant: train, measure and shrink neural networks with less energy"};
-  app.set_version_flag("--version", "verdant 0.1.0");
+  app.set_version_flag("--version", std::string("verdant ") + kVersion);
   app.require_subcommand(1);
   std::map<CLI::App*, cli::Runner> runners;
+  CLI::App* chosen = nullptr;
   try {
     for (auto& spec : cli::registry()) {
       CLI::App* sub = app.add_subcommand(spec.name, spec.help);
@@ -37,7 +45,10 @@ int main(int argc, char** argv) {
     }
     app.parse(argc, argv);
     for (auto& [sub, run] : runners)
-      if (sub->parsed()) return run();
+      if (sub->parsed()) {
+        chosen = sub;
+        return run();
+      }
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -47,12 +58,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "verdant: error: %s (see --help)\n", e.what());
     return 2;
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "verdant: error: %s\n", e.what());
-    return 2;
+  } catch (const Error& e) {
+    // The library names its settings; say them as this verb's flags.
+    const std::string line = e.worded_as([&](const std::string& setting) {
+      return chosen ? cli::flag_for_setting(*chosen, setting) : std::string();
+    });
+    return cli::fail(line.c_str(), dynamic_cast<const UsageError*>(&e) ? 2 : 1);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "verdant: error: %s\n", e.what());
-    return 1;
+    return cli::fail(e.what(), 1);
   }
   return 0;
 }

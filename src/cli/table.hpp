@@ -1,6 +1,5 @@
 #pragma once
-// A plain-text table with right-aligned numeric columns, for summaries. Header-only: the
-// cli target compiles only its cmd_*.cpp files.
+// A plain-text table with right-aligned numeric columns, for summaries.
 #include <algorithm>
 #include <string>
 #include <vector>

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "verdant/compress/prune.hpp"
 #include "verdant/compress/schedule.hpp"
@@ -129,6 +130,44 @@ std::vector<QuantParams> FakeQuantSequential::activation_params() const {
       out.push_back(s.ema.params(qp_.activation_bits));
   }
   return out;
+}
+
+namespace {
+std::string hex_float(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
+}
+}  // namespace
+
+void FakeQuantSequential::save_state(train::Checkpoint& c) const {
+  for (std::size_t i = 0; i < sites_.size(); ++i) {
+    const RangeObserver& e = sites_[i].ema;
+    c.set_meta("compress.activation_ema." + std::to_string(i),
+               std::string(e.ready() ? "1 " : "0 ") + hex_float(e.lo()) + " " + hex_float(e.hi()));
+  }
+}
+
+void FakeQuantSequential::restore_state(const train::Checkpoint& c, const std::string& origin) {
+  std::vector<std::tuple<bool, float, float>> ranges;
+  for (std::size_t i = 0; i < sites_.size(); ++i) {
+    const std::string key = "compress.activation_ema." + std::to_string(i);
+    const std::string* v = c.find_meta(key);
+    std::istringstream in(v ? *v : std::string());
+    int seen = -1;
+    std::string lo, hi;
+    in >> seen >> lo >> hi;
+    char *end_lo = nullptr, *end_hi = nullptr;
+    const float l = std::strtof(lo.c_str(), &end_lo), h = std::strtof(hi.c_str(), &end_hi);
+    if (!v || (seen != 0 && seen != 1) || lo.empty() || hi.empty() || *end_lo || *end_hi ||
+        !std::isfinite(l) || !std::isfinite(h))
+      throw Error(origin + ": checkpoint meta '" + key + "' is missing or malformed");
+    ranges.emplace_back(seen == 1, l, h);
+  }
+  for (std::size_t i = 0; i < sites_.size(); ++i) {
+    const auto& [seen, l, h] = ranges[i];
+    sites_[i].ema.restore(seen, l, h);
+  }
 }
 
 // ---------------------------------------------------------------- Session
@@ -259,11 +298,6 @@ void Session::begin(std::int64_t steps_per_epoch, std::int64_t epochs) {
 namespace {
 const std::string kMaskPrefix = "compress/mask/";
 
-std::string hex_double(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%a", v);
-  return buf;
-}
 }  // namespace
 
 void Session::save_state(train::Checkpoint& c) const {
@@ -271,19 +305,18 @@ void Session::save_state(train::Checkpoint& c) const {
     if (l.mask.defined()) c.tensors.emplace_back(kMaskPrefix + l.name, l.mask.clone());
   for (std::size_t i = 0; i < prunes_.size(); ++i) {
     const std::string key = "compress.prune." + std::to_string(i);
-    c.set_meta(key + ".next_update", hex_double(prunes_[i].next_update));
-    c.set_meta(key + ".current", hex_double(prunes_[i].current));
+    c.set_meta(key + ".next_update", hex_float(prunes_[i].next_update));
+    c.set_meta(key + ".current", hex_float(prunes_[i].current));
     c.set_meta(key + ".done", prunes_[i].done ? "1" : "0");
   }
   std::ostringstream rng;
   rng << rng_;
   c.set_meta("compress.rng", rng.str());
+  if (quant_) quant_->save_state(c);
 }
 
 bool Session::restore_state(const train::Checkpoint& c, const std::string& origin) {
-  bool any = false;
-  for (const auto& [name, t] : c.tensors) any = any || name.rfind(kMaskPrefix, 0) == 0;
-  if (!any) return false;
+  if (!c.find_meta("compress.rng")) return false;
   // Check everything first, so a checkpoint that does not fit changes nothing.
   std::vector<std::pair<Layer*, const Tensor*>> masks;
   for (auto& l : layers_) {
@@ -322,6 +355,7 @@ bool Session::restore_state(const train::Checkpoint& c, const std::string& origi
   std::istringstream rs(rng_text ? *rng_text : std::string());
   if (!rng_text || !(rs >> rng))
     throw Error(origin + ": checkpoint meta 'compress.rng' is invalid");
+  if (quant_) quant_->restore_state(c, origin);
   for (auto& [l, t] : masks) std::memcpy(l->mask.raw(), t->raw(), l->mask.nbytes());
   prunes_ = std::move(prunes);
   rng_ = rng;
@@ -554,7 +588,7 @@ std::shared_ptr<nn::Sequential> Session::finish() {
     const std::int64_t in = tensors[next].dim(1);
     tensors[next] = take_input_columns(tensors[next], keep, in / channels);
   }
-  auto pruned = nn::parse_model_yaml(model_yaml(*model_, new_out), "<structured pruning>");
+  auto pruned = nn::parse_model_yaml(nn::model_yaml(*model_, new_out), "<structured pruning>");
   pruned->train(model_->is_training());
   for (auto& [name, p] : pruned->named_parameters()) {
     const Tensor& src = tensors.at(name);
@@ -576,55 +610,6 @@ std::shared_ptr<nn::Sequential> Session::finish() {
     forward_ = model_;
   }
   return model_;
-}
-
-std::string model_yaml(const nn::Sequential& model,
-                       const std::map<std::string, std::int64_t>& out_features) {
-  std::ostringstream y;
-  const Shape& in = model.input_shape();
-  if (in.empty()) throw Error("compress: the model has no known input shape");
-  y << "input: [";
-  for (std::size_t i = 0; i < in.size(); ++i) y << (i ? ", " : "") << in[i];
-  y << "]\nlayers:\n";
-  for (const auto& [name, child] : model.named_children()) {
-    auto out = [&](std::int64_t n) {
-      auto it = out_features.find(name);
-      return it == out_features.end() ? n : it->second;
-    };
-    const nn::Module* m = child.get();
-    if (auto* l = dynamic_cast<const nn::Linear*>(m)) {
-      y << "  - linear: {out_features: " << out(l->out_features())
-        << ", bias: " << (const_cast<nn::Linear*>(l)->bias().defined() ? "true" : "false") << "}\n";
-    } else if (auto* c = dynamic_cast<const nn::Conv2d*>(m)) {
-      const auto& o = c->options();
-      y << "  - conv2d: {out_channels: " << out(o.out_channels) << ", kernel: " << o.kernel
-        << ", stride: " << o.stride << ", padding: " << o.padding
-        << ", bias: " << (o.bias ? "true" : "false") << "}\n";
-    } else if (auto* p = dynamic_cast<const nn::MaxPool2d*>(m)) {
-      y << "  - maxpool2d: {kernel: " << p->kernel() << ", stride: " << p->stride()
-        << ", padding: " << p->padding() << "}\n";
-    } else if (auto* a = dynamic_cast<const nn::AvgPool2d*>(m)) {
-      y << "  - avgpool2d: {kernel: " << a->kernel() << ", stride: " << a->stride()
-        << ", padding: " << a->padding() << "}\n";
-    } else if (auto* d = dynamic_cast<const nn::Dropout*>(m)) {
-      y << "  - dropout: {p: " << d->p() << "}\n";
-    } else if (auto* b = dynamic_cast<const nn::BatchNorm*>(m)) {
-      y << "  - " << (b->type_name() == "BatchNorm2d" ? "batchnorm2d" : "batchnorm1d")
-        << ": {eps: " << b->eps() << ", momentum: " << b->momentum() << "}\n";
-    } else if (auto* f = dynamic_cast<const nn::Flatten*>(m)) {
-      if (f->start_dim() != 1)
-        throw Error("compress: Flatten with start_dim != 1 is not supported");
-      y << "  - flatten\n";
-    } else {
-      std::string t = m->type_name();
-      std::transform(t.begin(), t.end(), t.begin(),
-                     [](unsigned char ch) { return std::tolower(ch); });
-      if (t != "relu" && t != "tanh" && t != "sigmoid" && t != "gelu")
-        throw Error("compress: layer " + name + " (" + m->type_name() + ") cannot be rebuilt");
-      y << "  - " << t << "\n";
-    }
-  }
-  return y.str();
 }
 
 }  // namespace verdant::compress

@@ -3,7 +3,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <string>
 #include <thread>
+
+#include "verdant/core/error.hpp"
 
 // OpenBLAS's own control; declared here so core needs no BLAS header. Resolved when the
 // final program links OpenBLAS (kernels does); a weak symbol keeps core usable alone.
@@ -16,6 +19,9 @@ int g_threads = 0;
 }
 
 void set_num_threads(int n) {
+  if (n < 0 || n > kMaxThreads)
+    throw SettingError("threads", "threads must be in [0, " + std::to_string(kMaxThreads) +
+                                      "] (0: all cores), got " + std::to_string(n));
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   g_threads = n;
   omp_set_num_threads(n);

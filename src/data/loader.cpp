@@ -25,7 +25,8 @@ std::vector<std::int64_t> shuffled_order(std::int64_t n, std::uint64_t seed, std
 DataLoader::DataLoader(const Dataset& dataset, LoaderOptions options)
     : dataset_(dataset), options_(options) {
   if (options_.batch_size <= 0)
-    throw UsageError("batch size must be positive, got " + std::to_string(options_.batch_size));
+    throw SettingError("batch_size",
+                       "batch_size must be positive, got " + std::to_string(options_.batch_size));
   set_epoch(0);
 }
 
@@ -52,10 +53,9 @@ Batch DataLoader::batch(std::int64_t index) const {
   std::int64_t count = std::min(options_.batch_size, dataset_.size() - begin);
   Shape xs = dataset_.sample_shape();
   xs.insert(xs.begin(), count);
-  Batch b{Tensor(xs, DType::f32), Tensor({count}, DType::i32)};
-  dataset_.fill(
-      std::span<const std::int64_t>(order_.data() + begin, static_cast<std::size_t>(count)),
-      b.x.data<float>(), b.y.data<std::int32_t>());
+  Batch b{Tensor(xs, DType::f32), Tensor({count}, DType::i32),
+          std::vector<std::int64_t>(order_.begin() + begin, order_.begin() + begin + count)};
+  dataset_.fill(b.indices, b.x.data<float>(), b.y.data<std::int32_t>());
   return b;
 }
 

@@ -6,16 +6,14 @@
 #include <cstdio>
 #include <cstdlib>
 
-#if defined(VERDANT_EDGE_HAVE_ENERGY)
 #include "verdant/energy/data_paths.hpp"
 #include "verdant/energy/meter.hpp"
 #include "verdant/energy/procstat.hpp"
-#endif
 
 namespace verdant::edge {
 
-// Without the energy module: CodeCarbon's default CPU power (85 W, the same constant the
-// energy module falls back to) shared by the online logical CPUs.
+// When /proc/cpuinfo or the TDP table cannot be read: CodeCarbon's default CPU power (85 W,
+// the same constant the energy module falls back to) shared by the online logical CPUs.
 constexpr double kFallbackTdpWatts = 85.0;
 
 CorePower core_power() {
@@ -23,7 +21,6 @@ CorePower core_power() {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   if (cpus < 1) cpus = 1;
   char line[256];
-#if defined(VERDANT_EDGE_HAVE_ENERGY)
   try {
     const auto info = energy::read_cpuinfo("/proc");
     const auto tdp =
@@ -40,11 +37,10 @@ CorePower core_power() {
   } catch (const std::exception&) {
     // fall through to the documented constant
   }
-#endif
   p.watts = kFallbackTdpWatts / static_cast<double>(cpus);
   std::snprintf(line, sizeof line,
                 "estimated: process CPU time x %.2f W per core (default TDP %.0f W / %ld logical "
-                "CPUs; no energy module)",
+                "CPUs; CPU model unknown)",
                 p.watts, kFallbackTdpWatts, cpus);
   p.source = line;
   return p;

@@ -148,10 +148,8 @@ std::string format_report(const PhaseResult& t, const RunInfo& info,
     r += fmt("cost              %.6f ", *t.cost) + info.currency + " (process share x PUE)\n";
   else
     r += "cost              not computed (no --price given)\n";
-  bool estimated = false;
-  for (Domain d : kAllDomains)
-    estimated = estimated || (t.source[int(d)] != "none" && !t.measured[int(d)]);
-  if (estimated) r += "note: figures marked 'estimated' are a model, not a measurement\n";
+  if (measurement_kind(t) != "measured")
+    r += "note: figures marked 'estimated' are a model, not a measurement\n";
   return r;
 }
 

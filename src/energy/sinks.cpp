@@ -174,10 +174,7 @@ std::string energy_json_record(const PhaseResult& p, const RunInfo& info) {
     const char* n = domain_name(d);
     process[n] = p.process[d];
     if (p.machine_reported) machine[n] = p.machine[d];
-    sources[n] = {{"kind", p.source[int(d)] == "none" ? "none"
-                           : p.measured[int(d)]       ? "measured"
-                                                      : "estimated"},
-                  {"source", p.source[int(d)]}};
+    sources[n] = {{"kind", domain_kind(p, d)}, {"source", p.source[int(d)]}};
   }
   j["process_joules"] = process;
   j["process_kwh"] = p.kwh();
@@ -230,9 +227,7 @@ std::string prometheus_text(std::span<const PhaseResult> phases, const RunInfo& 
   out += "# TYPE verdant_energy_joules gauge\n";
   for (const auto& p : phases)
     for (Domain d : kAllDomains) {
-      std::string kind = p.source[int(d)] == "none" ? "none"
-                         : p.measured[int(d)]       ? "measured"
-                                                    : "estimated";
+      const std::string kind = domain_kind(p, d);
       std::string base = labels(p) + ",domain=\"" + domain_name(d) + "\",source=\"" + kind + "\"";
       out += "verdant_energy_joules{" + base + ",scope=\"process\"} " + num(p.process[d]) + "\n";
       if (p.machine_reported)

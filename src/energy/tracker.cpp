@@ -322,4 +322,33 @@ PhaseResult Tracker::snapshot() {
   return make_result("live", start_point_, last_);
 }
 
+const char* domain_kind(const PhaseResult& r, Domain d) {
+  const std::string& source = r.source[int(d)];
+  if (source.empty() || source == "none") return "none";
+  return r.measured[int(d)] ? "measured" : "estimated";
+}
+
+std::string measurement_kind(const PhaseResult& r) {
+  int measured = 0, estimated = 0;
+  for (Domain d : kAllDomains) {
+    const std::string kind = domain_kind(r, d);
+    measured += kind == "measured";
+    estimated += kind == "estimated";
+  }
+  if (estimated == 0) return "measured";
+  return measured == 0 ? "estimated" : "partly measured, partly estimated";
+}
+
+std::string measurement_label(const PhaseResult& r) {
+  std::string sources;
+  for (Domain d : kAllDomains) {
+    if (std::string(domain_kind(r, d)) == "none") continue;
+    const std::string& s = r.source[int(d)];
+    if (sources.find(s) == std::string::npos) sources += (sources.empty() ? "" : "; ") + s;
+  }
+  const std::string kind = measurement_kind(r);
+  // Each source already starts with "measured" or "estimated": say it once.
+  return sources.rfind(kind, 0) == 0 ? sources : kind + ": " + sources;
+}
+
 }  // namespace verdant::energy

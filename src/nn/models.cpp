@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include "verdant/core/error.hpp"
 #include "verdant/core/io.hpp"
@@ -313,6 +314,55 @@ std::shared_ptr<Sequential> load_model(const std::string& name_or_path, Generato
   if (ext == ".yaml" || ext == ".yml" || name_or_path.find('/') != std::string::npos)
     return load_model_yaml(p, gen);
   return make_model(name_or_path, gen);
+}
+
+std::string model_yaml(const Sequential& model,
+                       const std::map<std::string, std::int64_t>& out_features) {
+  std::ostringstream y;
+  const Shape& in = model.input_shape();
+  if (in.empty()) throw Error("model YAML: the model has no known input shape");
+  y << "input: [";
+  for (std::size_t i = 0; i < in.size(); ++i) y << (i ? ", " : "") << in[i];
+  y << "]\nlayers:\n";
+  for (const auto& [name, child] : model.named_children()) {
+    auto out = [&](std::int64_t n) {
+      auto it = out_features.find(name);
+      return it == out_features.end() ? n : it->second;
+    };
+    const Module* m = child.get();
+    if (auto* l = dynamic_cast<const Linear*>(m)) {
+      y << "  - linear: {out_features: " << out(l->out_features())
+        << ", bias: " << (l->has_bias() ? "true" : "false") << "}\n";
+    } else if (auto* c = dynamic_cast<const Conv2d*>(m)) {
+      const auto& o = c->options();
+      y << "  - conv2d: {out_channels: " << out(o.out_channels) << ", kernel: " << o.kernel
+        << ", stride: " << o.stride << ", padding: " << o.padding
+        << ", bias: " << (o.bias ? "true" : "false") << "}\n";
+    } else if (auto* p = dynamic_cast<const MaxPool2d*>(m)) {
+      y << "  - maxpool2d: {kernel: " << p->kernel() << ", stride: " << p->stride()
+        << ", padding: " << p->padding() << "}\n";
+    } else if (auto* a = dynamic_cast<const AvgPool2d*>(m)) {
+      y << "  - avgpool2d: {kernel: " << a->kernel() << ", stride: " << a->stride()
+        << ", padding: " << a->padding() << "}\n";
+    } else if (auto* d = dynamic_cast<const Dropout*>(m)) {
+      y << "  - dropout: {p: " << d->p() << "}\n";
+    } else if (auto* b = dynamic_cast<const BatchNorm*>(m)) {
+      y << "  - " << (b->type_name() == "BatchNorm2d" ? "batchnorm2d" : "batchnorm1d")
+        << ": {eps: " << b->eps() << ", momentum: " << b->momentum() << "}\n";
+    } else if (auto* f = dynamic_cast<const Flatten*>(m)) {
+      if (f->start_dim() != 1)
+        throw Error("model YAML: Flatten with start_dim != 1 cannot be written");
+      y << "  - flatten\n";
+    } else {
+      std::string t = m->type_name();
+      std::transform(t.begin(), t.end(), t.begin(),
+                     [](unsigned char ch) { return std::tolower(ch); });
+      if (t != "relu" && t != "tanh" && t != "sigmoid" && t != "gelu")
+        throw Error("model YAML: layer " + name + " (" + m->type_name() + ") cannot be rebuilt");
+      y << "  - " << t << "\n";
+    }
+  }
+  return y.str();
 }
 
 // ------------------------------------------------------------------ summary

@@ -229,4 +229,8 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
   return decode_checkpoint(read_file_bytes(path), path.string());
 }
 
+bool has_checkpoint_magic(std::span<const std::uint8_t> bytes) {
+  return bytes.size() >= sizeof kMagic && std::memcmp(bytes.data(), kMagic, sizeof kMagic) == 0;
+}
+
 }  // namespace verdant::train

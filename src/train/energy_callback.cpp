@@ -24,12 +24,6 @@ energy::TrackerOptions tracker_options(const EnergyCallbackOptions& o) {
   return t;
 }
 
-const char* kind(const energy::PhaseResult& r) {
-  for (bool m : r.measured)
-    if (!m) return "estimated";
-  return "measured";
-}
-
 }  // namespace
 
 EnergyCallback::EnergyCallback(EnergyCallbackOptions options)
@@ -95,7 +89,8 @@ void EnergyCallback::on_epoch_end(Trainer&, const EpochStats& stats) {
     const energy::PhaseResult* e = find("epoch " + std::to_string(stats.epoch + 1));
     if (e)
       std::fprintf(stderr, "energy: epoch %lld  %.1f J (%s)  %.3g J/sample\n",
-                   static_cast<long long>(stats.epoch + 1), e->process.total(), kind(*e),
+                   static_cast<long long>(stats.epoch + 1), e->process.total(),
+                   energy::measurement_kind(*e).c_str(),
                    e->samples > 0 ? e->process.total() / double(e->samples) : 0.0);
   }
 }
@@ -120,8 +115,9 @@ void EnergyCallback::on_train_end(Trainer&) {
     std::fprintf(stderr,
                  "energy: total %.1f J = %.6f kWh (%s; cpu: %s), %.3g J per training sample, "
                  "%.3g g CO2eq (%s)\n",
-                 total.process.total(), total.kwh(), kind(total), total.source[0].c_str(),
-                 joules_per_sample(), total.emissions_kg * 1000, info.carbon_description.c_str());
+                 total.process.total(), total.kwh(), energy::measurement_kind(total).c_str(),
+                 total.source[0].c_str(), joules_per_sample(), total.emissions_kg * 1000,
+                 info.carbon_description.c_str());
   }
 }
 

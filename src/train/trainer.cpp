@@ -78,7 +78,13 @@ void copy_into(Tensor& dst, const Tensor& src, const std::string& name, const st
 
 }  // namespace
 
-EvalResult evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_t batch_size) {
+autograd::Variable CrossEntropyObjective::loss(const autograd::Variable& logits,
+                                               const data::Batch& batch) {
+  return autograd::cross_entropy(logits, batch.y, label_smoothing_);
+}
+
+EvalResult evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_t batch_size,
+                    Objective* objective) {
   autograd::NoGradGuard no_grad;
   bool was_training = model.is_training();
   model.eval();
@@ -87,7 +93,8 @@ EvalResult evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_
   double loss_sum = 0;
   for (std::int64_t b = 0; b < loader.num_batches(); ++b) {
     data::Batch batch = loader.batch(b);
-    autograd::Variable out = model.forward(autograd::Variable(batch.x));
+    const autograd::Variable x(batch.x);
+    autograd::Variable out = objective ? objective->forward(model, x) : model.forward(x);
     double loss = autograd::cross_entropy(out, batch.y).item();
     loss_sum += loss * static_cast<double>(batch.size());
     r.correct += count_correct(out.value(), batch.y);
@@ -119,9 +126,25 @@ void CollapseWatch::end_epoch(std::int64_t epoch, double mean_loss, const std::s
   char loss[32];
   std::snprintf(loss, sizeof loss, "%.4f", mean_loss);
   throw Error("training collapsed in epoch " + std::to_string(epoch + 1) +
-              ": within every batch (" + std::to_string(seen) +
-              " examples) all predictions were one class, mean loss " + loss +
-              "; the output no longer depends on the input; " + hint);
+                  ": within every batch (" + std::to_string(seen) +
+                  " examples) all predictions were one class, mean loss " + loss +
+                  "; the output no longer depends on the input; " + hint,
+              {"warmup", "lr"});
+}
+
+void validate(const TrainOptions& o) {
+  if (o.epochs <= 0)
+    throw SettingError("epochs", "epochs must be positive, got " + std::to_string(o.epochs));
+  if (o.checkpoint_every < 0)
+    throw SettingError("checkpoint_every", "checkpoint_every must not be negative, got " +
+                                               std::to_string(o.checkpoint_every));
+  if (!(o.label_smoothing >= 0.f && o.label_smoothing < 1.f))
+    throw SettingError("label_smoothing", "label_smoothing must be in [0, 1)");
+  if (o.eval_batch_size <= 0)
+    throw SettingError("eval_batch_size", "eval_batch_size must be positive");
+  if (o.batch_size <= 0)
+    throw SettingError("batch_size",
+                       "batch_size must be positive, got " + std::to_string(o.batch_size));
 }
 
 Trainer::Trainer(nn::Module& model, nn::Optimizer& optimizer, const data::Dataset& train_set,
@@ -129,14 +152,13 @@ Trainer::Trainer(nn::Module& model, nn::Optimizer& optimizer, const data::Datase
     : model_(model),
       optimizer_(optimizer),
       train_set_(train_set),
-      options_(std::move(options)),
+      options_((validate(options), std::move(options))),
       schedule_(std::move(schedule)),
+      objective_(std::make_shared<CrossEntropyObjective>(options_.label_smoothing)),
       loader_(train_set, {.batch_size = options_.batch_size,
                           .shuffle = true,
                           .drop_last = options_.drop_last,
                           .seed = options_.seed}) {
-  if (options_.epochs <= 0) throw UsageError("--epochs must be positive");
-  if (options_.checkpoint_every < 0) throw UsageError("--checkpoint-every must not be negative");
   if (loader_.num_batches() == 0)
     throw UsageError("the training set (" + std::to_string(train_set.size()) +
                      " samples) gives no batch of size " + std::to_string(options_.batch_size));
@@ -144,6 +166,11 @@ Trainer::Trainer(nn::Module& model, nn::Optimizer& optimizer, const data::Datase
 
 void Trainer::add_callback(std::shared_ptr<TrainerCallback> callback) {
   callbacks_.push_back(std::move(callback));
+}
+
+void Trainer::set_objective(std::shared_ptr<Objective> objective) {
+  if (!objective) throw Error("Trainer::set_objective: null objective");
+  objective_ = std::move(objective);
 }
 
 void Trainer::request_stop(std::string reason) {
@@ -179,14 +206,15 @@ FitResult Trainer::fit() {
       for (auto& cb : callbacks_) cb->on_step_begin(*this, info);
 
       optimizer_.zero_grad();
-      autograd::Variable logits = model_.forward(autograd::Variable(batch.x));
-      autograd::Variable loss = autograd::cross_entropy(logits, batch.y, options_.label_smoothing);
+      autograd::Variable logits = objective_->forward(model_, autograd::Variable(batch.x));
+      autograd::Variable loss = objective_->loss(logits, batch);
       double loss_value = loss.item();
       if (!std::isfinite(loss_value))
         throw Error("training diverged: loss is " +
-                    std::string(std::isnan(loss_value) ? "NaN" : "infinite") + " at epoch " +
-                    std::to_string(epoch_ + 1) + ", step " + std::to_string(step_ + 1) +
-                    " (global step " + std::to_string(global_step_ + 1) + "); try a lower --lr");
+                        std::string(std::isnan(loss_value) ? "NaN" : "infinite") + " at epoch " +
+                        std::to_string(epoch_ + 1) + ", step " + std::to_string(step_ + 1) +
+                        " (global step " + std::to_string(global_step_ + 1) + "); try a lower lr",
+                    {"lr"});
       loss.backward();
       for (auto& cb : callbacks_) cb->on_before_optimizer_step(*this, info);
       optimizer_.step();
@@ -220,9 +248,9 @@ FitResult Trainer::fit() {
       stats.accuracy = seen_ ? static_cast<double>(correct_) / static_cast<double>(seen_) : 0;
       stats.seconds = epoch_seconds_;
       stats.lr = lr;
-      collapse_.end_epoch(epoch_, stats.loss, "try --warmup 200 or a lower --lr");
+      collapse_.end_epoch(epoch_, stats.loss, "try warmup 200 or a lower lr");
       if (eval_set_) {
-        EvalResult ev = evaluate(model_, *eval_set_, options_.eval_batch_size);
+        EvalResult ev = evaluate(model_, *eval_set_, options_.eval_batch_size, objective_.get());
         stats.eval_loss = ev.loss;
         stats.eval_accuracy = ev.accuracy;
       }
@@ -311,15 +339,18 @@ void load_model_state(nn::Module& model, const Checkpoint& ckpt, const std::stri
 }
 
 void Trainer::apply_checkpoint(const Checkpoint& c, const std::string& origin) {
-  auto check_same = [&](const std::string& key, const std::string& ours, const char* flag) {
+  auto check_same = [&](const std::string& key, const std::string& ours, const char* setting) {
     const std::string& theirs = need_meta(c, key, origin);
     if (theirs != ours)
-      throw UsageError(origin + ": cannot resume: the checkpoint was made with " + flag + " " +
-                       theirs + ", this run uses " + ours);
+      throw SettingError(setting, origin + ": cannot resume: the checkpoint was made with " +
+                                      setting + " " + theirs + ", this run uses " + ours);
   };
-  check_same("train.batch_size", std::to_string(options_.batch_size), "--batch-size");
-  check_same("train.seed", std::to_string(options_.seed), "--seed");
-  check_same("train.dataset_size", std::to_string(train_set_.size()), "a training set of size");
+  check_same("train.batch_size", std::to_string(options_.batch_size), "batch_size");
+  check_same("train.seed", std::to_string(options_.seed), "seed");
+  if (need_meta(c, "train.dataset_size", origin) != std::to_string(train_set_.size()))
+    throw UsageError(origin + ": cannot resume: the checkpoint was made with a training set of " +
+                     need_meta(c, "train.dataset_size", origin) + " samples, this run has " +
+                     std::to_string(train_set_.size()));
 
   load_model_state(model_, c, origin);
   nn::Named<Tensor> optim_state;
@@ -328,7 +359,7 @@ void Trainer::apply_checkpoint(const Checkpoint& c, const std::string& origin) {
   try {
     optimizer_.load_state_dict(optim_state);
   } catch (const Error& e) {
-    throw Error(origin + ": optimizer state does not fit (a different --optimizer?): " + e.what());
+    throw Error(origin + ": optimizer state does not fit (a different optimizer?): " + e.what());
   }
   const Tensor* rng = c.find_tensor("rng/default");
   autograd::Generator::State st{};

@@ -31,13 +31,12 @@ struct TempDir {
 // A quiet run of `recipe` on `model` over the Fashion-MNIST slice these tests share.
 vc::RunOptions slice_run(const std::string& model, const fs::path& recipe, const fs::path& out) {
   vc::RunOptions o;
-  o.model = model;
+  o.training.model = model;
   o.recipe = recipe;
-  o.out_dir = out;
-  o.limit_train = 2000;
-  o.limit_test = 500;
-  o.measure_energy = false;
-  o.verbose = false;
+  o.training.out_dir = out;
+  o.training.data.limit_train = 2000;
+  o.training.data.limit_test = 500;
+  o.training.energy.enabled = false;
   return o;
 }
 
@@ -46,8 +45,8 @@ vc::RunOptions dense_epoch(const TempDir& tmp, const fs::path& out) {
   verdant::write_file_atomic(tmp.path / "dense.yaml",
                              "modifiers:\n  - prune: {final_sparsity: 0.0}\n");
   vc::RunOptions o = slice_run("mlp", tmp.path / "dense.yaml", out);
-  o.epochs = 1;
-  o.lr = 0.05;
+  o.training.epochs = 1;
+  o.training.optimizer.lr = 0.05;
   return o;
 }
 }  // namespace
@@ -87,10 +86,10 @@ TEST(Session, EndToEndDistillationUsesTheTeachersLogitsOfEachSample) {
   verdant::write_file_atomic(tmp.path / "kd.yaml",
                              "modifiers:\n  - distill: {teacher: teacher/model.vckpt, alpha: 0, "
                              "temperature: 1}\n");
-  o.model = (tmp.path / "teacher" / "model.vckpt").string();
+  o.training.model = (tmp.path / "teacher" / "model.vckpt").string();
   o.recipe = tmp.path / "kd.yaml";
-  o.out_dir.clear();
-  o.momentum = 0;
+  o.training.out_dir.clear();
+  o.training.optimizer.momentum = 0;
   const auto kd = vc::run_recipe(o);
   EXPECT_NEAR(kd.accuracy_before, teacher.accuracy_after, 1e-9);
   EXPECT_NEAR(kd.accuracy_after, kd.accuracy_before, 0.004);
@@ -100,7 +99,7 @@ TEST(Session, EndToEndDistillationUsesTheTeachersLogitsOfEachSample) {
   verdant::write_file_atomic(tmp.path / "kd.yaml",
                              "modifiers:\n  - distill: {teacher: teacher/model.vckpt, alpha: 1, "
                              "temperature: 1}\n");
-  o.lr = 0.1;
+  o.training.optimizer.lr = 0.1;
   const auto ce = vc::run_recipe(o);
   EXPECT_GT(std::fabs(ce.accuracy_after - ce.accuracy_before), 0.004);
 }
@@ -110,7 +109,8 @@ TEST(Session, CollapsedRunStopsWithOneClearErrorAndWritesNothing) {
     GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
   TempDir tmp;
   vc::RunOptions o = dense_epoch(tmp, tmp.path / "first");
-  o.limit_train = 2560;  // a collapse needs at least CollapseWatch::kMinSamples to show
+  o.training.data.limit_train =
+      2560;  // a collapse needs at least CollapseWatch::kMinSamples to show
   vc::run_recipe(o);
   // Every weight and bias zero: the ReLUs never fire and only the output bias learns, so all
   // examples of a batch get the same class.
@@ -118,9 +118,9 @@ TEST(Session, CollapsedRunStopsWithOneClearErrorAndWritesNothing) {
   for (auto& [name, t] : ckpt.tensors)
     if (name.rfind("compress/", 0) != 0) std::memset(t.raw(), 0, t.nbytes());
   verdant::train::save_checkpoint(tmp.path / "zero.vckpt", ckpt);
-  o.model = (tmp.path / "zero.vckpt").string();
-  o.out_dir = tmp.path / "out";
-  o.epochs = 3;
+  o.training.model = (tmp.path / "zero.vckpt").string();
+  o.training.out_dir = tmp.path / "out";
+  o.training.epochs = 3;
   try {
     vc::run_recipe(o);
     FAIL() << "no error";

@@ -11,10 +11,10 @@
 #include <fstream>
 
 #include "verdant/autograd/ops.hpp"
-#include "verdant/compress/callback.hpp"
 #include "verdant/compress/compact.hpp"
 #include "verdant/compress/prune.hpp"
 #include "verdant/compress/run.hpp"
+#include "verdant/compress/training.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/core/io.hpp"
 #include "verdant/kernels/block_sparse.hpp"
@@ -205,16 +205,16 @@ TEST(Session, TeacherWithOtherOutputShapeIsRejectedBeforeAnyWrite) {
   auto teacher = verdant::nn::parse_model_yaml(
       "input: [1, 28, 28]\nlayers:\n  - flatten\n  - linear: {out_features: 5}\n", "t.yaml");
   verdant::train::Checkpoint c;
-  c.set_meta("model.yaml", vc::model_yaml(*teacher));
+  c.set_meta("model.yaml", verdant::nn::model_yaml(*teacher));
   for (auto& [n, p] : teacher->named_parameters()) c.tensors.emplace_back("param/" + n, p.value());
   verdant::train::save_checkpoint(tmp.path / "teacher.vckpt", c);
   verdant::write_file_atomic(tmp.path / "r.yaml",
                              "epochs: 1\nmodifiers:\n  - distill:\n      teacher: teacher.vckpt\n");
   vc::RunOptions o;
-  o.model = "mlp";
+  o.training.model = "mlp";
   o.recipe = tmp.path / "r.yaml";
-  o.out_dir = tmp.path / "out";
-  o.measure_energy = false;
+  o.training.out_dir = tmp.path / "out";
+  o.training.energy.enabled = false;
   try {
     vc::run_recipe(o);
     FAIL();

@@ -12,7 +12,7 @@
 
 #include "verdant/autograd/generator.hpp"
 #include "verdant/nn/optim.hpp"
-#include "verdant/train/session.hpp"
+#include "verdant/train/model_source.hpp"
 
 namespace fs = std::filesystem;
 using namespace verdant;

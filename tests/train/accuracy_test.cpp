@@ -7,10 +7,10 @@
 
 #include "verdant/autograd/generator.hpp"
 #include "verdant/core/threading.hpp"
+#include "verdant/data/split.hpp"
 #include "verdant/nn/models.hpp"
 #include "verdant/nn/optim.hpp"
 #include "verdant/nn/schedule.hpp"
-#include "verdant/train/session.hpp"
 #include "verdant/train/trainer.hpp"
 
 namespace verdant::train {
@@ -22,7 +22,7 @@ TEST(Accuracy, MlpLearnsFashionMnistSlice) {
     GTEST_SKIP() << "Fashion-MNIST not installed at " << data::kFashionMnistDefaultDir
                  << " (Debian package dataset-fashion-mnist; scripts/setup installs it)";
   set_num_threads(0);
-  auto split = load_fashion_mnist(data::kFashionMnistDefaultDir, Parts::both, 10000, 2000);
+  auto split = data::load_split({.limit_train = 10000, .limit_test = 2000});
   autograd::manual_seed(1);
   auto model = nn::make_model("mlp");
   nn::SGD opt(model->named_parameters(), {.lr = 0.05, .momentum = 0.9, .weight_decay = 5e-4});

@@ -1,9 +1,6 @@
 // Runs the built `verdant` binary: bad flags and files give one error line and the right
 // exit code; a run killed with SIGKILL mid-epoch and resumed ends bit-identical.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -11,11 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "support/run_program.hpp"
 #include "test_util.hpp"
 #include "verdant/core/io.hpp"
 #include "verdant/train/checkpoint.hpp"
-
-extern char** environ;
 
 namespace verdant {
 namespace {
@@ -23,53 +19,12 @@ namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
 
-struct RunResult {
-  int exit_code = -1;  // when it exited
-  int signal = 0;      // when a signal killed it
-  std::string out, err;
-};
+using test_support::expect_error;
+using test_support::RunResult;
 
 RunResult run_verdant(const TempDir& dir, std::vector<std::string> args,
                       std::vector<std::string> extra_env = {}) {
-  args.insert(args.begin(), VERDANT_EXE);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
-  for (auto& e : extra_env) env_store.push_back(e);
-  std::vector<char*> envp;
-  for (auto& e : env_store) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  std::string out_path = (dir / "stdout.txt").string(), err_path = (dir / "stderr.txt").string();
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  RunResult r;
-  int rc = posix_spawn(&pid, VERDANT_EXE, &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    ADD_FAILURE() << "cannot spawn " << VERDANT_EXE << ": " << std::strerror(rc);
-    return r;
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-  r.out = read_file_text(out_path);
-  r.err = read_file_text(err_path);
-  return r;
-}
-
-// One line "verdant: error: ..." on stderr containing `what`, and the exit code.
-void expect_error(const RunResult& r, int code, const std::string& what) {
-  EXPECT_EQ(r.exit_code, code) << r.err;
-  EXPECT_EQ(r.err.rfind("verdant: error: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "more than one line: " << r.err;
+  return test_support::run_program(VERDANT_EXE, std::move(args), dir.path(), std::move(extra_env));
 }
 
 class Cli : public ::testing::Test {
@@ -109,8 +64,8 @@ TEST_F(Cli, BadFlagsExitTwoNamingTheFlag) {
     a.insert(a.end(), extra.begin(), extra.end());
     return run_verdant(dir_, a);
   };
-  expect_error(with({"--batch-size", "0"}), 2, "--batch-size must be positive, got 0");
-  expect_error(with({"--batch-size", "-5"}), 2, "--batch-size must be positive, got -5");
+  expect_error(with({"--batch-size", "0"}), 2, "--batch-size: must be positive, got 0");
+  expect_error(with({"--batch-size", "-5"}), 2, "--batch-size: must be positive, got -5");
   expect_error(with({"--epochs", "0"}), 2, "--epochs");
   expect_error(with({"--model", "resnet9000"}), 2, "--model");
   expect_error(with({"--optimizer", "rmsprop"}), 2, "--optimizer");

@@ -10,11 +10,12 @@
 #include "test_util.hpp"
 #include "verdant/autograd/generator.hpp"
 #include "verdant/core/error.hpp"
+#include "verdant/data/split.hpp"
 #include "verdant/nn/layers.hpp"
 #include "verdant/nn/models.hpp"
 #include "verdant/nn/optim.hpp"
 #include "verdant/nn/schedule.hpp"
-#include "verdant/train/session.hpp"
+#include "verdant/train/model_source.hpp"
 
 namespace verdant::train {
 namespace {
@@ -159,7 +160,7 @@ TEST(Trainer, CollapsedNetworkStopsAfterOneEpochWithOneClearError) {
                        "predictions were one class"),
               std::string::npos)
         << msg;
-    EXPECT_NE(msg.find("--warmup"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("try warmup 200 or a lower lr"), std::string::npos) << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos);
   }
   // It stopped at the first epoch's end, not after five.
@@ -276,7 +277,7 @@ TEST(Trainer, ResumeRejectsMismatchedRunAndModel) {
     other_batch.resume_from(path);
     FAIL();
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("--batch-size 16, this run uses 8"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("batch_size 16, this run uses 8"), std::string::npos)
         << e.what();
   }
 
@@ -319,10 +320,10 @@ TEST(Trainer, BadOptionsAreUsageErrors) {
 
 TEST(Session, SubsetAndModelHelpers) {
   auto base = std::make_shared<data::ImageDataset>(test::synthetic_dataset(30, 8, 1));
-  SubsetDataset sub(base, 10, 5);
+  data::SubsetDataset sub(base, 10, 5);
   EXPECT_EQ(sub.size(), 5);
   EXPECT_EQ(sub.label(0), base->label(10));
-  EXPECT_THROW(SubsetDataset(base, 28, 5), Error);
+  EXPECT_THROW(data::SubsetDataset(base, 28, 5), Error);
   EXPECT_THROW(build_model("no_such_model"), UsageError);
   EXPECT_THROW(build_model("/nonexistent/model.yaml"), UsageError);
   auto mlp = build_model("mlp");

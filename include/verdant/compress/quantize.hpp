@@ -55,6 +55,12 @@ class RangeObserver {
   float lo() const { return lo_; }
   float hi() const { return hi_; }
   QuantParams params(int bits = 8) const { return asymmetric_params(lo_, hi_, bits); }
+  // The state a resumed run continues from (ready(), lo(), hi()).
+  void restore(bool seen, float lo, float hi) {
+    seen_ = seen;
+    lo_ = lo;
+    hi_ = hi;
+  }
 
  private:
   double momentum_;

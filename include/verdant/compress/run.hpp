@@ -1,6 +1,7 @@
 #pragma once
 // `verdant compress`: applies a recipe to a model (fine-tuning a trained checkpoint, or
-// training from scratch for sparse training / distillation) and reports what it saved.
+// training from scratch for sparse training and distillation) through the one training loop,
+// then reports what it saved and writes the compressed model.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -8,24 +9,18 @@
 #include <vector>
 
 #include "verdant/compress/session.hpp"
+#include "verdant/train/run.hpp"
 
 namespace verdant::compress {
 
+// The training run's settings as `compress` defaults them: model mlp, seed 0, no weight
+// decay, no output folder; epochs and lr, when not set, come from the recipe (else 1 and 0.01).
+train::TrainingOptions default_compress_training();
+
 struct RunOptions {
-  std::string model = "mlp";  // a .vckpt checkpoint, a built-in name or a YAML model file
   std::filesystem::path recipe;
-  std::filesystem::path data_dir = "/usr/share/datasets/fashion-mnist";
-  std::filesystem::path out_dir;       // empty: write nothing
-  std::optional<std::int64_t> epochs;  // default: the recipe's `epochs`, else 1
-  std::optional<double> lr;            // default: the recipe's `lr`, else 0.01
-  std::int64_t batch_size = 64;
-  double momentum = 0.9;
-  double weight_decay = 0.0;
-  std::uint64_t seed = 0;
-  std::int64_t limit_train = 0;  // 0: all
-  std::int64_t limit_test = 0;
-  bool measure_energy = true;
-  bool verbose = true;  // one line per epoch on stderr
+  // Any model, data, optimizer, schedule and output that `train` accepts.
+  train::TrainingOptions training = default_compress_training();
 };
 
 struct RunReport {
@@ -40,10 +35,11 @@ struct RunReport {
   std::int64_t bytes_dense_fp32 = 0;  // the original model as dense fp32
   std::int64_t bytes_compact = 0;     // the final model in our compact encoding
   bool int8 = false;
-  std::optional<double> energy_joules;  // process share of the run
+  std::optional<double> energy_joules;  // process share of the training loop
   std::string energy_label;             // "measured (...)" / "estimated (...)"
   std::vector<std::string> log;
   std::vector<std::string> files;  // written
+  train::TrainingReport training;
 };
 
 RunReport run_recipe(const RunOptions& options);

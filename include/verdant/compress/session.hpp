@@ -38,6 +38,9 @@ class FakeQuantSequential : public nn::Sequential {
   void finish_calibration();
   // Activation parameters per quantized layer input (for reports and exporters).
   std::vector<QuantParams> activation_params() const;
+  // The moving-average ranges, for an exact resume (meta "compress.activation_ema.<i>").
+  void save_state(train::Checkpoint& c) const;
+  void restore_state(const train::Checkpoint& c, const std::string& origin);
 
  private:
   struct Site {
@@ -75,14 +78,15 @@ class Session {
   std::shared_ptr<nn::Sequential> finish();
 
   // Training state a checkpoint must carry for an exact resume: the masks (tensors
-  // "compress/mask/<weight name>", u8), the pruning schedules' positions and the random state
-  // (meta "compress.*"). Masks cannot be rebuilt from the zeros: RigL regrows connections at
-  // exactly zero, and a trained weight can be zero by chance.
+  // "compress/mask/<weight name>", u8), the pruning schedules' positions, the activation ranges
+  // of quantization-aware training and the random state (meta "compress.*"). Masks cannot be
+  // rebuilt from the zeros: RigL regrows connections at exactly zero, and a trained weight can be
+  // zero by chance.
   void save_state(train::Checkpoint& c) const;
   // Takes that state back, before begin(); begin() then keeps the restored masks. Returns false
-  // (and changes nothing) for a checkpoint without masks, e.g. one written by an older version:
-  // begin() then rebuilds the masks from the zeros as before. Throws verdant::Error naming
-  // `origin` when the masks do not fit this recipe and model.
+  // (and changes nothing) for a checkpoint without that state, e.g. one written by an older
+  // version: begin() then rebuilds the masks from the zeros as before. Throws verdant::Error
+  // naming `origin` when the masks do not fit this recipe and model.
   bool restore_state(const train::Checkpoint& c, const std::string& origin);
 
   // One line per notable event (mask updates, removals), for the report.
@@ -132,11 +136,5 @@ class Session {
   bool restored_ = false;           // masks and schedule positions came from a checkpoint
   std::vector<std::string> log_;
 };
-
-// Rewrites a Sequential of supported layers as the engine's YAML model text (so a checkpoint
-// can rebuild it). `out_features` overrides the output size of named children (structured
-// removal).
-std::string model_yaml(const nn::Sequential& model,
-                       const std::map<std::string, std::int64_t>& out_features = {});
 
 }  // namespace verdant::compress

@@ -10,8 +10,9 @@
 namespace verdant::data {
 
 struct Batch {
-  Tensor x;  // f32 [B, ...sample_shape]
-  Tensor y;  // i32 [B]
+  Tensor x;                           // f32 [B, ...sample_shape]
+  Tensor y;                           // i32 [B]
+  std::vector<std::int64_t> indices;  // each sample's position in the dataset
   std::int64_t size() const { return y.defined() ? y.numel() : 0; }
 };
 

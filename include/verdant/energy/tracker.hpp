@@ -76,6 +76,16 @@ struct PhaseResult {
   double machine_kwh() const { return machine.total() / kJoulesPerKwh; }
 };
 
+// How a phase's figures were obtained, decided in one place for every output.
+// One domain: "measured", "estimated" or "none" (no meter for it).
+const char* domain_kind(const PhaseResult& r, Domain d);
+// The whole phase, over the domains that have a meter: "measured", "estimated" or
+// "partly measured, partly estimated".
+std::string measurement_kind(const PhaseResult& r);
+// The kind followed by each distinct source once, e.g.
+// "estimated (AMD EPYC TDP 85 W x utilisation; 0.375 W/GB of RAM)".
+std::string measurement_label(const PhaseResult& r);
+
 // Static facts about the run and machine, for emissions.csv and the other sinks.
 struct RunInfo {
   std::string project_name;

@@ -20,6 +20,7 @@ class Linear : public Module {
   std::int64_t out_features() const { return out_; }
   Variable& weight() { return weight_; }  // [out, in]
   Variable& bias() { return bias_; }      // [out]; undefined when bias = false
+  bool has_bias() const { return bias_.defined(); }
   // A weight pruned in 4x4 blocks: forward then multiplies only these blocks (compression sets
   // it where that is faster than the dense product; nullptr: dense).
   void set_block_pattern(std::shared_ptr<const kernels::BlockPattern> p) {

@@ -1,6 +1,8 @@
 #pragma once
 // Built-in models, YAML layer stacks, and a summary for `verdant info`.
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +35,12 @@ std::shared_ptr<Sequential> load_model_yaml(const std::filesystem::path& path,
 // Same, from text; `origin` names the source in error messages.
 std::shared_ptr<Sequential> parse_model_yaml(const std::string& text, const std::string& origin,
                                              Generator& gen = autograd::default_generator());
+
+// The inverse of parse_model_yaml: a Sequential of the layers above as YAML text, so a
+// checkpoint can rebuild it. `out_features` overrides the output size of named children (a
+// structurally pruned model is written smaller). Other layer types: verdant::Error.
+std::string model_yaml(const Sequential& model,
+                       const std::map<std::string, std::int64_t>& out_features = {});
 
 // A built-in name, or a path to a .yaml/.yml file.
 std::shared_ptr<Sequential> load_model(const std::string& name_or_path,

@@ -1,26 +1,28 @@
 #pragma once
-// Carbon-aware training: binds a CarbonAwareController to verdant::train::Trainer.
-// Header-only, so that the schedule library itself does not depend on the tensor engine;
-// include it only where verdant::train is linked (the CLI, tests).
+// Carbon-aware training: binds a CarbonAwareController to the training loop. It is its own
+// target, verdant::carbon_training, linking both verdant::schedule and verdant::train, so the
+// schedule library itself stays independent of the tensor engine.
 //
 // How a pause works: the callback records each optimizer step on the controller's clock
 // and, when the policy says so, asks the trainer to stop. The trainer finishes the step and
 // writes its checkpoint; the driver sleeps on the clock until the next low-intensity slot
 // (a simulated clock jumps there; the system clock really sleeps), builds a fresh Trainer
-// (make_trainer), resumes it from that checkpoint and fits on.
+// (make_next), resumes it from that checkpoint and fits on.
 //
 // Step cost: on a simulated clock each step counts as SimulatedStepCost::duration; on a
 // real clock the callback measures each step's wall time. Either way the energy is
 // SimulatedStepCost::watts (an assumed power) x that time, so the figures are estimates.
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <memory>
-#include <stdexcept>
-#include <utility>
+#include <optional>
+#include <string>
 
-#include "verdant/core/error.hpp"
 #include "verdant/schedule/policy.hpp"
 #include "verdant/train/callback.hpp"
+#include "verdant/train/run.hpp"
 #include "verdant/train/trainer.hpp"
 
 namespace verdant::schedule {
@@ -44,21 +46,10 @@ class CarbonAwareCallback : public train::TrainerCallback {
   // Real clock: the next step's time is measured from here (call after every wait, so
   // paused time is never charged as training).
   void mark() { last_ = std::chrono::steady_clock::now(); }
-  void on_step_end(train::Trainer& trainer, const train::StepInfo&) override {
-    controller_.record_step(step_cost());
-    if (controller_.should_pause()) trainer.request_stop(kCarbonPauseReason);
-  }
+  void on_step_end(train::Trainer& trainer, const train::StepInfo&) override;
 
  private:
-  InterruptibleJob::StepCost step_cost() {
-    if (controller_.clock().simulated()) return cost_.cost();
-    const auto now = std::chrono::steady_clock::now();
-    const double seconds = std::chrono::duration<double>(now - last_).count();
-    last_ = now;
-    // Whole seconds for the span (a sub-second step is charged at the current slot);
-    // the energy uses the exact time.
-    return {std::chrono::seconds(static_cast<std::int64_t>(seconds)), cost_.watts * seconds};
-  }
+  InterruptibleJob::StepCost step_cost();
 
   CarbonAwareController& controller_;
   SimulatedStepCost cost_;
@@ -71,34 +62,43 @@ struct CarbonTrainingResult {
   std::unique_ptr<train::Trainer> last;  // the last rebuilt trainer (null: no pause)
 };
 
-// Fits `first` (resume it yourself for --resume; its options().checkpoint_path must be set:
-// pauses go through that file). After every pause, `make_next()` returns a new
-// std::unique_ptr<train::Trainer> over the same model, optimizer and data, which is
-// resumed from the checkpoint here. `on_pause(report, std::optional<UtcSeconds> until)` is
-// called at every pause (checkpoint written), before sleeping until `until`.
-template <typename MakeTrainer, typename OnPause>
-CarbonTrainingResult train_carbon_aware(train::Trainer& first, MakeTrainer&& make_next,
+using MakeTrainer = std::function<std::unique_ptr<train::Trainer>()>;
+// Called at every pause (checkpoint written), before sleeping until `until`.
+using OnPause = std::function<void(const RunReport&, std::optional<energy::UtcSeconds> until)>;
+
+// Fits `first` (resume it yourself for a resumed run; its options().checkpoint_path must be
+// set: pauses go through that file). After every pause, `make_next()` returns a new trainer
+// over the same model, optimizer and data, which is resumed from the checkpoint here.
+CarbonTrainingResult train_carbon_aware(train::Trainer& first, const MakeTrainer& make_next,
                                         CarbonAwareController& controller, SimulatedStepCost cost,
-                                        OnPause&& on_pause) {
-  const auto path = first.options().checkpoint_path;
-  if (path.empty()) throw Error("carbon-aware training needs a checkpoint path to pause through");
-  controller.start();
-  auto callback = std::make_shared<CarbonAwareCallback>(controller, cost);
-  callback->mark();
-  CarbonTrainingResult result;
-  first.add_callback(callback);
-  result.fit = first.fit();
-  while (result.fit.stopped_early && result.fit.stop_reason == kCarbonPauseReason) {
-    on_pause(controller.report(), controller.resume_time());  // before sleeping
-    controller.wait();
-    callback->mark();
-    result.last = make_next();
-    result.last->add_callback(callback);
-    result.last->resume_from(path);
-    result.fit = result.last->fit();
-  }
-  result.report = controller.finish();
-  return result;
-}
+                                        const OnPause& on_pause);
+
+// `verdant train --carbon-aware wait|pause`, as settings.
+struct CarbonTrainingOptions {
+  std::string policy;               // wait or pause
+  std::string zone;                 // bundled EIA zone or intensity series file
+  std::optional<double> threshold;  // pause: gCO2eq/kWh above which to pause (default: median)
+  std::string simulate_clock;       // replay the series from this UTC time; empty: real clock
+  std::string sim_step = "60s";     // simulated time per optimizer step
+  double sim_power_w = 250;         // assumed power while training
+  std::string horizon = "24h";      // wait: how long the start may be delayed
+  std::string max_delay = "7d";     // pause: most total pausing before running on
+  std::function<void(const std::string&)> log;  // progress lines; null: silent
+};
+
+// Plugs carbon-aware placement into train::run_training: it drives the loop (pausing and
+// resuming it) and writes OUT/carbon_aware.json. Its figures are estimates from the assumed
+// power, so the run's own energy tracker is left off.
+class CarbonAwareExtension : public train::TrainingExtension {
+ public:
+  explicit CarbonAwareExtension(CarbonTrainingOptions options);
+  void attach(train::TrainingContext& context) override;
+  bool drives_loop() const override { return true; }
+  std::optional<train::FitResult> fit(train::TrainingContext& context) override;
+
+ private:
+  CarbonTrainingOptions options_;
+  std::unique_ptr<train::Trainer> last_;  // keeps the trainer the run ended on alive
+};
 
 }  // namespace verdant::schedule

@@ -12,6 +12,7 @@
 // The reader checks size, magic, version, checksum and every bound before trusting a field.
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,5 +41,8 @@ void save_checkpoint(const std::filesystem::path& path, const Checkpoint& ckpt);
 // Parses; any defect -> verdant::Error "<origin>: <what is wrong>" (one line).
 Checkpoint decode_checkpoint(const std::vector<std::uint8_t>& bytes, const std::string& origin);
 Checkpoint load_checkpoint(const std::filesystem::path& path);
+
+// True when `bytes` begin with the checkpoint magic (how a file is told to be one).
+bool has_checkpoint_magic(std::span<const std::uint8_t> bytes);
 
 }  // namespace verdant::train

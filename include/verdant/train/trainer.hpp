@@ -14,6 +14,7 @@
 #include "verdant/nn/schedule.hpp"
 #include "verdant/train/callback.hpp"
 #include "verdant/train/checkpoint.hpp"
+#include "verdant/train/objective.hpp"
 
 namespace verdant::train {
 
@@ -31,6 +32,9 @@ struct TrainOptions {
   std::int64_t eval_batch_size = 256;  // larger batches cost memory (lenet5 im2col), not speed
 };
 
+// Throws SettingError naming the first option that cannot work ("epochs must be positive").
+void validate(const TrainOptions& options);
+
 struct EvalResult {
   double loss = 0;
   double accuracy = 0;  // [0, 1]
@@ -39,8 +43,10 @@ struct EvalResult {
 };
 
 // Mean cross-entropy and accuracy of `model` on `dataset` (eval mode, no recording; the
-// model's training flag is restored afterwards).
-EvalResult evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_t batch_size = 256);
+// model's training flag is restored afterwards). With an objective, its forward pass runs the
+// model (e.g. through fake-quantized activations).
+EvalResult evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_t batch_size = 256,
+                    Objective* objective = nullptr);
 
 // Watches the training predictions of one epoch. When, in every batch of a whole epoch, all
 // examples got the same class, the network's output no longer depends on its input: it has
@@ -75,12 +81,15 @@ class Trainer {
           TrainOptions options, std::shared_ptr<const nn::LRSchedule> schedule = nullptr);
 
   void add_callback(std::shared_ptr<TrainerCallback> callback);
+  // Replaces the default objective (cross-entropy with options.label_smoothing).
+  void set_objective(std::shared_ptr<Objective> objective);
+  Objective& objective() { return *objective_; }
   // Evaluate on this set after every epoch (EpochStats::eval_*).
   void set_eval_set(const data::Dataset* eval_set) { eval_set_ = eval_set; }
 
   // Runs until options.epochs are done, a callback requests a stop, or an error (a NaN or
   // infinite loss throws verdant::Error naming the epoch and step; so does a collapse, see
-  // CollapseWatch).
+  // CollapseWatch). Bad options are SettingErrors naming the option ("epochs").
   FitResult fit();
 
   // Restores model, optimizer, RNG and loop position from a checkpoint written by a
@@ -112,6 +121,7 @@ class Trainer {
   const data::Dataset* eval_set_ = nullptr;
   TrainOptions options_;
   std::shared_ptr<const nn::LRSchedule> schedule_;
+  std::shared_ptr<Objective> objective_;
   data::DataLoader loader_;
   std::vector<std::shared_ptr<TrainerCallback>> callbacks_;
 

@@ -1,0 +1,169 @@
+#include "options.hpp"
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "verdant/core/threading.hpp"
+
+namespace verdant::cli {
+
+namespace {
+
+// A number check on the flag's text; `ok` decides, `want` says what was expected.
+template <typename Ok>
+CLI::Validator number_check(Ok ok, std::string want, std::string name) {
+  return CLI::Validator(
+      [ok, want](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0') return "must be a number, got '" + text + "'";
+        if (!std::isfinite(v) || !ok(v)) return "must be " + want + ", got " + text;
+        return {};
+      },
+      "", std::move(name));
+}
+
+}  // namespace
+
+CLI::Validator positive() {
+  return number_check([](double v) { return v > 0; }, "positive", "POSITIVE");
+}
+
+CLI::Validator non_negative() {
+  return number_check([](double v) { return v >= 0; }, "non-negative", "NON-NEGATIVE");
+}
+
+CLI::Validator fraction_below(double hi) {
+  char want[64];
+  std::snprintf(want, sizeof want, "in [0, %g)", hi);
+  return number_check([hi](double v) { return v >= 0 && v < hi; }, want, "FRACTION");
+}
+
+CLI::Validator at_least(double lo) {
+  char want[64];
+  std::snprintf(want, sizeof want, "at least %g", lo);
+  return number_check([lo](double v) { return v >= lo; }, want, "NUMBER");
+}
+
+CLI::Validator threads_range() {
+  return number_check([](double v) { return v >= 0 && v <= kMaxThreads && v == std::floor(v); },
+                      "a whole number in [0, " + std::to_string(kMaxThreads) + "] (0: all cores)",
+                      "THREADS");
+}
+
+std::string flag_for_setting(const CLI::App& app, const std::string& setting) {
+  std::string flag = "--" + setting;
+  for (auto& c : flag)
+    if (c == '_') c = '-';
+  if (app.get_option_no_throw(flag) != nullptr) return flag;
+  if (app.get_option_no_throw(setting) != nullptr) {
+    std::string name = setting;
+    for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return name;
+  }
+  return {};
+}
+
+void add_threads_option(CLI::App& app, int& threads) {
+  app.add_option("--threads", threads, "Threads (0: all cores)")
+      ->check(threads_range())
+      ->capture_default_str();
+}
+
+void add_data_options(CLI::App& app, data::DataOptions& data, data::Parts parts) {
+  app.add_option("--data", data.location, "Directory with the Fashion-MNIST IDX files")
+      ->capture_default_str();
+  if (parts != data::Parts::test)
+    app.add_option("--limit-train", data.limit_train,
+                   "Use only the first N training images (0: all)")
+        ->check(non_negative());
+  if (parts != data::Parts::train)
+    app.add_option("--limit-test", data.limit_test, "Use only the first N test images (0: all)")
+        ->check(non_negative());
+}
+
+void add_location_options(CLI::App& app, energy::LocationRequest& location,
+                          std::optional<double>& price) {
+  app.add_option("--country", location.country,
+                 "Grid location for carbon figures: country (e.g. FRA)");
+  app.add_option("--cloud", location.cloud, "Grid location: cloud region (e.g. aws:us-east-1)");
+  app.add_option("--grid-zone", location.grid_zone,
+                 "Grid location: zone (e.g. US-CISO) or intensity series file");
+  app.add_option("--pue", location.pue, "Data-centre PUE (default: the location's or 1.0)")
+      ->check(at_least(1.0));
+  app.add_option("--price", price, "Electricity price per kWh for the cost figure")
+      ->check(non_negative());
+}
+
+void add_training_options(CLI::App& app, train::TrainingOptions& o, TrainingFlags& flags) {
+  app.add_option("--model", o.model,
+                 "Built-in model (mlp, lenet5), YAML model file or checkpoint to start from")
+      ->capture_default_str();
+  add_data_options(app, o.data);
+  app.add_option("--epochs", o.epochs,
+                 "Number of epochs (train: 15; compress: the recipe's, else 1)")
+      ->check(positive());
+  app.add_option("--batch-size", o.batch_size, "Samples per step")
+      ->check(positive())
+      ->capture_default_str();
+  app.add_option("--optimizer", o.optimizer.name, "sgd, adam or adamw")
+      ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
+      ->capture_default_str();
+  app.add_option("--lr", o.optimizer.lr,
+                 "Peak learning rate (train: 0.05 for sgd, 0.001 for adam/adamw; compress: the "
+                 "recipe's, else 0.01)")
+      ->check(positive());
+  app.add_option("--momentum", o.optimizer.momentum, "SGD momentum")
+      ->check(fraction_below(1.0))
+      ->capture_default_str();
+  app.add_flag("--nesterov", o.optimizer.nesterov, "Nesterov momentum (sgd)");
+  app.add_option("--weight-decay", o.optimizer.weight_decay,
+                 "Weight decay (train: 5e-4 for sgd, 0 for adam, 0.01 for adamw; compress: 0)")
+      ->check(non_negative());
+  app.add_option("--schedule", o.schedule.kind, "Learning-rate schedule: cosine, step or constant")
+      ->check(CLI::IsMember({"cosine", "step", "constant"}))
+      ->capture_default_str();
+  app.add_option("--warmup", o.schedule.warmup, "Linear warm-up steps before the schedule")
+      ->check(non_negative())
+      ->capture_default_str();
+  app.add_option("--label-smoothing", o.label_smoothing, "Cross-entropy label smoothing")
+      ->check(fraction_below(1.0))
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "Seed for initialisation, data order, dropout and masks")
+      ->capture_default_str();
+  add_threads_option(app, o.threads);
+  app.add_option("--out", o.out_dir,
+                 "Output directory (results.json, checkpoint.vckpt, emissions.csv, energy.jsonl)")
+      ->capture_default_str();
+  flags.resume =
+      app.add_option("--resume", o.resume_from,
+                     "Continue from a checkpoint (default: OUT/checkpoint.vckpt if present)");
+  flags.resume->expected(0, 1);
+  app.add_option("--checkpoint-every", o.checkpoint_every,
+                 "Also write a checkpoint every N steps (0: at epoch ends only)")
+      ->check(non_negative())
+      ->capture_default_str();
+  app.add_flag("--no-eval", flags.no_eval, "Skip the test set (no per-epoch evaluation)");
+  app.add_flag("--no-energy", flags.no_energy,
+               "Do not track energy (no emissions.csv / energy.jsonl)");
+  add_location_options(app, o.energy.location, o.energy.price_per_kwh);
+  app.add_option("--energy-interval", o.energy.interval_s, "Energy sampling interval in seconds")
+      ->check(positive())
+      ->capture_default_str();
+}
+
+void apply_training_flags(train::TrainingOptions& o, const TrainingFlags& flags) {
+  o.resume = flags.resume->count() > 0;
+  o.evaluate = !flags.no_eval;
+  o.test_at_end = !flags.no_eval;
+  o.energy.enabled = !flags.no_energy;
+}
+
+void print_line(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace verdant::cli

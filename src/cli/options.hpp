@@ -1,0 +1,48 @@
+#pragma once
+// Flags shared by several verbs, bound once to the library's option structs, and the value
+// checks they use (CLI11 validators, each stated here once).
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "verdant/energy/carbon.hpp"
+#include "verdant/train/run.hpp"
+
+namespace verdant::cli {
+
+// Value checks. A failed one reads "--flag: must be positive, got 0".
+CLI::Validator positive();
+CLI::Validator non_negative();
+// [lo, hi), for fractions such as momentum.
+CLI::Validator fraction_below(double hi);
+CLI::Validator at_least(double lo);
+CLI::Validator threads_range();
+
+// The CLI's name for a library setting: "batch_size" -> "--batch-size" when `app` has that
+// option, the positional's name in capitals when it has a positional of that name; else
+// empty.
+std::string flag_for_setting(const CLI::App& app, const std::string& setting);
+
+// --threads.
+void add_threads_option(CLI::App& app, int& threads);
+// --data, and --limit-train / --limit-test for the parts the verb uses.
+void add_data_options(CLI::App& app, data::DataOptions& data,
+                      data::Parts parts = data::Parts::both);
+// --country, --cloud, --grid-zone, --pue, --price.
+void add_location_options(CLI::App& app, energy::LocationRequest& location,
+                          std::optional<double>& price);
+// What `train` and `compress` share: model and data, the budget, the optimizer and schedule,
+// the output and resume, energy. `defaults` documents the verb's own defaults in --help.
+struct TrainingFlags {
+  CLI::Option* resume = nullptr;  // --resume [PATH]
+  bool no_eval = false;
+  bool no_energy = false;
+};
+void add_training_options(CLI::App& app, train::TrainingOptions& options, TrainingFlags& flags);
+// After parsing: the flags that are not plain values.
+void apply_training_flags(train::TrainingOptions& options, const TrainingFlags& flags);
+
+// Informational lines of a run go to stdout, flushed, so they interleave with progress.
+void print_line(const std::string& line);
+
+}  // namespace verdant::cli

@@ -1,0 +1,115 @@
+#include "verdant/train/model_source.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "verdant/core/error.hpp"
+#include "verdant/core/io.hpp"
+#include "verdant/nn/models.hpp"
+#include "verdant/train/trainer.hpp"
+
+namespace verdant::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_builtin(const std::string& spec) {
+  const auto names = nn::model_names();
+  return std::find(names.begin(), names.end(), spec) != names.end();
+}
+
+// A spec that can only mean a file: it has a directory part or a model-file extension.
+bool looks_like_path(const std::string& spec) {
+  return spec.find('/') != std::string::npos || spec.ends_with(".yaml") || spec.ends_with(".yml") ||
+         spec.ends_with(".vckpt");
+}
+
+std::shared_ptr<nn::Sequential> builtin(const std::string& spec, const std::string& setting) {
+  try {
+    return nn::make_model(spec);
+  } catch (const UsageError& e) {
+    throw SettingError(setting, setting + ": " + e.what());
+  }
+}
+
+std::vector<std::uint8_t> read_model_file(const std::string& spec, const std::string& setting) {
+  if (!fs::exists(spec))
+    throw SettingError(setting, setting + ": " + spec + ": no such model file");
+  if (fs::is_directory(spec))
+    throw SettingError(setting, setting + ": " + spec + ": is a directory, not a model file");
+  return read_file_bytes(spec);
+}
+
+std::shared_ptr<nn::Sequential> parse_yaml_model(const std::vector<std::uint8_t>& bytes,
+                                                 const std::string& spec) {
+  // YAML is text: a NUL byte means some other binary file.
+  if (std::find(bytes.begin(), bytes.end(), std::uint8_t{0}) != bytes.end())
+    throw Error(spec + ": neither a checkpoint (.vckpt) nor a YAML model file");
+  const std::string text(bytes.begin(), bytes.end());
+  try {
+    return nn::parse_model_yaml(text, spec);
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.find("invalid YAML") != std::string::npos)
+      throw Error(spec + ": neither a checkpoint (.vckpt) nor a YAML model file (" + what + ")");
+    throw;
+  }
+}
+
+}  // namespace
+
+LoadedModel load_model(const std::string& spec, const std::string& setting) {
+  LoadedModel out;
+  if (is_builtin(spec) && !fs::exists(spec)) {
+    out.model = builtin(spec, setting);
+    return out;
+  }
+  if (!looks_like_path(spec) && !fs::exists(spec)) {
+    out.model = builtin(spec, setting);  // an unknown name: the error lists the valid ones
+    return out;
+  }
+  const auto bytes = read_model_file(spec, setting);
+  if (has_checkpoint_magic(bytes)) {
+    out.format = ModelFormat::checkpoint;
+    out.checkpoint = decode_checkpoint(bytes, spec);
+    out.model = model_from_checkpoint(*out.checkpoint, spec);
+    if (const auto* y = out.checkpoint->find_meta("model.yaml")) out.yaml = *y;
+    return out;
+  }
+  out.format = ModelFormat::yaml;
+  out.model = parse_yaml_model(bytes, spec);
+  out.yaml.assign(bytes.begin(), bytes.end());
+  return out;
+}
+
+std::shared_ptr<nn::Sequential> build_model(const std::string& spec, std::string* yaml_text,
+                                            const std::string& setting) {
+  LoadedModel m = load_model(spec, setting);
+  if (m.format == ModelFormat::checkpoint)
+    throw SettingError(
+        setting, setting + ": " + spec + " is a checkpoint; this needs a model name or YAML file");
+  if (yaml_text) *yaml_text = m.yaml;
+  return m.model;
+}
+
+std::shared_ptr<nn::Sequential> model_from_checkpoint(const Checkpoint& ckpt,
+                                                      const std::string& origin) {
+  std::shared_ptr<nn::Sequential> model;
+  if (auto* yaml = ckpt.find_meta("model.yaml")) {
+    const std::string* spec = ckpt.find_meta("model.spec");
+    model = nn::parse_model_yaml(*yaml, spec ? *spec : origin);
+  } else if (auto* spec = ckpt.find_meta("model.spec")) {
+    try {
+      model = nn::make_model(*spec);
+    } catch (const Error& e) {
+      throw Error(origin + ": checkpoint names model '" + *spec + "': " + e.what());
+    }
+  } else {
+    throw Error(origin + ": checkpoint does not say which model it holds (no 'model.spec' entry)");
+  }
+  load_model_state(*model, ckpt, origin);
+  return model;
+}
+
+}  // namespace verdant::train
