@@ -142,6 +142,9 @@ TEST(Resolve, SeriesFileGivenAsGridZonePath) {
   ASSERT_TRUE(c.is_time_series());
   EXPECT_DOUBLE_EQ(c.mean_gco2_per_kwh(), 200);
   fs::remove(path);
+  req.grid_zone = path.string();  // gone now: a missing file, not an unknown zone
+  EXPECT_EQ(error_of([&] { resolve_carbon_intensity(req); }),
+            "grid zone " + path.string() + ": no such file");
 }
 
 TEST(Emissions, ConstantIntensityAndPue) {

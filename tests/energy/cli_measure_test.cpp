@@ -82,5 +82,13 @@ TEST(MeasureCli, BadInputIsOneLineError) {
   EXPECT_EQ(r.code, 2) << r.err;
 }
 
+TEST(MeasureCli, GridZoneThatIsAMissingFileSaysSo) {
+  TempDir t;
+  CliRun r = measure(t, "--grid-zone data/zone.csv -- touch MARKER");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "verdant: error: grid zone data/zone.csv: no such file\n");
+  EXPECT_FALSE(std::filesystem::exists(t / "MARKER"));
+}
+
 }  // namespace
 }  // namespace verdant::energy

@@ -5,6 +5,8 @@
 
 #include "support/error_helpers.hpp"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -316,4 +318,25 @@ TEST(BundledZones, ListAndCaseInsensitiveLoadAndClosestNames) {
   EXPECT_EQ(load_grid_zone("us-ciso").name(), "US-CISO");
   auto msg = error_of([] { load_grid_zone("US-CISOO"); });
   EXPECT_TRUE(contains(msg, "closest: US-CISO")) << msg;
+}
+
+TEST(BundledZones, AnythingThatLooksLikeAPathIsReadAsAFile) {
+  EXPECT_EQ(load_zone_or_series("us-ciso").name(), "US-CISO");
+  EXPECT_EQ(error_of([] { load_zone_or_series("/nonexistent/dir/zone.csv"); }),
+            "grid zone /nonexistent/dir/zone.csv: no such file");
+  EXPECT_EQ(error_of([] { load_zone_or_series("no-such-zone-file.json", {}, "--zone"); }),
+            "--zone no-such-zone-file.json: no such file");
+  const fs::path dir =
+      fs::temp_directory_path() / ("verdant-zone-dir-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  EXPECT_EQ(error_of([&] { load_zone_or_series(dir.string() + "/", {}, "--zone"); }),
+            "--zone " + dir.string() + "/: is a directory, expected a series file");
+  // A bare name that exists on disk is a path too, not a zone to correct.
+  const std::string here = "verdant-zone-here-" + std::to_string(::getpid());
+  fs::create_directories(here);
+  EXPECT_EQ(error_of([&] { load_zone_or_series(here); }),
+            "grid zone " + here + ": is a directory, expected a series file");
+  fs::remove(here);
+  fs::remove(dir);
+  EXPECT_TRUE(contains(error_of([] { load_zone_or_series("US-CISOO"); }), "closest: US-CISO"));
 }

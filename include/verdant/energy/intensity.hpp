@@ -105,8 +105,18 @@ std::string format_utc_timestamp(UtcSeconds t);
 
 // Bundled EIA zones found in carbon_data_dir()/grid-hourly-2022 ("US-AZPS", ... sorted).
 std::vector<std::string> bundled_grid_zones();
+// True when `zone` names a bundled zone (case-insensitive).
+bool is_bundled_grid_zone(std::string_view zone);
 // Loads a bundled zone (case-insensitive). Unknown zone -> verdant::Error listing the
 // closest valid names.
 IntensitySeries load_grid_zone(std::string_view zone, const SeriesOptions& options = {});
+// A bundled zone name or a series file, as the zone settings (`verdant schedule --zone`,
+// LocationRequest::grid_zone) take them. A bundled name wins; anything else that looks like
+// a path (holds a '/', ends in .csv or .json, or names something on disk) is read as a file,
+// so a mistyped path reads "<setting> PATH: no such file" (or "is a directory"), not as an
+// unknown zone. Other names -> load_grid_zone()'s error with the closest zones.
+IntensitySeries load_zone_or_series(std::string_view zone_or_path,
+                                    const SeriesOptions& options = {},
+                                    std::string_view setting = "grid zone");
 
 }  // namespace verdant::energy
