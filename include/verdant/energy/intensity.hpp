@@ -32,6 +32,11 @@ namespace verdant::energy {
 
 using UtcSeconds = std::chrono::sys_seconds;  // UTC, whole seconds
 
+// The highest value a series file may hold, in gCO2eq/kWh. The dirtiest real grids (coal,
+// lignite) average about 1,200; a value far above that is a unit mix-up (g/MWh) or a corrupt
+// file, and would otherwise print as an absurd or infinite mean.
+inline constexpr double kMaxSeriesGco2PerKwh = 5000.0;
+
 enum class SeriesFormat { Auto, Eia, ElectricityMaps, Plain, CarbonAwareJson };
 
 // Which Electricity Maps column to read.
@@ -88,7 +93,8 @@ class IntensitySeries {
 };
 
 // Parses a file (format auto-detected unless given) and applies the gap rule.
-// Malformed input -> verdant::Error "<file>:<line>: <what is wrong>".
+// Malformed input -> verdant::Error "<file>:<line>: <what is wrong>", among it any value
+// outside 0 to kMaxSeriesGco2PerKwh.
 IntensitySeries load_intensity_series(const std::filesystem::path& path,
                                       const SeriesOptions& options = {});
 // Same, from text already in memory; `source` names it in errors and picks the format by
