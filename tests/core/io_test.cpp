@@ -1,8 +1,11 @@
 #include "verdant/core/io.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <string>
 
 #include "verdant/core/error.hpp"
 
@@ -37,6 +40,47 @@ TEST(Io, ReadingADirectoryIsAnError) {
 
 TEST(Io, WriteIntoMissingDirectoryFailsCleanly) {
   EXPECT_THROW(write_file_atomic("/nonexistent/dir/x", std::string_view("x")), Error);
+}
+
+namespace {
+// A pid that surely names no process: a child we started, which exited and was reaped.
+pid_t dead_pid() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return child;
+}
+}  // namespace
+
+TEST(Io, StaleTemporariesOfDeadWritersAreRemovedOthersKept) {
+  fs::path dir = fs::temp_directory_path() / ("verdant_io_stale_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path target = dir / "checkpoint.vckpt";
+  const std::string dead = std::to_string(dead_pid());
+  const std::string mine = std::to_string(::getpid());
+  auto touch = [&](const std::string& name) {
+    write_file_atomic(dir / name, std::string_view("x"));
+  };
+  touch("checkpoint.vckpt");
+  touch("checkpoint.vckpt.tmp." + dead);   // a dead writer's: removed
+  touch("checkpoint.vckpt.tmp." + mine);   // ours, maybe a write in progress: kept
+  touch("checkpoint.vckpt.tmp.1");         // init's pid is alive: kept
+  touch("checkpoint.vckpt.tmp.0" + dead);  // not a name our writer makes: kept
+  touch("checkpoint.vckpt.tmp." + dead + ".bak");
+  touch("checkpoint.vckpt2.tmp." + dead);  // another target's: kept
+  touch("other.tmp." + dead);
+  fs::create_directories(dir / ("checkpoint.vckpt.tmp.1" + dead));  // not a file: kept
+
+  EXPECT_EQ(remove_stale_temporaries(target), 1u);
+  EXPECT_FALSE(fs::exists(dir / ("checkpoint.vckpt.tmp." + dead)));
+  int entries = 0;
+  for ([[maybe_unused]] auto& e : fs::directory_iterator(dir)) ++entries;
+  EXPECT_EQ(entries, 8);
+  EXPECT_TRUE(fs::exists(dir / ("checkpoint.vckpt.tmp." + mine)));
+  EXPECT_EQ(remove_stale_temporaries(target), 0u);
+  EXPECT_EQ(remove_stale_temporaries(dir / "missing" / "x.vckpt"), 0u);  // no folder: nothing
+  fs::remove_all(dir);
 }
 
 }  // namespace verdant
