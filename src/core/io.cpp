@@ -79,6 +79,35 @@ void write_file_atomic(const fs::path& path, std::string_view text) {
                               reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
 }
 
+namespace {
+// Why files cannot be created in the existing folder `folder` (errno's text), or "".
+std::string create_denied(const fs::path& folder) {
+  return ::access(folder.c_str(), W_OK | X_OK) == 0 ? "" : std::strerror(errno);
+}
+}  // namespace
+
+void check_writable_file(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw Error(path.string() + ": is a directory, expected a file");
+  const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (!fs::is_directory(folder, ec))
+    throw Error(path.string() + ": cannot write: " + folder.string() +
+                " is not an existing folder");
+  if (const std::string why = create_denied(folder); !why.empty())
+    throw Error(path.string() + ": cannot write in " + folder.string() + ": " + why);
+}
+
+void create_writable_folder(const fs::path& folder) {
+  std::error_code ec;
+  const auto status = fs::status(folder, ec);
+  if (fs::exists(status) && !fs::is_directory(status))
+    throw Error(folder.string() + ": is a file, expected a folder");
+  fs::create_directories(folder, ec);
+  if (ec) throw Error(folder.string() + ": cannot create folder: " + ec.message());
+  if (const std::string why = create_denied(folder); !why.empty())
+    throw Error(folder.string() + ": cannot create files in it: " + why);
+}
+
 std::size_t remove_stale_temporaries(const fs::path& target) {
   const std::string target_name = target.filename().string();
   if (target_name.empty()) return 0;

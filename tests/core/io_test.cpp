@@ -42,6 +42,45 @@ TEST(Io, WriteIntoMissingDirectoryFailsCleanly) {
   EXPECT_THROW(write_file_atomic("/nonexistent/dir/x", std::string_view("x")), Error);
 }
 
+TEST(Io, OutputsAreCheckedBeforeAnyWork) {
+  fs::path dir = fs::temp_directory_path() / ("verdant_io_out_" + std::to_string(::getpid()));
+  fs::create_directories(dir / "sub");
+  write_file_atomic(dir / "file", std::string_view("x"));
+  auto error_of = [](auto f) -> std::string {
+    try {
+      f();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  EXPECT_EQ(error_of([&] { check_writable_file(dir / "new.csv"); }), "(no error)");
+  EXPECT_EQ(error_of([&] { check_writable_file(dir / "sub"); }),
+            (dir / "sub").string() + ": is a directory, expected a file");
+  EXPECT_EQ(error_of([&] { check_writable_file(dir / "none" / "x.csv"); }),
+            (dir / "none" / "x.csv").string() + ": cannot write: " + (dir / "none").string() +
+                " is not an existing folder");
+  EXPECT_EQ(error_of([&] { create_writable_folder(dir / "a" / "b"); }), "(no error)");
+  EXPECT_TRUE(fs::is_directory(dir / "a" / "b"));
+  EXPECT_EQ(error_of([&] { create_writable_folder(dir / "file"); }),
+            (dir / "file").string() + ": is a file, expected a folder");
+  EXPECT_EQ(error_of([&] {
+              create_writable_folder(dir / "file" / "x");
+            }).rfind((dir / "file" / "x").string() + ": cannot create folder: ", 0),
+            0u);
+  EXPECT_EQ(read_file_text(dir / "file"), "x");
+  if (::geteuid() != 0) {  // root may write anywhere
+    fs::permissions(dir / "sub", fs::perms::owner_read | fs::perms::owner_exec);
+    EXPECT_EQ(error_of([&] { check_writable_file(dir / "sub" / "x.csv"); }),
+              (dir / "sub" / "x.csv").string() + ": cannot write in " + (dir / "sub").string() +
+                  ": Permission denied");
+    EXPECT_EQ(error_of([&] { create_writable_folder(dir / "sub"); }),
+              (dir / "sub").string() + ": cannot create files in it: Permission denied");
+    fs::permissions(dir / "sub", fs::perms::owner_all);
+  }
+  fs::remove_all(dir);
+}
+
 namespace {
 // A pid that surely names no process: a child we started, which exited and was reaped.
 pid_t dead_pid() {

@@ -13,6 +13,7 @@ namespace verdant::energy {
 namespace {
 
 using testing::TempDir;
+using testing::write_text;
 
 struct CliRun {
   int code = -1;
@@ -80,6 +81,29 @@ TEST(MeasureCli, BadInputIsOneLineError) {
   EXPECT_EQ(r.code, 2) << r.err;
   r = measure(t, "");
   EXPECT_EQ(r.code, 2) << r.err;
+}
+
+TEST(MeasureCli, OutputsThatCannotBeWrittenAreRefusedBeforeTheCommandRuns) {
+  TempDir t;
+  write_text(t / "afile", "x");
+  CliRun r = measure(t, "--out afile -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "verdant: error: --out afile: is a file, expected a folder\n");
+  EXPECT_EQ(read_file_text(t / "afile"), "x");
+  std::filesystem::create_directories(t / "out/energy.jsonl");
+  r = measure(t, "--out out -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "verdant: error: --out out/energy.jsonl: is a directory, expected a file\n");
+  r = measure(t, "--prometheus-file none/m.prom -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "verdant: error: --prometheus-file none/m.prom: cannot write: none is not an existing "
+            "folder\n");
+  EXPECT_FALSE(std::filesystem::exists(t / "MARKER"));
+  r = measure(t, "--out new/folder -- touch MARKER");  // a folder still to be made is fine
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(t / "MARKER"));
+  EXPECT_TRUE(std::filesystem::exists(t / "new/folder/energy.jsonl"));
 }
 
 TEST(MeasureCli, GridZoneThatIsAMissingFileSaysSo) {
