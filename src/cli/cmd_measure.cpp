@@ -45,6 +45,10 @@ int run_measure(const MeasureArgs& a) {
   if (a.metrics_port && (*a.metrics_port < 0 || *a.metrics_port > 65535))
     throw UsageError("--metrics-port: must be 0..65535");
 
+  // Cost settings first, so that nothing is created or printed before they are known good.
+  if (a.pue) en::validate_pue(*a.pue);
+  if (a.price) en::validate_price(*a.price);
+
   en::LocationRequest loc;
   loc.country = a.country;
   loc.cloud = a.cloud;

@@ -284,9 +284,13 @@ CarbonIntensity CarbonIntensity::from_series(IntensitySeries series, std::string
   return c;
 }
 
-CarbonIntensity& CarbonIntensity::set_pue(double pue, std::string source) {
+void validate_pue(double pue) {
   if (!(pue >= 1.0) || !std::isfinite(pue))
     throw UsageError("PUE must be a number >= 1.0, got " + fmt_g(pue));
+}
+
+CarbonIntensity& CarbonIntensity::set_pue(double pue, std::string source) {
+  validate_pue(pue);
   pue_ = pue;
   pue_source_ = std::move(source);
   return *this;

@@ -83,6 +83,20 @@ TEST(MeasureCli, BadInputIsOneLineError) {
   EXPECT_EQ(r.code, 2) << r.err;
 }
 
+TEST(MeasureCli, BadPueOrPriceIsOneLineBeforeTheCommandRuns) {
+  TempDir t;
+  CliRun r = measure(t, "--pue 0.5 -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "verdant: error: PUE must be a number >= 1.0, got 0.5\n");
+  r = measure(t, "--price nan -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "verdant: error: electricity price must be a finite number >= 0, got nan\n");
+  r = measure(t, "--price -1 --out out -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_FALSE(std::filesystem::exists(t / "MARKER"));
+  EXPECT_FALSE(std::filesystem::exists(t / "out"));
+}
+
 TEST(MeasureCli, OutputsThatCannotBeWrittenAreRefusedBeforeTheCommandRuns) {
   TempDir t;
   write_text(t / "afile", "x");
