@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "support/error_helpers.hpp"
 #include "verdant/core/error.hpp"
 
 namespace verdant {
@@ -46,21 +47,14 @@ TEST(Io, OutputsAreCheckedBeforeAnyWork) {
   fs::path dir = fs::temp_directory_path() / ("verdant_io_out_" + std::to_string(::getpid()));
   fs::create_directories(dir / "sub");
   write_file_atomic(dir / "file", std::string_view("x"));
-  auto error_of = [](auto f) -> std::string {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "(no error)";
-  };
-  EXPECT_EQ(error_of([&] { check_writable_file(dir / "new.csv"); }), "(no error)");
+  using test_support::error_of;
+  EXPECT_NO_THROW(check_writable_file(dir / "new.csv"));
   EXPECT_EQ(error_of([&] { check_writable_file(dir / "sub"); }),
             (dir / "sub").string() + ": is a directory, expected a file");
   EXPECT_EQ(error_of([&] { check_writable_file(dir / "none" / "x.csv"); }),
             (dir / "none" / "x.csv").string() + ": cannot write: " + (dir / "none").string() +
                 " is not an existing folder");
-  EXPECT_EQ(error_of([&] { create_writable_folder(dir / "a" / "b"); }), "(no error)");
+  EXPECT_NO_THROW(create_writable_folder(dir / "a" / "b"));
   EXPECT_TRUE(fs::is_directory(dir / "a" / "b"));
   EXPECT_EQ(error_of([&] { create_writable_folder(dir / "file"); }),
             (dir / "file").string() + ": is a file, expected a folder");
