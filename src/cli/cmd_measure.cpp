@@ -11,6 +11,7 @@
 
 #include "command.hpp"
 #include "verdant/core/error.hpp"
+#include "verdant/core/io.hpp"
 #include "verdant/energy/carbon.hpp"
 #include "verdant/energy/measure.hpp"
 #include "verdant/energy/meter.hpp"
@@ -44,6 +45,10 @@ int run_measure(const MeasureArgs& a) {
   if (a.metrics_port && (*a.metrics_port < 0 || *a.metrics_port > 65535))
     throw UsageError("--metrics-port: must be 0..65535");
 
+  // Cost settings first, so that nothing is created or printed before they are known good.
+  if (a.pue) en::validate_pue(*a.pue);
+  if (a.price) en::validate_price(*a.price);
+
   en::LocationRequest loc;
   loc.country = a.country;
   loc.cloud = a.cloud;
@@ -51,6 +56,18 @@ int run_measure(const MeasureArgs& a) {
   loc.series_file = a.series;
   loc.pue = a.pue;
   en::CarbonIntensity carbon = en::resolve_carbon_intensity(loc);
+
+  // The outputs are checked before the command runs: a measurement cannot be taken again.
+  const std::filesystem::path out(a.out);
+  const char* flag = "--out";
+  try {
+    create_writable_folder(out);
+    for (const char* name : {"emissions.csv", "energy.jsonl"}) check_writable_file(out / name);
+    flag = "--prometheus-file";
+    if (!a.prometheus_file.empty()) check_writable_file(a.prometheus_file);
+  } catch (const Error& e) {
+    throw UsageError(std::string(flag) + " " + e.what());
+  }
 
   en::MeterOptions mo;
   mo.force_estimate = a.estimate_only;
@@ -94,10 +111,6 @@ int run_measure(const MeasureArgs& a) {
                               : ("exited with " + std::to_string(outcome.exit_code)).c_str(),
                report.c_str());
 
-  std::filesystem::path out(a.out);
-  std::error_code ec;
-  std::filesystem::create_directories(out, ec);
-  if (ec) throw Error(out.string() + ": cannot create output folder: " + ec.message());
   std::string warn =
       en::append_emissions_csv(out / "emissions.csv", std::span(&total, 1), tracker.run_info());
   if (!warn.empty()) std::fprintf(stderr, "verdant: warning: %s\n", warn.c_str());

@@ -1,11 +1,9 @@
 // `verdant schedule`: when and where to run a job so that it emits least (issue 6), and
 // `verdant schedule --advise`: rank cloud regions for a job's energy.
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -168,20 +166,7 @@ int run_schedule(const ScheduleFlags& f) {
   opts.max_interpolated_gap = duration_flag(f.max_gap, "--max-gap");
   opts.location = f.location;
   std::vector<energy::IntensitySeries> series;
-  for (const auto& z : f.zones) {
-    auto bundled = energy::bundled_grid_zones();
-    bool is_bundled = false;
-    for (const auto& b : bundled)
-      if (b.size() == z.size() && std::equal(b.begin(), b.end(), z.begin(), [](char a, char c) {
-            return std::tolower(static_cast<unsigned char>(a)) ==
-                   std::tolower(static_cast<unsigned char>(c));
-          }))
-        is_bundled = true;
-    if (!is_bundled && std::filesystem::is_regular_file(z))
-      series.push_back(energy::load_intensity_series(z, opts));
-    else
-      series.push_back(energy::load_grid_zone(z, opts));  // unknown -> closest names
-  }
+  for (const auto& z : f.zones) series.push_back(energy::load_zone_or_series(z, opts, "--zone"));
   std::vector<const energy::IntensitySeries*> zones;
   for (const auto& s : series) zones.push_back(&s);
   auto result = schedule::find_best_window(zones, request);

@@ -66,6 +66,14 @@ T scalar(const Ctx& cx, const YAML::Node& v, const std::string& key, const char*
   }
 }
 
+// A map key as written. yaml-cpp accepts lists and maps as keys, and converting one to a
+// string throws its own "bad conversion" that names no file.
+std::string key_name(const Ctx& cx, const YAML::Node& key, const std::string& context) {
+  if (key.IsScalar()) return key.Scalar();
+  const char* kind = key.IsSequence() ? "a list" : key.IsMap() ? "a map" : "empty";
+  cx.fail(key, context + "a key must be a plain name, not " + kind);
+}
+
 double number(const Ctx& cx, const YAML::Node& v, const std::string& key) {
   return scalar<double>(cx, v, key, "a number");
 }
@@ -236,7 +244,7 @@ Modifier parse_modifier(const Ctx& cx, const YAML::Node& item) {
             "each modifier must be a map with one key: prune, sparse_train, quantize or "
             "distill");
   const auto it = item.begin();
-  const std::string name = it->first.as<std::string>();
+  const std::string name = key_name(cx, it->first, "");
   Modifier m;
   m.line = it->first.Mark().line + 1;
   if (name == "prune")
@@ -255,7 +263,7 @@ Modifier parse_modifier(const Ctx& cx, const YAML::Node& item) {
   if (!body.IsMap()) cx.fail(body, "modifier '" + name + "' must be a map of keys");
   const auto& own = keys_of(m.kind);
   for (const auto& kv : body) {
-    const std::string key = kv.first.as<std::string>();
+    const std::string key = key_name(cx, kv.first, "modifier '" + name + "': ");
     if (!kCommonKeys.count(key) && !own.count(key)) {
       std::string allowed;
       for (const auto& k : kCommonKeys) allowed += k + ", ";
@@ -308,7 +316,7 @@ Recipe parse_recipe(std::string_view yaml_text, std::string source_name) {
   }
   if (!root.IsMap()) throw Error(r.source + ":1: a recipe must be a map with key 'modifiers'");
   for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
+    const std::string key = key_name(cx, kv.first, "");
     if (key == "modifiers") {
       if (!kv.second.IsSequence() || kv.second.size() == 0)
         cx.fail(kv.first, "key 'modifiers' must be a non-empty list");

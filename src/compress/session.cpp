@@ -1,6 +1,7 @@
 #include "verdant/compress/session.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -172,6 +173,111 @@ void FakeQuantSequential::restore_state(const train::Checkpoint& c, const std::s
 
 // ---------------------------------------------------------------- Session
 
+namespace {
+// Density of each layer when sparse training starts, from the sparsity or the Erdos-Renyi
+// epsilon.
+std::vector<double> initial_densities(const SparseTrainParams& sp,
+                                      const std::vector<Shape>& shapes) {
+  if (!sp.epsilon) {
+    const DensityRule rule = sp.distribution == Distribution::erk  ? DensityRule::erk
+                             : sp.distribution == Distribution::er ? DensityRule::er
+                                                                   : DensityRule::uniform;
+    return layer_densities(shapes, 1.0 - sp.sparsity, rule);
+  }
+  std::vector<double> density;
+  for (const auto& sh : shapes) {
+    double sum = 0, prod = 1;
+    for (std::size_t d = 0; d < sh.size(); ++d)
+      if (sp.distribution == Distribution::erk || d < 2) {
+        sum += double(sh[d]);
+        prod *= double(sh[d]);
+      }
+    density.push_back(std::min(1.0, *sp.epsilon * sum / prod));
+  }
+  return density;
+}
+
+// Shortest text that reads back as `v`, so 0.9999999 is not printed as 1.
+std::string exact_text(double v) {
+  char buf[32];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
+}
+
+// Whole blocks are kept or pruned, so a layer keeps one only when its kept share of the
+// weights is at least half the largest block (prune_blocks' nearest-to-target rule).
+std::int64_t largest_block(const Shape& shape, const PruneParams& p) {
+  const std::int64_t rows = shape[0];
+  std::int64_t cols = 1;
+  for (std::size_t d = 1; d < shape.size(); ++d) cols *= shape[d];
+  return std::min(p.block_rows, rows) * std::min(p.block_cols, cols);
+}
+
+// A layer pruned to nothing turns the model into one that predicts a single class, and the
+// run would spend all its epochs (and energy) before writing it: refuse the recipe up front.
+// `names` and `shapes` are the modifier's layers, in model order.
+void check_keeps_weights(const Recipe& recipe, const Modifier& m,
+                         const std::vector<std::string>& names, const std::vector<Shape>& shapes) {
+  auto fail = [&](const std::string& key, double value, const std::string& what) {
+    throw Error(recipe.where(m, key) + key + " " + exact_text(value) + " leaves no " + what);
+  };
+  auto layer_text = [&](std::size_t k, const std::string& sizes) {
+    return " in layer " + names[k] + " (" + sizes + ")";
+  };
+  auto numel = [&](std::size_t k) {
+    std::int64_t n = 1;
+    for (auto d : shapes[k]) n *= d;
+    return n;
+  };
+  auto kept = [](std::int64_t n, double sparsity) {
+    return n - std::llround(sparsity * double(n));  // the pruners' rounding
+  };
+  if (m.kind == ModifierKind::sparse_train) {
+    const auto& sp = m.sparse;
+    const std::string key = sp.epsilon ? "epsilon" : "sparsity";
+    const double value = sp.epsilon ? *sp.epsilon : sp.sparsity;
+    const std::vector<double> density = initial_densities(sp, shapes);
+    for (std::size_t k = 0; k < names.size(); ++k)
+      if (std::llround(density[k] * double(numel(k))) < 1)
+        fail(key, value, "weight" + layer_text(k, std::to_string(numel(k)) + " weights"));
+    return;
+  }
+  const auto& p = m.prune;
+  const std::string key = m.key_line.count("sparsity") ? "sparsity" : "final_sparsity";
+  const double s = p.final_sparsity;
+  const bool blocks = p.structure == PruneStructure::block;
+  const std::string unit = blocks ? "block" : "weight";
+  const std::string block_text =
+      blocks ? ", blocks of " + std::to_string(p.block_rows) + "x" + std::to_string(p.block_cols)
+             : "";
+  if (p.structure == PruneStructure::neurons) {  // always per layer
+    for (std::size_t k = 0; k < names.size(); ++k)
+      if (kept(shapes[k][0], s) < 1)
+        fail(key, s, "neuron" + layer_text(k, std::to_string(shapes[k][0]) + " neurons"));
+    return;
+  }
+  if (p.scope == PruneScope::global) {
+    std::int64_t total = 0, block = 1;
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      total += numel(k);
+      if (blocks) block = std::max(block, largest_block(shapes[k], p));
+    }
+    const std::int64_t left = kept(total, s);
+    if (left < std::int64_t(names.size()) || 2 * left < block)
+      fail(key, s,
+           unit + " in some of the " + std::to_string(names.size()) +
+               " layers (scope global keeps " + std::to_string(left) + " of " +
+               std::to_string(total) + " weights" + block_text + ")");
+    return;
+  }
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    const std::int64_t left = kept(numel(k), s);
+    if (left < 1 || (blocks && 2 * left < largest_block(shapes[k], p)))
+      fail(key, s, unit + layer_text(k, std::to_string(numel(k)) + " weights" + block_text));
+  }
+}
+}  // namespace
+
 Session::Session(Recipe recipe, std::shared_ptr<nn::Sequential> model, std::uint64_t seed)
     : recipe_(std::move(recipe)), model_(std::move(model)), forward_(model_), rng_(seed) {
   std::map<std::string, Variable> by_name;
@@ -195,6 +301,16 @@ Session::Session(Recipe recipe, std::shared_ptr<nn::Sequential> model, std::uint
     return static_cast<std::size_t>(std::find(weight_names.begin(), weight_names.end(), name) -
                                     weight_names.begin());
   };
+  auto shapes_of = [&](const std::vector<std::size_t>& idx) {
+    std::vector<Shape> shapes;
+    for (auto i : idx) shapes.push_back(layers_[i].weight.shape());
+    return shapes;
+  };
+  auto names_of = [&](const std::vector<std::size_t>& idx) {
+    std::vector<std::string> out;
+    for (auto i : idx) out.push_back(layers_[i].name);
+    return out;
+  };
   for (const auto& m : recipe_.modifiers) {
     if (m.kind == ModifierKind::distill) continue;
     auto names = select_layers(recipe_, m, weight_names);
@@ -209,8 +325,10 @@ Session::Session(Recipe recipe, std::shared_ptr<nn::Sequential> model, std::uint
                       "structured pruning selects only the output layer, whose neurons are the "
                       "classes");
       }
+      check_keeps_weights(recipe_, m, names_of(idx), shapes_of(idx));
       prunes_.push_back({&m, idx});
     } else if (m.kind == ModifierKind::sparse_train) {
+      check_keeps_weights(recipe_, m, names_of(idx), shapes_of(idx));
       sparses_.push_back({&m, idx});
     } else if (m.kind == ModifierKind::quantize) {
       if (quant_) throw Error(recipe_.where(m, "mode") + "only one quantize modifier is allowed");
@@ -255,26 +373,9 @@ void Session::begin(std::int64_t steps_per_epoch, std::int64_t epochs) {
   }
   for (auto& p : prunes_) p.next_update = p.m->start_epoch;
   for (auto& s : sparses_) {
-    const auto& sp = s.m->sparse;
     std::vector<Shape> shapes;
     for (auto i : s.layers) shapes.push_back(layers_[i].weight.shape());
-    std::vector<double> density;
-    if (sp.epsilon) {
-      for (const auto& sh : shapes) {
-        double sum = 0, prod = 1;
-        for (std::size_t d = 0; d < sh.size(); ++d)
-          if (sp.distribution == Distribution::erk || d < 2) {
-            sum += double(sh[d]);
-            prod *= double(sh[d]);
-          }
-        density.push_back(std::min(1.0, *sp.epsilon * sum / prod));
-      }
-    } else {
-      const DensityRule rule = sp.distribution == Distribution::erk  ? DensityRule::erk
-                               : sp.distribution == Distribution::er ? DensityRule::er
-                                                                     : DensityRule::uniform;
-      density = layer_densities(shapes, 1.0 - sp.sparsity, rule);
-    }
+    const std::vector<double> density = initial_densities(s.m->sparse, shapes);
     std::ostringstream msg;
     msg << modifier_name(s.m->kind) << ": initial densities";
     for (std::size_t k = 0; k < s.layers.size(); ++k) {

@@ -284,9 +284,13 @@ CarbonIntensity CarbonIntensity::from_series(IntensitySeries series, std::string
   return c;
 }
 
-CarbonIntensity& CarbonIntensity::set_pue(double pue, std::string source) {
+void validate_pue(double pue) {
   if (!(pue >= 1.0) || !std::isfinite(pue))
     throw UsageError("PUE must be a number >= 1.0, got " + fmt_g(pue));
+}
+
+CarbonIntensity& CarbonIntensity::set_pue(double pue, std::string source) {
+  validate_pue(pue);
   pue_ = pue;
   pue_source_ = std::move(source);
   return *this;
@@ -402,16 +406,9 @@ CarbonIntensity resolve_carbon_intensity(const LocationRequest& request) {
                             "): " + fmt_g(r.gco2_per_kwh) + " gCO2eq/kWh");
     if (r.pue) result.set_pue(*r.pue, "table value for " + r.key());
   } else if (!request.grid_zone.empty()) {
-    // A bundled zone name, else a path to a series file; unknown -> closest zone names.
-    std::filesystem::path as_path(request.grid_zone);
-    bool bundled = false;
-    for (const auto& z : bundled_grid_zones()) bundled |= iequals(z, request.grid_zone);
-    if (!bundled && std::filesystem::is_regular_file(as_path))
-      result = from_series_described(load_intensity_series(as_path, request.series_options),
-                                     "series", request.typical_year);
-    else
-      result = from_series_described(load_grid_zone(request.grid_zone, request.series_options),
-                                     "grid zone", request.typical_year);
+    const bool bundled = is_bundled_grid_zone(request.grid_zone);
+    result = from_series_described(load_zone_or_series(request.grid_zone, request.series_options),
+                                   bundled ? "grid zone" : "series", request.typical_year);
   } else if (!request.series_file.empty()) {
     result =
         from_series_described(load_intensity_series(request.series_file, request.series_options),

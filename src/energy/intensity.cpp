@@ -208,6 +208,12 @@ std::vector<std::string> bundled_grid_zones() {
   return zones;
 }
 
+bool is_bundled_grid_zone(std::string_view zone) {
+  const auto zones = bundled_grid_zones();
+  return std::any_of(zones.begin(), zones.end(),
+                     [&](const std::string& z) { return detail::iequals(z, zone); });
+}
+
 IntensitySeries load_grid_zone(std::string_view zone, const SeriesOptions& options) {
   auto zones = bundled_grid_zones();
   for (const auto& z : zones)
@@ -226,6 +232,30 @@ IntensitySeries load_grid_zone(std::string_view zone, const SeriesOptions& optio
     msg += " (bundled zones are in " + grid_dir().string() + "; or give a series file)";
   }
   throw Error(msg);
+}
+
+namespace {
+bool looks_like_path(const std::filesystem::path& p) {
+  const std::string ext = detail::lower(p.extension().string());
+  std::error_code ec;
+  return p.string().find('/') != std::string::npos || ext == ".csv" || ext == ".json" ||
+         std::filesystem::exists(p, ec);
+}
+}  // namespace
+
+IntensitySeries load_zone_or_series(std::string_view zone_or_path, const SeriesOptions& options,
+                                    std::string_view setting) {
+  const std::filesystem::path path{std::string(zone_or_path)};
+  if (is_bundled_grid_zone(zone_or_path) || !looks_like_path(path))
+    return load_grid_zone(zone_or_path, options);
+  const std::string what = std::string(setting) + " " + path.string() + ": ";
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (status.type() == std::filesystem::file_type::not_found) throw Error(what + "no such file");
+  if (ec) throw Error(what + ec.message());
+  if (status.type() == std::filesystem::file_type::directory)
+    throw Error(what + "is a directory, expected a series file");
+  return load_intensity_series(path, options);
 }
 
 }  // namespace verdant::energy

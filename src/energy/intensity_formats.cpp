@@ -99,13 +99,25 @@ IntensitySeries build_grid(std::vector<Point> points, const std::string& name,
   return series;
 }
 
+// Every reader's values pass here; `what` names the column or element, `text` is the value
+// as written.
+void check_intensity(double v, std::string_view text, const std::string& source, std::size_t line,
+                     const std::string& what) {
+  if (!std::isfinite(v)) fail(source, line, what + ": '" + std::string(text) + "' is not a number");
+  if (v < 0) fail(source, line, what + ": negative intensity " + std::string(text));
+  if (v > kMaxSeriesGco2PerKwh)
+    fail(source, line,
+         what + ": intensity " + std::string(text) + " is above " +
+             std::to_string(static_cast<int>(kMaxSeriesGco2PerKwh)) +
+             " gCO2eq/kWh (the dirtiest grids average about 1200)");
+}
+
 double parse_value(std::string_view field, const std::string& source, std::size_t line,
                    const std::string& column) {
   auto v = detail::parse_double(field);
   if (!v)
     fail(source, line, "column '" + column + "': '" + std::string(field) + "' is not a number");
-  if (*v < 0)
-    fail(source, line, "column '" + column + "': negative intensity " + std::string(field));
+  check_intensity(*v, trim(field), source, line, "column '" + column + "'");
   return *v;
 }
 
@@ -336,16 +348,25 @@ std::optional<chr::seconds> parse_duration(const nlohmann::json& j) {
 
 IntensitySeries parse_carbon_aware_json(std::string_view text, const std::string& source,
                                         const SeriesOptions& options) {
+  auto line_at = [&](std::size_t byte) {
+    return 1 + static_cast<std::size_t>(
+                   std::count(text.begin(), text.begin() + std::min(byte, text.size()), '\n'));
+  };
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {
-    std::size_t line =
-        1 + static_cast<std::size_t>(std::count(
-                text.begin(), text.begin() + std::min<std::size_t>(e.byte, text.size()), '\n'));
     std::string what = e.what();
     auto pos = what.find("parse error");
-    fail(source, line, "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)));
+    fail(source, line_at(e.byte),
+         "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)));
+  } catch (const nlohmann::json::out_of_range& e) {
+    // A number beyond a double's range: the library quotes it but says not where it is.
+    const std::string what = e.what();
+    const auto open = what.find('\''), close = what.rfind('\'');
+    const std::string number = open < close ? what.substr(open + 1, close - open - 1) : "";
+    fail(source, line_at(number.empty() ? 0 : text.find(number)),
+         "number " + number + " is out of range");
   }
   const nlohmann::json* array = &doc;
   if (doc.is_object()) array = find_key(doc, "emissions");
@@ -376,8 +397,9 @@ IntensitySeries parse_carbon_aware_json(std::string_view text, const std::string
     locations.insert(loc);
     Point p{parse_time(time->get<std::string>(), source, line),
             rating->is_null() ? kUnknown : rating->get<double>(), line};
-    if (!rating->is_null() && !(p.value >= 0 && std::isfinite(p.value)))
-      fail(source, line, "element " + std::to_string(i) + ": invalid rating");
+    if (!rating->is_null())
+      check_intensity(p.value, rating->dump(), source, line,
+                      "element " + std::to_string(i) + ": rating");
     if (duration && !duration->is_null()) {
       auto d = parse_duration(*duration);
       if (!d) fail(source, line, "element " + std::to_string(i) + ": invalid duration");

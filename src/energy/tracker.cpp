@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <random>
 #include <utility>
@@ -62,14 +63,21 @@ void fill_location(const LocationRequest& request, RunInfo* info) {
 
 }  // namespace
 
+void validate_price(double price_per_kwh) {
+  if (!(price_per_kwh >= 0) || !std::isfinite(price_per_kwh)) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", price_per_kwh);
+    throw UsageError(std::string("electricity price must be a finite number >= 0, got ") + text);
+  }
+}
+
 Tracker::Tracker(MeterSet meters, CarbonIntensity carbon, TrackerOptions options)
     : meters_(std::move(meters)),
       carbon_(std::move(carbon)),
       options_(std::move(options)),
       lease_(options_.lease) {
   if (!(options_.interval_s > 0)) throw UsageError("sampling interval must be > 0 s");
-  if (options_.price_per_kwh && *options_.price_per_kwh < 0)
-    throw UsageError("electricity price must be >= 0");
+  if (options_.price_per_kwh) validate_price(*options_.price_per_kwh);
   root_ = options_.root_pid ? options_.root_pid : ::getpid();
   warnings_ = meters_.warnings;
   domain_meter_.fill(-1);

@@ -78,7 +78,7 @@ class YamlModelParser {
     if (!root.IsMap())
       throw Error(origin_ + ": a model file must be a map with 'input' and 'layers'");
     for (auto it = root.begin(); it != root.end(); ++it) {
-      const std::string key = it->first.as<std::string>();
+      const std::string key = key_name(it->first);
       if (key != "input" && key != "layers")
         throw Error(where(it->first.Mark()) + "unknown key '" + key + "' (valid: input, layers)");
     }
@@ -105,6 +105,14 @@ class YamlModelParser {
   std::string where(const YAML::Mark& m) const {
     if (m.is_null()) return origin_ + ": ";
     return origin_ + ":" + std::to_string(m.line + 1) + ": ";
+  }
+
+  // A map key as written. yaml-cpp accepts lists and maps as keys, and converting one to a
+  // string throws its own "bad conversion" that names no file.
+  std::string key_name(const YAML::Node& key) const {
+    if (key.IsScalar()) return key.Scalar();
+    const char* kind = key.IsSequence() ? "a list" : key.IsMap() ? "a map" : "empty";
+    throw Error(where(key.Mark()) + "a key must be a plain name, not " + kind);
   }
 
   std::int64_t integer(const YAML::Node& n, const std::string& key) const {
@@ -178,7 +186,7 @@ class YamlModelParser {
       throw Error(where(value.Mark()) + "options of '" + type + "' must be a map");
     if (value.IsDefined() && value.IsMap()) {
       for (auto it = value.begin(); it != value.end(); ++it) {
-        const std::string key = it->first.as<std::string>();
+        const std::string key = key_name(it->first);
         if (!allowed.count(key)) {
           std::string valid;
           for (const auto& a : allowed) valid += (valid.empty() ? "" : ", ") + a;
@@ -199,7 +207,7 @@ class YamlModelParser {
     if (item.IsScalar()) {
       type = item.as<std::string>();
     } else if (item.IsMap() && item.size() == 1) {
-      type = item.begin()->first.as<std::string>();
+      type = key_name(item.begin()->first);
       value = item.begin()->second;
     } else {
       throw Error(

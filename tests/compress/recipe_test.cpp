@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "support/error_helpers.hpp"
 #include "verdant/core/error.hpp"
 
 namespace vc = verdant::compress;
@@ -75,6 +76,16 @@ TEST(Recipe, UnknownKeyNamesLineAndKey) {
   EXPECT_NE(e.find("unknown key 'final_sparsty'"), std::string::npos) << e;
   const auto top = parse_error("modifers: []\n");
   EXPECT_NE(top.find("r.yaml:1: unknown key 'modifers'"), std::string::npos) << top;
+}
+
+TEST(Recipe, KeyThatIsNotAPlainNameNamesFileAndLine) {
+  using verdant::test_support::error_of;
+  auto parse = [](const std::string& text) { return [text] { vc::parse_recipe(text, "r.yaml"); }; };
+  EXPECT_EQ(error_of(parse("? [a, b]\n: 1\n")), "r.yaml:1: a key must be a plain name, not a list");
+  EXPECT_EQ(error_of(parse("modifiers:\n  - ? {prune: 1}\n    : {}\n")),
+            "r.yaml:2: a key must be a plain name, not a map");
+  EXPECT_EQ(error_of(parse("modifiers:\n  - prune:\n      ? [final_sparsity]\n      : 0.5\n")),
+            "r.yaml:3: modifier 'prune': a key must be a plain name, not a list");
 }
 
 TEST(Recipe, SparsityOutsideRange) {

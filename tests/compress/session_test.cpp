@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "support/error_helpers.hpp"
 #include "verdant/autograd/ops.hpp"
 #include "verdant/compress/compact.hpp"
 #include "verdant/compress/prune.hpp"
@@ -196,6 +197,57 @@ TEST(Session, PatternMatchingNoLayerIsAnError) {
   } catch (const verdant::Error& e) {
     EXPECT_NE(std::string(e.what()).find("r.yaml:3:"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("'conv1' matches no layer"), std::string::npos);
+  }
+}
+
+// mlp's weights: 1.weight [300, 784], 3.weight [100, 300], 5.weight [10, 100].
+TEST(Session, RecipeThatLeavesALayerWithoutWeightsIsRefusedBeforeAnyChange) {
+  using verdant::test_support::error_of;
+  auto model = verdant::nn::make_model("mlp");
+  const Tensor before = model->named_parameters()[0].second.value().clone();
+  auto session_error = [&](const std::string& modifier) {
+    return error_of(
+        [&] { vc::Session(vc::parse_recipe("modifiers:\n" + modifier, "r.yaml"), model, 0); });
+  };
+  EXPECT_EQ(session_error("  - prune:\n      final_sparsity: 0.9999999\n"),
+            "r.yaml:3: final_sparsity 0.9999999 leaves no weight in layer 1.weight (235200 "
+            "weights)");
+  EXPECT_EQ(session_error("  - prune: {sparsity: 0.9999, layers: '5'}\n"),
+            "r.yaml:2: sparsity 0.9999 leaves no weight in layer 5.weight (1000 weights)");
+  EXPECT_EQ(session_error("  - prune: {scope: global, final_sparsity: 0.9999999}\n"),
+            "r.yaml:2: final_sparsity 0.9999999 leaves no weight in some of the 3 layers (scope "
+            "global keeps 0 of 266200 weights)");
+  EXPECT_EQ(session_error("  - prune: {structure: neurons, final_sparsity: 0.999}\n"),
+            "r.yaml:2: final_sparsity 0.999 leaves no neuron in layer 1.weight (300 neurons)");
+  // A layer keeps a 4x4 block only when its kept weights are at least half a block: 5.weight
+  // keeps 7 weights at 0.993 (refused) and 8 at 0.992 (allowed, below).
+  EXPECT_EQ(session_error("  - prune: {structure: block, final_sparsity: 0.993}\n"),
+            "r.yaml:2: final_sparsity 0.993 leaves no block in layer 5.weight (1000 weights, "
+            "blocks of 4x4)");
+  EXPECT_EQ(
+      session_error("  - prune: {structure: block, scope: global, final_sparsity: 0.99999}\n"),
+      "r.yaml:2: final_sparsity 0.99999 leaves no block in some of the 3 layers (scope "
+      "global keeps 3 of 266200 weights, blocks of 4x4)");
+  EXPECT_EQ(session_error("  - sparse_train: {sparsity: 0.9999999, distribution: uniform}\n"),
+            "r.yaml:2: sparsity 0.9999999 leaves no weight in layer 1.weight (235200 weights)");
+  EXPECT_EQ(session_error("  - sparse_train: {method: set, epsilon: 0.000001, distribution: er}\n"),
+            "r.yaml:2: epsilon 1e-06 leaves no weight in layer 1.weight (235200 weights)");
+  const Tensor after = model->named_parameters()[0].second.value();
+  for (std::int64_t i = 0; i < before.numel(); ++i) ASSERT_EQ(after.at(i), before.at(i));
+}
+
+TEST(Session, RecipesAtTheEdgeOfTheCheckKeepAWeightInEveryLayer) {
+  for (const char* modifier :
+       {"prune: {final_sparsity: 0.999}", "prune: {structure: neurons, final_sparsity: 0.99}",
+        "prune: {structure: block, final_sparsity: 0.992}",
+        "prune: {structure: block, final_sparsity: 0.992, block: [3, 5]}"}) {
+    auto model = verdant::nn::make_model("mlp");
+    vc::Session s(vc::parse_recipe(std::string("modifiers:\n  - ") + modifier + "\n", "r.yaml"),
+                  model, 0);
+    s.begin(1, 1);
+    auto pruned = s.finish();
+    for (auto& [name, p] : pruned->named_parameters())
+      if (p.ndim() >= 2) EXPECT_GT(vc::count_nonzero(p.value()), 0) << modifier << ": " << name;
   }
 }
 

@@ -133,6 +133,15 @@ TEST(Resolve, CountryCloudZoneAndPue) {
   EXPECT_THROW(resolve_carbon_intensity(both), verdant::UsageError);
 }
 
+TEST(Resolve, PueMustBeAFiniteNumberOfAtLeastOne) {
+  EXPECT_NO_THROW(validate_pue(1.0));
+  EXPECT_NO_THROW(validate_pue(1.58));
+  EXPECT_EQ(error_of([] { validate_pue(0.5); }), "PUE must be a number >= 1.0, got 0.5");
+  EXPECT_EQ(error_of([] { validate_pue(std::nan("")); }), "PUE must be a number >= 1.0, got nan");
+  EXPECT_EQ(error_of([] { validate_pue(HUGE_VAL); }), "PUE must be a number >= 1.0, got inf");
+  EXPECT_THROW(validate_pue(0), verdant::UsageError);
+}
+
 TEST(Resolve, SeriesFileGivenAsGridZonePath) {
   auto path = fs::temp_directory_path() / ("verdant-series-" + std::to_string(::getpid()) + ".csv");
   std::ofstream(path) << "timestamp,gco2eq_per_kwh\n2022-03-01T00:00Z,100\n2022-03-01T01:00Z,300\n";
@@ -142,6 +151,9 @@ TEST(Resolve, SeriesFileGivenAsGridZonePath) {
   ASSERT_TRUE(c.is_time_series());
   EXPECT_DOUBLE_EQ(c.mean_gco2_per_kwh(), 200);
   fs::remove(path);
+  req.grid_zone = path.string();  // gone now: a missing file, not an unknown zone
+  EXPECT_EQ(error_of([&] { resolve_carbon_intensity(req); }),
+            "grid zone " + path.string() + ": no such file");
 }
 
 TEST(Emissions, ConstantIntensityAndPue) {

@@ -13,6 +13,7 @@ namespace verdant::energy {
 namespace {
 
 using testing::TempDir;
+using testing::write_text;
 
 struct CliRun {
   int code = -1;
@@ -80,6 +81,51 @@ TEST(MeasureCli, BadInputIsOneLineError) {
   EXPECT_EQ(r.code, 2) << r.err;
   r = measure(t, "");
   EXPECT_EQ(r.code, 2) << r.err;
+}
+
+TEST(MeasureCli, BadPueOrPriceIsOneLineBeforeTheCommandRuns) {
+  TempDir t;
+  CliRun r = measure(t, "--pue 0.5 -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "verdant: error: PUE must be a number >= 1.0, got 0.5\n");
+  r = measure(t, "--price nan -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "verdant: error: electricity price must be a finite number >= 0, got nan\n");
+  r = measure(t, "--price -1 --out out -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_FALSE(std::filesystem::exists(t / "MARKER"));
+  EXPECT_FALSE(std::filesystem::exists(t / "out"));
+}
+
+TEST(MeasureCli, OutputsThatCannotBeWrittenAreRefusedBeforeTheCommandRuns) {
+  TempDir t;
+  write_text(t / "afile", "x");
+  CliRun r = measure(t, "--out afile -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "verdant: error: --out afile: is a file, expected a folder\n");
+  EXPECT_EQ(read_file_text(t / "afile"), "x");
+  std::filesystem::create_directories(t / "out/energy.jsonl");
+  r = measure(t, "--out out -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "verdant: error: --out out/energy.jsonl: is a directory, expected a file\n");
+  r = measure(t, "--prometheus-file none/m.prom -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "verdant: error: --prometheus-file none/m.prom: cannot write: none is not an existing "
+            "folder\n");
+  EXPECT_FALSE(std::filesystem::exists(t / "MARKER"));
+  r = measure(t, "--out new/folder -- touch MARKER");  // a folder still to be made is fine
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(t / "MARKER"));
+  EXPECT_TRUE(std::filesystem::exists(t / "new/folder/energy.jsonl"));
+}
+
+TEST(MeasureCli, GridZoneThatIsAMissingFileSaysSo) {
+  TempDir t;
+  CliRun r = measure(t, "--grid-zone data/zone.csv -- touch MARKER");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "verdant: error: grid zone data/zone.csv: no such file\n");
+  EXPECT_FALSE(std::filesystem::exists(t / "MARKER"));
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 
 #include "support/error_helpers.hpp"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -316,4 +318,67 @@ TEST(BundledZones, ListAndCaseInsensitiveLoadAndClosestNames) {
   EXPECT_EQ(load_grid_zone("us-ciso").name(), "US-CISO");
   auto msg = error_of([] { load_grid_zone("US-CISOO"); });
   EXPECT_TRUE(contains(msg, "closest: US-CISO")) << msg;
+}
+
+TEST(BundledZones, AnythingThatLooksLikeAPathIsReadAsAFile) {
+  EXPECT_EQ(load_zone_or_series("us-ciso").name(), "US-CISO");
+  EXPECT_EQ(error_of([] { load_zone_or_series("/nonexistent/dir/zone.csv"); }),
+            "grid zone /nonexistent/dir/zone.csv: no such file");
+  EXPECT_EQ(error_of([] { load_zone_or_series("no-such-zone-file.json", {}, "--zone"); }),
+            "--zone no-such-zone-file.json: no such file");
+  const fs::path dir =
+      fs::temp_directory_path() / ("verdant-zone-dir-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  EXPECT_EQ(error_of([&] { load_zone_or_series(dir.string() + "/", {}, "--zone"); }),
+            "--zone " + dir.string() + "/: is a directory, expected a series file");
+  // A bare name that exists on disk is a path too, not a zone to correct.
+  const std::string here = "verdant-zone-here-" + std::to_string(::getpid());
+  fs::create_directories(here);
+  EXPECT_EQ(error_of([&] { load_zone_or_series(here); }),
+            "grid zone " + here + ": is a directory, expected a series file");
+  fs::remove(here);
+  fs::remove(dir);
+  EXPECT_TRUE(contains(error_of([] { load_zone_or_series("US-CISOO"); }), "closest: US-CISO"));
+}
+
+TEST(MalformedSeries, ImplausibleIntensityNamesFileAndLineInEveryFormat) {
+  EXPECT_EQ(error_of([] {
+              parse_intensity_series(
+                  "timestamp,gco2eq_per_kwh\n2022-01-01T00:00Z,100\n2022-01-01T01:00Z,1e308\n",
+                  "plain.csv");
+            }),
+            "plain.csv:3: column 'gco2eq_per_kwh': intensity 1e308 is above 5000 gCO2eq/kWh (the "
+            "dirtiest grids average about 1200)");
+  EXPECT_TRUE(contains(error_of([] {
+                         parse_intensity_series(
+                             ",WND,SUN,WAT,OIL,NG,COL,NUC,OTH,avg_CI\n"
+                             "2022-01-01 00:00:00+00:00,1,1,1,1,1,1,1,1,5000.5\n",
+                             "US-XXXX.csv");
+                       }),
+                       "US-XXXX.csv:2: column 'avg_CI': intensity 5000.5 is above 5000"));
+  EXPECT_TRUE(contains(error_of([] {
+                         parse_intensity_series(
+                             "Datetime (UTC),Zone Id,Carbon Intensity gCO₂eq/kWh (LCA)\n"
+                             "2022-01-01 00:00:00,FR,60\n2022-01-01 01:00:00,FR,1e308\n",
+                             "FR.csv");
+                       }),
+                       "FR.csv:3: column 'Carbon Intensity gCO₂eq/kWh (LCA)': intensity 1e308"));
+  EXPECT_TRUE(contains(error_of([] {
+                         parse_intensity_series(
+                             "[\n{\"time\": \"2022-06-01T00:00:00Z\", \"rating\": 1},\n"
+                             "{\"time\": \"2022-06-01T01:00:00Z\", \"rating\": 1e308}\n]",
+                             "e.json");
+                       }),
+                       "e.json:3: element 1: rating: intensity 1e+308 is above 5000"));
+  EXPECT_EQ(error_of([] {
+              parse_intensity_series(
+                  "[\n{\"time\": \"2022-06-01T00:00:00Z\", \"rating\": 1},\n"
+                  "{\"time\": \"2022-06-01T01:00:00Z\", \"rating\": 1e400}\n]",
+                  "big.json");
+            }),
+            "big.json:3: number 1e400 is out of range");
+  // The edges themselves are allowed.
+  const auto s = parse_intensity_series(
+      "timestamp,gco2eq_per_kwh\n2022-01-01T00:00Z,0\n2022-01-01T01:00Z,5000\n", "edges.csv");
+  EXPECT_DOUBLE_EQ(s.mean_known(), 2500);
 }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "energy_test_util.hpp"
+#include "support/error_helpers.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/energy/tracker.hpp"
 
@@ -202,6 +203,24 @@ TEST(Tracker, MisuseIsAnError) {
   bad.interval_s = 0;
   std::atomic<int> r2{0};
   EXPECT_THROW(Tracker(scripted(&r2), CarbonIntensity::constant(475, "world"), bad), UsageError);
+}
+
+TEST(Tracker, PriceMustBeAFiniteNumberNotBelowZero) {
+  using verdant::test_support::error_of;
+  EXPECT_NO_THROW(validate_price(0));
+  EXPECT_NO_THROW(validate_price(0.25));
+  EXPECT_EQ(error_of([] { validate_price(-1); }),
+            "electricity price must be a finite number >= 0, got -1");
+  EXPECT_EQ(error_of([] { validate_price(std::nan("")); }),
+            "electricity price must be a finite number >= 0, got nan");
+  EXPECT_EQ(error_of([] { validate_price(HUGE_VAL); }),
+            "electricity price must be a finite number >= 0, got inf");
+  EXPECT_THROW(validate_price(-1), UsageError);  // a bad flag or setting: exit code 2
+  TempDir t;
+  TrackerOptions bad = quiet_options(t);
+  bad.price_per_kwh = std::nan("");
+  std::atomic<int> reads{0};
+  EXPECT_THROW(Tracker(scripted(&reads), CarbonIntensity::constant(475, "world"), bad), UsageError);
 }
 
 }  // namespace

@@ -209,6 +209,14 @@ TEST(ModelYaml, ErrorsNameFileAndLine) {
   }
 }
 
+TEST(ModelYaml, KeyThatIsNotAPlainNameNamesFileAndLine) {
+  EXPECT_EQ(error_of("? [a, b]\n: 1\n"), "m.yaml:1: a key must be a plain name, not a list");
+  EXPECT_EQ(error_of("input: [4]\nlayers:\n  - ? [linear]\n    : {out_features: 2}\n"),
+            "m.yaml:3: a key must be a plain name, not a list");
+  EXPECT_EQ(error_of("input: [4]\nlayers:\n  - linear: {? {out_features: 1} : 2}\n"),
+            "m.yaml:3: a key must be a plain name, not a map");
+}
+
 TEST(ModelYaml, LoadFromFileAndMissingFile) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("verdant_nn_test_" + std::to_string(::getpid()));

@@ -50,6 +50,13 @@ check "unknown zone" 1 "closest: US-CISO" -- \
 printf 'timestamp,gco2eq_per_kwh\n2022-01-01T00:00Z,1\n2022-01-01T01:00Z,x\n' >"$tmp/bad.csv"
 check "malformed series" 1 "$tmp/bad.csv:3:" -- \
   "$verdant" schedule --zone "$tmp/bad.csv" --duration 1h --within 1h --now 2022-01-01T00:00Z
+printf 'timestamp,gco2eq_per_kwh\n2022-01-01T00:00Z,100\n2022-01-01T01:00Z,1e308\n' >"$tmp/huge.csv"
+check "implausible intensity" 1 "$tmp/huge.csv:3: column 'gco2eq_per_kwh': intensity 1e308 is above 5000" -- \
+  "$verdant" schedule --zone "$tmp/huge.csv" --duration 1h --within 1h --now 2022-01-01T00:00Z
+check "missing series file" 1 "verdant: error: --zone $tmp/nope.csv: no such file" -- \
+  "$verdant" schedule --zone "$tmp/nope.csv" --duration 1h --within 1h --now 2022-01-01T00:00Z
+check "folder as series file" 1 "verdant: error: --zone $tmp/: is a directory" -- \
+  "$verdant" schedule --zone "$tmp/" --duration 1h --within 1h --now 2022-01-01T00:00Z
 check "bad duration" 2 "--duration: '4x'" -- \
   "$verdant" schedule --zone US-CISO --duration 4x --within 24h --now $now
 check "no window" 2 "--start" -- "$verdant" schedule --zone US-CISO --duration 4h

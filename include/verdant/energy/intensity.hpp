@@ -32,6 +32,11 @@ namespace verdant::energy {
 
 using UtcSeconds = std::chrono::sys_seconds;  // UTC, whole seconds
 
+// The highest value a series file may hold, in gCO2eq/kWh. The dirtiest real grids (coal,
+// lignite) average about 1,200; a value far above that is a unit mix-up (g/MWh) or a corrupt
+// file, and would otherwise print as an absurd or infinite mean.
+inline constexpr double kMaxSeriesGco2PerKwh = 5000.0;
+
 enum class SeriesFormat { Auto, Eia, ElectricityMaps, Plain, CarbonAwareJson };
 
 // Which Electricity Maps column to read.
@@ -88,7 +93,8 @@ class IntensitySeries {
 };
 
 // Parses a file (format auto-detected unless given) and applies the gap rule.
-// Malformed input -> verdant::Error "<file>:<line>: <what is wrong>".
+// Malformed input -> verdant::Error "<file>:<line>: <what is wrong>", among it any value
+// outside 0 to kMaxSeriesGco2PerKwh.
 IntensitySeries load_intensity_series(const std::filesystem::path& path,
                                       const SeriesOptions& options = {});
 // Same, from text already in memory; `source` names it in errors and picks the format by
@@ -105,8 +111,18 @@ std::string format_utc_timestamp(UtcSeconds t);
 
 // Bundled EIA zones found in carbon_data_dir()/grid-hourly-2022 ("US-AZPS", ... sorted).
 std::vector<std::string> bundled_grid_zones();
+// True when `zone` names a bundled zone (case-insensitive).
+bool is_bundled_grid_zone(std::string_view zone);
 // Loads a bundled zone (case-insensitive). Unknown zone -> verdant::Error listing the
 // closest valid names.
 IntensitySeries load_grid_zone(std::string_view zone, const SeriesOptions& options = {});
+// A bundled zone name or a series file, as the zone settings (`verdant schedule --zone`,
+// LocationRequest::grid_zone) take them. A bundled name wins; anything else that looks like
+// a path (holds a '/', ends in .csv or .json, or names something on disk) is read as a file,
+// so a mistyped path reads "<setting> PATH: no such file" (or "is a directory"), not as an
+// unknown zone. Other names -> load_grid_zone()'s error with the closest zones.
+IntensitySeries load_zone_or_series(std::string_view zone_or_path,
+                                    const SeriesOptions& options = {},
+                                    std::string_view setting = "grid zone");
 
 }  // namespace verdant::energy

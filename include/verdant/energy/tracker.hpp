@@ -36,6 +36,11 @@ namespace verdant::energy {
 
 struct ProcessTreeUsage;  // procstat.hpp
 
+// An electricity price per kWh must be a finite number >= 0. Throws verdant::UsageError
+// "electricity price must be a finite number >= 0, got X" otherwise; Tracker checks
+// TrackerOptions::price_per_kwh with it.
+void validate_price(double price_per_kwh);
+
 struct TrackerOptions {
   double interval_s = 1.0;
   std::string project_name = "verdant";
