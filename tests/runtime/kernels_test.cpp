@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernel_tables.hpp"
+#include "test_models.hpp"
 #include "verdant/runtime/kernels.hpp"
 
 namespace verdant::runtime {
@@ -22,6 +23,11 @@ namespace {
 // lanes, fused multiply-add): at most this much absolute error per accumulated product of
 // values in [-1, 1].
 constexpr float kMaxF32ErrorPerProduct = 1e-5f;
+// Whole models: int8 layers are integer arithmetic, equal on every table; fp32 layers may
+// differ by this much (absolute, on outputs of magnitude about 1), and an int8 layer after
+// an fp32 one by the quantization steps such a difference can flip.
+constexpr float kMaxF32ModelDifference = 1e-5f;
+constexpr float kMaxMixedModelDifference = 0.05f;
 
 // The compiled tables other than the reference, which the others are compared with.
 std::vector<const KernelTable*> tables_under_test() {
@@ -322,6 +328,41 @@ TEST_P(KernelTwins, QuantizeU8MatchesReference) {
         EXPECT_EQ(got[3], std::min(127, zp + 5));  // 0.25 * 20 = 5 exactly
         EXPECT_EQ(got[4], 127);
       }
+    }
+  }
+}
+
+// Every test model (test_models.hpp) runs on the table as on the reference table. Sparse
+// layers may take different paths (the tables' density thresholds differ), with the same
+// results.
+TEST_P(KernelTwins, EveryTestModelMatchesTheReferenceTable) {
+  for (const testing::TestModel& tm : testing::every_test_model()) {
+    SCOPED_TRACE(tm.name);
+    std::string err;
+    const auto bytes = write_vdm(tm.spec, &err);
+    ASSERT_FALSE(bytes.empty()) << err;
+    auto want = Model::load_buffer(bytes.data(), bytes.size(), &err, {.kernels = &reference()});
+    ASSERT_NE(want, nullptr) << err;
+    auto got = Model::load_buffer(bytes.data(), bytes.size(), &err, {.kernels = &table()});
+    ASSERT_NE(got, nullptr) << err;
+    EXPECT_STREQ(got->isa(), table().isa);
+    bool any_int8 = false, any_f32 = false;
+    for (const LayerSpec& l : tm.spec.layers) {
+      any_int8 |= l.encoding != vdm::Encoding::f32 && l.encoding != vdm::Encoding::none;
+      any_f32 |= l.encoding == vdm::Encoding::f32;
+    }
+    const float tolerance = !any_f32   ? 0.f
+                            : any_int8 ? kMaxMixedModelDifference
+                                       : kMaxF32ModelDifference;
+    for (const auto& in : testing::random_inputs(16, got->input_size())) {
+      std::vector<float> a(want->output_size()), b(got->output_size());
+      ASSERT_EQ(want->run(in.data(), in.size(), a.data(), a.size()), RunStatus::ok);
+      ASSERT_EQ(got->run(in.data(), in.size(), b.data(), b.size()), RunStatus::ok);
+      if (!any_f32) {
+        EXPECT_EQ(a, b);
+        continue;
+      }
+      for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], tolerance) << i;
     }
   }
 }
