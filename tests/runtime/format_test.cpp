@@ -192,6 +192,21 @@ TEST(VdmFormat, NanWeightScaleIsRejected) {
             std::string::npos);
 }
 
+// The writer refuses what the loader would reject.
+TEST(VdmFormat, WriterRefusesNonFiniteWeights) {
+  ModelSpec spec = testing::small_mlp();
+  spec.layers[3].weight[7] = std::numeric_limits<float>::infinity();
+  std::string err;
+  EXPECT_TRUE(write_vdm(spec, &err).empty());
+  EXPECT_EQ(err, "layer 3: weight element 7 is +infinity (weights must be finite)");
+  testing::set_encoding(spec, vdm::Encoding::int8);
+  EXPECT_TRUE(write_vdm(spec, &err).empty());
+  spec.layers[3].weight[7] = 0.f;
+  spec.layers[1].bias[2] = std::nanf("");
+  EXPECT_TRUE(write_vdm(spec, &err).empty());
+  EXPECT_EQ(err, "layer 1: bias element 2 is NaN (weights must be finite)");
+}
+
 TEST(VdmFormat, LoadFileNamesThePathOfANonFiniteWeight) {
   std::string err;
   ModelSpec spec = testing::small_mlp();
