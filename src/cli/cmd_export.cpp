@@ -7,7 +7,6 @@
 
 #include "command.hpp"
 #include "verdant/core/error.hpp"
-#include "verdant/core/io.hpp"
 #include "verdant/data/dataset.hpp"
 #include "verdant/data/split.hpp"
 #include "verdant/export/export.hpp"
@@ -87,6 +86,7 @@ int run_export(const ExportFlags& f) {
         "checkpoint comes from quantization-aware training");
   o.activation_quant = qat;
   o.name = f.model.substr(f.model.find_last_of('/') + 1);
+  o.source = f.model;
   // The engine normalises pixels with Fashion-MNIST's mean and std; devices get the same.
   o.byte_scale = 1.f / (255.f * data::kFashionMnistStd);
   o.byte_offset = -data::kFashionMnistMean / data::kFashionMnistStd;
@@ -99,8 +99,7 @@ int run_export(const ExportFlags& f) {
     cal_n = static_cast<std::size_t>(
         std::min<std::int64_t>(f.calibration_samples, split.train->size()));
   }
-  exporter::ExportResult r = exporter::export_vdm(*model, o, cal, cal_n);
-  write_file_atomic(f.out, std::span<const std::uint8_t>(r.bytes.data(), r.bytes.size()));
+  exporter::ExportResult r = exporter::export_vdm_file(*model, o, cal, cal_n, f.out);
   std::printf("wrote %s: %zu bytes, %s, model %s\n", f.out.c_str(), r.bytes.size(),
               f.precision.c_str(), f.model.c_str());
   for (std::size_t i = 0; i < r.layers.size(); ++i)

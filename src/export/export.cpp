@@ -8,6 +8,7 @@
 #include "verdant/compress/quantize.hpp"
 #include "verdant/compress/recipe.hpp"
 #include "verdant/core/error.hpp"
+#include "verdant/core/io.hpp"
 #include "verdant/kernels/block_sparse.hpp"
 #include "verdant/nn/layers.hpp"
 #include "verdant/nn/module.hpp"
@@ -107,6 +108,21 @@ ModelSpec to_spec(nn::Sequential& model, const ExportOptions& o) {
   }
   if (spec.layers.empty()) throw Error("model has no layers to export");
   return spec;
+}
+
+// The runtime refuses NaN and infinite weights: name the first such parameter as the
+// checkpoint does ('1.weight'), with the file it came from.
+void check_finite_parameters(const nn::Sequential& model, const std::string& source) {
+  for (const auto& [name, p] : model.named_parameters()) {
+    const float* v = p.value().data<float>();
+    for (std::int64_t i = 0; i < p.numel(); ++i) {
+      if (std::isfinite(v[i])) continue;
+      const char* what = std::isnan(v[i]) ? "NaN" : v[i] > 0 ? "+infinity" : "-infinity";
+      throw Error((source.empty() ? std::string() : source + ": ") + "parameter '" + name +
+                  "' element " + std::to_string(i) + " is " + what +
+                  "; a .vdm model needs finite weights");
+    }
+  }
 }
 
 std::string describe(const LayerSpec& s, std::uint32_t in_c) {
@@ -254,6 +270,7 @@ std::vector<ActivationQuant> learned_activations(const train::Checkpoint& c,
 ExportResult export_vdm(nn::Sequential& model, const ExportOptions& options,
                         const std::vector<float>& calibration, std::size_t calibration_count) {
   ModelSpec spec = to_spec(model, options);
+  check_finite_parameters(model, options.source);
   std::string err;
   ExportResult result;
   if (options.precision == Precision::int8) {
@@ -305,6 +322,19 @@ ExportResult export_vdm(nn::Sequential& model, const ExportOptions& options,
   }
   result.bytes = runtime::write_vdm(spec, &err);
   if (result.bytes.empty()) throw Error("export: " + err);
+  return result;
+}
+
+ExportResult export_vdm_file(nn::Sequential& model, const ExportOptions& options,
+                             const std::vector<float>& calibration, std::size_t calibration_count,
+                             const std::string& path) {
+  ExportResult result = export_vdm(model, options, calibration, calibration_count);
+  runtime::LoadOptions load;
+  load.name = path;
+  std::string err;
+  if (!runtime::Model::load_buffer(result.bytes.data(), result.bytes.size(), &err, load))
+    throw Error(err + " (not written)");
+  write_file_atomic(path, std::span<const std::uint8_t>(result.bytes.data(), result.bytes.size()));
   return result;
 }
 

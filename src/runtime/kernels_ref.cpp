@@ -1,8 +1,7 @@
 // Reference kernels: the plain twins every optimized kernel is tested against.
-#include "verdant/runtime/kernels.hpp"
+#include <cstdint>
 
-#include <cstdlib>
-#include <cstring>
+#include "kernel_tables.hpp"
 
 namespace verdant::runtime {
 namespace {
@@ -79,35 +78,23 @@ void quantize_u8_ref(const float* x, std::size_t n, float inv_scale, std::int32_
   }
 }
 
-constexpr KernelTable kReference{"reference", 0.5, gemv_s8_ref,   gemv_f32_ref,   requant_u8_ref,
-                                 spmv_s8_ref, 1.0, bsr4x4_s8_ref, quantize_u8_ref};
-
 }  // namespace
 
-#if defined(VERDANT_RUNTIME_HAVE_AVX2)
-const KernelTable* avx2_kernel_table();  // defined in x86/avx2/kernels_avx2.cpp
-#endif
+constinit const KernelTable kReferenceKernels{
+    .isa = "reference",
+    .cpu_supports = [] { return true; },
+    .csr_max_density = 0.5,
+    .bsr_max_density = 1.0,
+    .gemv_s8 = gemv_s8_ref,
+    .gemv_f32 = gemv_f32_ref,
+    .requant_u8 = requant_u8_ref,
+    .spmv_s8 = spmv_s8_ref,
+    .bsr4x4_s8 = bsr4x4_s8_ref,
+    .quantize_u8 = quantize_u8_ref,
+};
 
 const KernelTable& reference_kernels() {
-  return kReference;
-}
-
-const KernelTable* avx2_kernels() {
-#if defined(VERDANT_RUNTIME_HAVE_AVX2)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return avx2_kernel_table();
-#endif
-  return nullptr;
-}
-
-const KernelTable& active_kernels() {
-  static const KernelTable* chosen = [] {
-    const char* force = std::getenv("VERDANT_RUNTIME_ISA");
-    if (force != nullptr && std::strcmp(force, "reference") == 0) return &kReference;
-    const KernelTable* avx2 = avx2_kernels();
-    return avx2 != nullptr ? avx2 : &kReference;
-  }();
-  return *chosen;
+  return kReferenceKernels;
 }
 
 }  // namespace verdant::runtime

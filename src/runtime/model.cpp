@@ -11,9 +11,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
+#include "numerics.hpp"
 #include "verdant/runtime/kernels.hpp"
 
 namespace verdant::runtime {
@@ -29,24 +31,17 @@ inline std::int32_t sat_add(std::int32_t a, std::int32_t b) {
   return static_cast<std::int32_t>(s);
 }
 
-std::size_t dtype_bytes(DataType t) {
-  switch (t) {
-    case DataType::f32:
-    case DataType::i32:
-    case DataType::u32:
-      return 4;
-    case DataType::u16:
-      return 2;
-    case DataType::i8:
-    case DataType::u8:
-      return 1;
-  }
-  return 0;
-}
-
 bool is_int8(Encoding e) {
   return e == Encoding::int8 || e == Encoding::int8_csr || e == Encoding::int8_bsr;
 }
+
+bool is_sparse(Encoding e) {
+  return e == Encoding::int8_csr || e == Encoding::int8_bsr;
+}
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
 
 }  // namespace
 
@@ -64,6 +59,7 @@ struct LayerPlan {
   const std::uint32_t* row_ptr = nullptr;  // CSR: per row; BSR: per block row
   const std::uint16_t* col = nullptr;
   std::size_t block_rows = 0;       // BSR: ceil(rows / kBlock)
+  bool expand_to_dense = false;     // sparse, but denser than the kernel table's break-even
   const std::int8_t* wd = nullptr;  // dense int8 rows [rows][kp]: the file's, or sparse expanded
   // Precomputed in the arena: bias with the input zero-point correction folded in
   // (bias - Z_in * sum_k w), fixed-point multipliers and shifts, or dequantization scales.
@@ -76,14 +72,13 @@ struct LayerPlan {
 
 struct Model::Impl {
   std::vector<LayerPlan> layers;
-  std::uint8_t* arena = nullptr;
+  std::unique_ptr<std::uint8_t[], FreeDeleter> arena;
   std::uint8_t* buf[2] = {nullptr, nullptr};
   std::uint8_t* col = nullptr;  // one im2col row (f32 or u8)
   std::uint8_t* pre = nullptr;  // conv output before pooling
   std::int32_t* acc = nullptr;  // one column of accumulators
-  const KernelTable* k = nullptr;
+  const KernelTable* kernels = nullptr;
   std::uint64_t macs = 0;
-  ~Impl() { std::free(arena); }
 };
 
 const char* run_status_message(RunStatus s) {
@@ -100,8 +95,9 @@ const char* run_status_message(RunStatus s) {
   return "unknown status";
 }
 
+Model::Model() = default;
+
 Model::~Model() {
-  delete impl_;
   if (mapping_ != nullptr) munmap(mapping_, file_size_);
   std::free(owned_);
 }
@@ -121,18 +117,18 @@ std::size_t Model::activation_size(std::size_t i) const {
   return impl_->layers[i - 1].out_elems;
 }
 const char* Model::isa() const {
-  return impl_->k->isa;
+  return impl_->kernels->isa;
 }
 std::uint64_t Model::macs() const {
   return impl_->macs;
 }
 bool Model::densified(std::size_t i) const {
   const LayerPlan& p = impl_->layers[i];
-  return (p.rec.encoding == Encoding::int8_csr || p.rec.encoding == Encoding::int8_bsr) &&
-         p.wd != nullptr;
+  return is_sparse(p.rec.encoding) && p.wd != nullptr;
 }
 
-std::unique_ptr<Model> Model::load_file(const std::string& path, std::string* error) {
+std::unique_ptr<Model> Model::load_file(const std::string& path, std::string* error,
+                                        const LoadOptions& options) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     *error = path + ": cannot open: " + std::strerror(errno);
@@ -161,32 +157,24 @@ std::unique_ptr<Model> Model::load_file(const std::string& path, std::string* er
   m->mapping_ = map;
   m->file_ = static_cast<const std::uint8_t*>(map);
   m->file_size_ = size;
-  return finish_load(std::move(m), path, error);
+  return finish_load(std::move(m), path, options.kernels, error);
 }
 
-std::unique_ptr<Model> Model::load_buffer(const void* data, std::size_t size, std::string* error) {
+std::unique_ptr<Model> Model::load_buffer(const void* data, std::size_t size, std::string* error,
+                                          const LoadOptions& options) {
   std::unique_ptr<Model> m(new Model());
   m->owned_ = static_cast<std::uint8_t*>(std::aligned_alloc(kAlign, align_up(size + 1)));
   if (m->owned_ == nullptr) {
-    *error = "<buffer>: out of memory";
+    *error = options.name + ": out of memory";
     return nullptr;
   }
   if (size > 0) std::memcpy(m->owned_, data, size);
   m->file_ = m->owned_;
   m->file_size_ = size;
-  return finish_load(std::move(m), "<buffer>", error);
+  return finish_load(std::move(m), options.name, options.kernels, error);
 }
 
 namespace {
-
-struct Checker {
-  const std::string& name;
-  std::string* error;
-  bool fail(const std::string& what) {
-    *error = name + ": " + what;
-    return false;
-  }
-};
 
 bool finite_positive(float v) {
   return std::isfinite(v) && v > 0.f;
@@ -201,6 +189,487 @@ std::uint64_t stored_weights(const LayerPlan& p) {
 
 double sparse_max_density(const KernelTable& k, Encoding e) {
   return e == Encoding::int8_bsr ? k.bsr_max_density : k.csr_max_density;
+}
+
+template <typename T>
+constexpr DataType dtype_of() {
+  if constexpr (std::is_same_v<T, float>) return DataType::f32;
+  if constexpr (std::is_same_v<T, std::int8_t>) return DataType::i8;
+  if constexpr (std::is_same_v<T, std::int32_t>) return DataType::i32;
+  if constexpr (std::is_same_v<T, std::uint8_t>) return DataType::u8;
+  if constexpr (std::is_same_v<T, std::uint16_t>) return DataType::u16;
+  if constexpr (std::is_same_v<T, std::uint32_t>) return DataType::u32;
+}
+
+// The activation the next layer must accept: the model input, then each layer's output.
+struct LayerInput {
+  std::uint32_t c = 0, h = 0, w = 0;
+  ValueType type = ValueType::f32;
+  float scale = 0.f;
+  std::int32_t zero_point = 0;
+};
+
+// Validates one .vdm file and plans its layers, in the steps Model::finish_load runs. Each
+// step reports the first problem as one line "<file>: <what>" and returns false.
+class Loader {
+ public:
+  Loader(const std::uint8_t* file, std::size_t size, const std::string& name, std::string* error)
+      : file_(file), size_(size), name_(name), error_(error) {}
+
+  bool fail(std::string_view what) {
+    *error_ = name_;
+    error_->append(": ").append(what);
+    return false;
+  }
+  // A problem of the layer being planned: "<file>: layer N: <what>".
+  bool fail_layer(std::string_view what) {
+    *error_ = name_;
+    error_->append(": ").append(at_).append(what);
+    return false;
+  }
+
+  // Size, magic, version, CRC, flags, counts, the two tables and the input shape.
+  bool validate_header(FileHeader& h);
+  // Every layer in order: its shapes against the previous output, its geometry, its
+  // quantization chain and its tensors, each bound to a pointer into the file.
+  bool plan_layers(const FileHeader& h, const KernelTable& kernels, std::vector<LayerPlan>& layers);
+
+ private:
+  bool plan_shapes(LayerPlan& p, const FileHeader& h, const LayerInput& in);
+  bool check_flatten(const LayerPlan& p);
+  bool plan_geometry(LayerPlan& p);
+  bool check_quantization(const LayerPlan& p, const LayerInput& in);
+  bool bind_tensors(LayerPlan& p, const KernelTable& kernels);
+  bool bind_f32(LayerPlan& p);
+  bool bind_int8(LayerPlan& p, const KernelTable& kernels);
+  bool check_dense_row_layout(const LayerPlan& p);
+  bool load_csr(LayerPlan& p);
+  bool load_bsr(LayerPlan& p);
+  bool check_requantization(const LayerPlan& p);
+  // Points *data at the layer's tensor of `role`, after checking its type, its element
+  // count and that its data lies inside the file, aligned, after the tables.
+  template <typename T>
+  bool bind(const LayerPlan& p, TensorRole role, std::uint64_t count, const char* what,
+            const T** data) {
+    const void* found = find_tensor_data(p, role, dtype_of<T>(), sizeof(T), count, what);
+    *data = static_cast<const T*>(found);
+    return found != nullptr;
+  }
+  // bind's checks, once for every element type (one copy keeps the loader small).
+  const void* find_tensor_data(const LayerPlan& p, TensorRole role, DataType dtype,
+                               std::size_t elem_bytes, std::uint64_t count, const char* what);
+
+  const std::uint8_t* file_;
+  std::size_t size_;
+  const std::string& name_;
+  std::string* error_;
+  const LayerRecord* layer_records_ = nullptr;    // set by validate_header
+  const TensorRecord* tensor_records_ = nullptr;  // set by validate_header
+  std::uint64_t tables_end_ = 0;                  // tensor data lies after both tables
+  std::string at_;                                // "layer N: ", the layer being planned
+};
+
+bool Loader::validate_header(FileHeader& h) {
+  if (size_ < sizeof(FileHeader))
+    return fail("truncated .vdm file (" + std::to_string(size_) +
+                " bytes, the header alone needs 128)");
+  std::memcpy(&h, file_, sizeof h);
+  if (std::memcmp(h.magic, kMagic, 4) != 0) return fail("not a .vdm file (bad magic bytes)");
+  if (h.version != kVersion)
+    return fail("unsupported .vdm version " + std::to_string(h.version) +
+                " (this runtime reads version " + std::to_string(kVersion) + ")");
+  if (h.file_size != size_)
+    return fail(std::string(size_ < h.file_size ? "truncated" : "oversized") +
+                " .vdm file: header says " + std::to_string(h.file_size) + " bytes, file has " +
+                std::to_string(size_));
+  const std::uint32_t crc = file_crc32(file_, size_);
+  if (crc != h.crc32)
+    return fail("checksum mismatch (corrupt .vdm file): stored CRC-32 " + std::to_string(h.crc32) +
+                ", computed " + std::to_string(crc));
+  if (h.flags != 0) return fail("unknown flags " + std::to_string(h.flags) + " in the header");
+  if (!std::isfinite(h.byte_scale) || !std::isfinite(h.byte_offset))
+    return fail("byte input normalisation is not finite");
+  h.name[sizeof h.name - 1] = '\0';
+  if (h.num_layers == 0 || h.num_layers > kMaxLayers)
+    return fail("layer count " + std::to_string(h.num_layers) + " out of range 1.." +
+                std::to_string(kMaxLayers));
+  if (h.num_tensors > 8u * h.num_layers)
+    return fail("tensor count " + std::to_string(h.num_tensors) + " too large");
+  const std::uint64_t layers_bytes = std::uint64_t{h.num_layers} * sizeof(LayerRecord);
+  const std::uint64_t tensors_bytes = std::uint64_t{h.num_tensors} * sizeof(TensorRecord);
+  if (h.layer_table_offset % kAlign != 0 || h.layer_table_offset < sizeof(FileHeader) ||
+      h.layer_table_offset > size_ || size_ - h.layer_table_offset < layers_bytes)
+    return fail("layer table outside the file or misaligned");
+  if (h.tensor_table_offset % kAlign != 0 || h.tensor_table_offset < sizeof(FileHeader) ||
+      h.tensor_table_offset > size_ || size_ - h.tensor_table_offset < tensors_bytes)
+    return fail("tensor table outside the file or misaligned");
+  if (h.input_c == 0 || h.input_h == 0 || h.input_w == 0 || h.input_c > kMaxDim ||
+      h.input_h > kMaxDim || h.input_w > kMaxDim ||
+      std::uint64_t{h.input_c} * h.input_h * h.input_w > kMaxActivation)
+    return fail("input shape out of range");
+  layer_records_ = reinterpret_cast<const LayerRecord*>(file_ + h.layer_table_offset);
+  tensor_records_ = reinterpret_cast<const TensorRecord*>(file_ + h.tensor_table_offset);
+  tables_end_ =
+      std::max(h.layer_table_offset + layers_bytes, h.tensor_table_offset + tensors_bytes);
+  return true;
+}
+
+bool Loader::plan_layers(const FileHeader& h, const KernelTable& kernels,
+                         std::vector<LayerPlan>& layers) {
+  layers.resize(h.num_layers);
+  LayerInput in{.c = h.input_c, .h = h.input_h, .w = h.input_w};
+  for (std::uint32_t li = 0; li < h.num_layers; ++li) {
+    LayerPlan& p = layers[li];
+    std::memcpy(&p.rec, &layer_records_[li], sizeof(LayerRecord));
+    const LayerRecord& r = p.rec;
+    at_ = "layer " + std::to_string(li) + ": ";
+    if (!plan_shapes(p, h, in)) return false;
+    if (r.kind == LayerKind::flatten) {
+      if (!check_flatten(p)) return false;
+      in.c = r.out_c;
+      in.h = in.w = 1;
+      continue;
+    }
+    if (!plan_geometry(p) || !check_quantization(p, in) || !bind_tensors(p, kernels) ||
+        !check_requantization(p))
+      return false;
+    in = {.c = r.out_c,
+          .h = r.out_h,
+          .w = r.out_w,
+          .type = r.out_type,
+          .scale = r.out_scale,
+          .zero_point = r.out_zero_point};
+  }
+  if (h.output_size != std::uint64_t{in.c} * in.h * in.w)
+    return fail("output size " + std::to_string(h.output_size) +
+                " does not match the last layer (" +
+                std::to_string(std::uint64_t{in.c} * in.h * in.w) + ")");
+  return true;
+}
+
+// The input shape chains from the previous output, the output shape is in range, and the
+// tensor slice lies in the tensor table.
+bool Loader::plan_shapes(LayerPlan& p, const FileHeader& h, const LayerInput& in) {
+  const LayerRecord& r = p.rec;
+  if (r.in_c != in.c || r.in_h != in.h || r.in_w != in.w)
+    return fail_layer(std::string("input shape ") + std::to_string(r.in_c) + "x" +
+                      std::to_string(r.in_h) + "x" + std::to_string(r.in_w) +
+                      " does not match the previous output " + std::to_string(in.c) + "x" +
+                      std::to_string(in.h) + "x" + std::to_string(in.w));
+  if (r.out_c == 0 || r.out_h == 0 || r.out_w == 0 || r.out_c > kMaxDim || r.out_h > kMaxDim ||
+      r.out_w > kMaxDim || std::uint64_t{r.out_c} * r.out_h * r.out_w > kMaxActivation)
+    return fail_layer("output shape out of range");
+  p.in_elems = std::size_t{r.in_c} * r.in_h * r.in_w;
+  p.out_elems = std::size_t{r.out_c} * r.out_h * r.out_w;
+  if (r.first_tensor > h.num_tensors || r.num_tensors > h.num_tensors - r.first_tensor ||
+      r.num_tensors > 8)
+    return fail_layer("tensor slice outside the tensor table");
+  p.first_tensor = r.first_tensor;
+  return true;
+}
+
+bool Loader::check_flatten(const LayerPlan& p) {
+  const LayerRecord& r = p.rec;
+  if (r.encoding != Encoding::none || r.num_tensors != 0 || r.activation != Activation::none ||
+      r.pool != Pool::none || r.out_c != p.in_elems || r.out_h != 1 || r.out_w != 1 ||
+      r.in_type != r.out_type)
+    return fail_layer("malformed flatten layer");
+  return true;
+}
+
+// Kind, activation and value types, then the GEMM view (rows, K) of a linear layer or of a
+// conv2d's im2col, with the conv and pooling output sizes.
+bool Loader::plan_geometry(LayerPlan& p) {
+  const LayerRecord& r = p.rec;
+  if (r.kind != LayerKind::linear && r.kind != LayerKind::conv2d)
+    return fail_layer(std::string("unknown layer kind ") +
+                      std::to_string(static_cast<int>(r.kind)));
+  if (r.activation != Activation::none && r.activation != Activation::relu)
+    return fail_layer(std::string("unknown activation ") +
+                      std::to_string(static_cast<int>(r.activation)));
+  if (r.in_type != ValueType::f32 && r.in_type != ValueType::u8)
+    return fail_layer("unknown input type");
+  if (r.out_type != ValueType::f32 && r.out_type != ValueType::u8)
+    return fail_layer("unknown output type");
+  p.rows = r.out_c;
+  if (r.kind == LayerKind::linear) {
+    if (r.in_h != 1 || r.in_w != 1 || r.out_h != 1 || r.out_w != 1 || r.kernel_h != 1 ||
+        r.kernel_w != 1 || r.stride != 1 || r.padding != 0 || r.pool != Pool::none)
+      return fail_layer("malformed linear layer (needs a flat 1x1 input and output)");
+    p.k = r.in_c;
+  } else {
+    if (r.kernel_h == 0 || r.kernel_w == 0 || r.stride == 0 || r.padding >= r.kernel_h ||
+        r.padding >= r.kernel_w)
+      return fail_layer("malformed conv2d geometry");
+    const std::uint64_t ph = std::uint64_t{r.in_h} + 2u * r.padding;
+    const std::uint64_t pw = std::uint64_t{r.in_w} + 2u * r.padding;
+    if (ph < r.kernel_h || pw < r.kernel_w)
+      return fail_layer("kernel larger than the padded input");
+    p.conv_h = static_cast<std::uint32_t>((ph - r.kernel_h) / r.stride + 1);
+    p.conv_w = static_cast<std::uint32_t>((pw - r.kernel_w) / r.stride + 1);
+    std::uint32_t oh = p.conv_h, ow = p.conv_w;
+    if (r.pool == Pool::max || r.pool == Pool::avg) {
+      if (r.pool_size == 0 || r.pool_stride == 0 || p.conv_h < r.pool_size ||
+          p.conv_w < r.pool_size)
+        return fail_layer("malformed pooling geometry");
+      oh = (p.conv_h - r.pool_size) / r.pool_stride + 1;
+      ow = (p.conv_w - r.pool_size) / r.pool_stride + 1;
+    } else if (r.pool != Pool::none) {
+      return fail_layer(std::string("unknown pooling ") + std::to_string(static_cast<int>(r.pool)));
+    }
+    if (r.out_h != oh || r.out_w != ow)
+      return fail_layer(std::string("output size ") + std::to_string(r.out_h) + "x" +
+                        std::to_string(r.out_w) + " does not follow from the conv2d geometry (" +
+                        std::to_string(oh) + "x" + std::to_string(ow) + ")");
+    p.k = std::size_t{r.in_c} * r.kernel_h * r.kernel_w;
+  }
+  if (p.k == 0 || p.k > kMaxDim)
+    return fail_layer(std::string("reduction length ") + std::to_string(p.k) + " out of range");
+  return true;
+}
+
+// A u8 input has valid parameters equal to the previous u8 output's; a u8 output has valid
+// parameters.
+bool Loader::check_quantization(const LayerPlan& p, const LayerInput& in) {
+  const LayerRecord& r = p.rec;
+  if (r.in_type == ValueType::u8) {
+    if (!finite_positive(r.in_scale) || r.in_zero_point < 0 || r.in_zero_point > kActivationQMax)
+      return fail_layer("bad input quantization (scale must be > 0, zero point in 0..127)");
+    if (in.type == ValueType::u8 && (r.in_scale != in.scale || r.in_zero_point != in.zero_point))
+      return fail_layer("input quantization does not match the previous layer's output");
+  }
+  if (r.out_type == ValueType::u8 &&
+      (!finite_positive(r.out_scale) || r.out_zero_point < 0 || r.out_zero_point > kActivationQMax))
+    return fail_layer("bad output quantization (scale must be > 0, zero point in 0..127)");
+  return true;
+}
+
+const void* Loader::find_tensor_data(const LayerPlan& p, TensorRole role, DataType dtype,
+                                     std::size_t elem_bytes, std::uint64_t count,
+                                     const char* what) {
+  const TensorRecord* t = nullptr;
+  for (std::uint32_t i = 0; i < p.rec.num_tensors && t == nullptr; ++i)
+    if (tensor_records_[p.first_tensor + i].role == role) t = &tensor_records_[p.first_tensor + i];
+  if (t == nullptr) return fail_layer(std::string("missing ") + what + " tensor"), nullptr;
+  if (t->dtype != dtype)
+    return fail_layer(std::string(what) + " tensor has the wrong data type"), nullptr;
+  if (t->count != count)
+    return fail_layer(std::string(what) + " tensor has " + std::to_string(t->count) +
+                      " elements, expected " + std::to_string(count)),
+           nullptr;
+  const std::uint64_t bytes = count * elem_bytes;
+  if (t->offset % kAlign != 0 || t->offset < tables_end_ || t->offset > size_ ||
+      size_ - t->offset < bytes)
+    return fail_layer(std::string(what) + " tensor lies outside the file or is misaligned"),
+           nullptr;
+  return file_ + t->offset;
+}
+
+bool Loader::bind_tensors(LayerPlan& p, const KernelTable& kernels) {
+  if (p.rec.encoding == Encoding::f32) return bind_f32(p);
+  if (is_int8(p.rec.encoding)) return bind_int8(p, kernels);
+  return fail_layer(std::string("unknown encoding ") +
+                    std::to_string(static_cast<int>(p.rec.encoding)));
+}
+
+// A dense weight tensor, when present, has out_c rows of kp elements (checked before its
+// count, for the clearer message).
+bool Loader::check_dense_row_layout(const LayerPlan& p) {
+  for (std::uint32_t i = 0; i < p.rec.num_tensors; ++i) {
+    const TensorRecord& t = tensor_records_[p.first_tensor + i];
+    if (t.role != TensorRole::weight) continue;
+    if (t.rows != p.rows || t.row_stride != p.kp)
+      return fail_layer("weight tensor has the wrong row layout");
+    return true;
+  }
+  return true;
+}
+
+// f32 weights [rows][kp] and bias [rows], all finite: one NaN would spread to every output.
+bool Loader::bind_f32(LayerPlan& p) {
+  const LayerRecord& r = p.rec;
+  if (r.in_type != ValueType::f32 || r.out_type != ValueType::f32)
+    return fail_layer("f32 layers take and produce f32 activations");
+  p.kp = padded_row_elems(static_cast<std::uint32_t>(p.k), 4);
+  if (!check_dense_row_layout(p) || !bind(p, TensorRole::weight, p.rows * p.kp, "weight", &p.wf) ||
+      !bind(p, TensorRole::bias, p.rows, "bias", &p.bf))
+    return false;
+  if (const std::string bad = describe_non_finite("weight tensor", p.wf, p.rows * p.kp);
+      !bad.empty())
+    return fail_layer(bad + " (weights must be finite)");
+  if (const std::string bad = describe_non_finite("bias tensor", p.bf, p.rows); !bad.empty())
+    return fail_layer(bad + " (biases must be finite)");
+  return true;
+}
+
+// Per-channel scales and i32 bias, then the weights in the layer's encoding. A sparse layer
+// denser than the kernel table's break-even is marked for expansion to dense rows.
+bool Loader::bind_int8(LayerPlan& p, const KernelTable& kernels) {
+  const LayerRecord& r = p.rec;
+  if (r.in_type != ValueType::u8) return fail_layer("int8 layers take u8 activations");
+  p.kp = padded_row_elems(static_cast<std::uint32_t>(p.k), 1);
+  if (!bind(p, TensorRole::weight_scale, p.rows, "weight_scale", &p.wscale)) return false;
+  for (std::size_t o = 0; o < p.rows; ++o)
+    if (!finite_positive(p.wscale[o]))
+      return fail_layer(std::string("weight scale of channel ") + std::to_string(o) +
+                        " is not a positive number");
+  if (!bind(p, TensorRole::bias, p.rows, "bias", &p.bias_i)) return false;
+  if (r.encoding == Encoding::int8) {
+    if (!check_dense_row_layout(p) || !bind(p, TensorRole::weight, p.rows * p.kp, "weight", &p.w8))
+      return false;
+    p.wd = p.w8;
+    return true;
+  }
+  if (!(r.encoding == Encoding::int8_bsr ? load_bsr(p) : load_csr(p))) return false;
+  p.expand_to_dense = static_cast<double>(stored_weights(p)) >
+                      sparse_max_density(kernels, r.encoding) * static_cast<double>(p.rows * p.k);
+  return true;
+}
+
+// The tensors of a CSR layer: row pointers (non-decreasing, from 0 to the non-zero count),
+// column indices (increasing within a row, below K) and the non-zero values.
+bool Loader::load_csr(LayerPlan& p) {
+  if (!bind(p, TensorRole::row_ptr, p.rows + 1, "row_ptr", &p.row_ptr)) return false;
+  const std::uint64_t nnz = p.row_ptr[p.rows];
+  if (p.row_ptr[0] != 0 || nnz > p.rows * p.k)
+    return fail_layer("row_ptr must start at 0 and end at the non-zero count");
+  if (!bind(p, TensorRole::col_idx, nnz, "col_idx", &p.col) ||
+      !bind(p, TensorRole::weight, nnz, "weight", &p.w8))
+    return false;
+  for (std::size_t o = 0; o < p.rows; ++o) {
+    if (p.row_ptr[o + 1] < p.row_ptr[o] || p.row_ptr[o + 1] > nnz)
+      return fail_layer("row_ptr is not non-decreasing");
+    for (std::uint32_t j = p.row_ptr[o]; j < p.row_ptr[o + 1]; ++j)
+      if (p.col[j] >= p.k || (j > p.row_ptr[o] && p.col[j] <= p.col[j - 1]))
+        return fail_layer(std::string("column indices must be increasing and below ") +
+                          std::to_string(p.k));
+  }
+  return true;
+}
+
+// The tensors of a 4x4 block-sparse layer: block row pointers, block columns (increasing
+// within a block row) and the blocks, whose entries outside the matrix must be zero (the
+// kernels multiply them by padding).
+bool Loader::load_bsr(LayerPlan& p) {
+  p.block_rows = (p.rows + kBlock - 1) / kBlock;
+  const std::size_t block_cols = (p.k + kBlock - 1) / kBlock;
+  if (!bind(p, TensorRole::row_ptr, p.block_rows + 1, "row_ptr", &p.row_ptr)) return false;
+  const std::uint64_t blocks = p.row_ptr[p.block_rows];
+  if (p.row_ptr[0] != 0 || blocks > std::uint64_t{p.block_rows} * block_cols)
+    return fail_layer("row_ptr must start at 0 and end at the block count");
+  if (!bind(p, TensorRole::col_idx, blocks, "col_idx", &p.col) ||
+      !bind(p, TensorRole::weight, blocks * kBlock * kBlock, "weight", &p.w8))
+    return false;
+  for (std::size_t b = 0; b < p.block_rows; ++b) {
+    if (p.row_ptr[b + 1] < p.row_ptr[b] || p.row_ptr[b + 1] > blocks)
+      return fail_layer("row_ptr is not non-decreasing");
+    for (std::uint32_t j = p.row_ptr[b]; j < p.row_ptr[b + 1]; ++j) {
+      if (p.col[j] >= block_cols || (j > p.row_ptr[b] && p.col[j] <= p.col[j - 1]))
+        return fail_layer(std::string("block columns must be increasing and below ") +
+                          std::to_string(block_cols));
+      for (std::size_t i = 0; i < kBlock; ++i)
+        for (std::size_t cc = 0; cc < kBlock; ++cc)
+          if ((b * kBlock + i >= p.rows || std::size_t{p.col[j]} * kBlock + cc >= p.k) &&
+              p.w8[16 * j + kBlock * i + cc] != 0)
+            return fail_layer("block entries outside the weight matrix must be zero");
+    }
+  }
+  return true;
+}
+
+// An int8 layer with u8 output needs every requantization multiplier in (0, 1).
+bool Loader::check_requantization(const LayerPlan& p) {
+  const LayerRecord& r = p.rec;
+  if (r.encoding == Encoding::f32 || r.out_type != ValueType::u8) return true;
+  for (std::size_t o = 0; o < p.rows; ++o) {
+    const double mul = double{r.in_scale} * p.wscale[o] / r.out_scale;
+    if (!(mul < 1.0))
+      return fail_layer(std::string("requantization multiplier of channel ") + std::to_string(o) +
+                        " is not below 1 (output scale too small)");
+  }
+  return true;
+}
+
+// Multiply-accumulates of one inference: the stored weights of a sparse layer, every weight
+// of a dense one, per output pixel.
+std::uint64_t count_macs(const std::vector<LayerPlan>& layers) {
+  std::uint64_t macs = 0;
+  for (const LayerPlan& p : layers) {
+    if (p.rec.kind == LayerKind::flatten) continue;
+    const std::uint64_t per_pixel =
+        is_sparse(p.rec.encoding) ? stored_weights(p) : std::uint64_t{p.rows} * p.k;
+    macs += per_pixel * p.conv_h * p.conv_w;
+  }
+  return macs;
+}
+
+// Arena bytes an int8 layer's constants take: folded bias, multipliers, shifts (or
+// dequantization scales), and the dense rows of an expanded sparse layer.
+std::size_t constant_bytes(const LayerPlan& p) {
+  return 3 * align_up(p.rows * 4) + (p.expand_to_dense ? align_up(p.rows * p.kp) : 0);
+}
+
+// The parts of the one arena, in bytes: two activation buffers, an im2col row, the
+// pre-pooling buffer, accumulators, then the int8 layers' constants. 64 bytes of slack after
+// each buffer let kernels read a few bytes past the end (the AVX2 gather) inside the arena.
+struct ArenaLayout {
+  std::size_t activation = 0, im2col = 0, pre_pool = 0, accumulators = 0, constants = 0;
+  std::size_t total() const {
+    return 2 * activation + im2col + pre_pool + accumulators + constants;
+  }
+};
+
+ArenaLayout plan_arena(const FileHeader& h, const std::vector<LayerPlan>& layers) {
+  std::size_t max_act = std::size_t{h.input_c} * h.input_h * h.input_w, max_kp = 0, max_rows = 0,
+              max_pre = 0, constants = 0;
+  for (const LayerPlan& p : layers) {
+    if (p.rec.kind == LayerKind::flatten) continue;
+    max_act = std::max(max_act, p.out_elems);
+    max_kp = std::max(max_kp, p.kp);
+    max_rows = std::max(max_rows, std::max(p.rows, p.block_rows * kBlock));
+    if (p.rec.kind == LayerKind::conv2d)
+      max_pre = std::max<std::size_t>(max_pre, std::size_t{p.rec.out_c} * p.conv_h * p.conv_w);
+    if (is_int8(p.rec.encoding)) constants += constant_bytes(p);
+  }
+  return {.activation = align_up(std::max(max_act, max_kp) * 4 + 64),
+          .im2col = align_up(max_kp * 4 + 64),
+          .pre_pool = align_up(max_pre * 4 + 64),
+          .accumulators = align_up(max_rows * 4 + 64),
+          .constants = constants};
+}
+
+// Allocates the zeroed arena and points the run buffers into it; returns where the
+// constants start, or nullptr when out of memory.
+std::uint8_t* allocate_arena(Model::Impl& m, const ArenaLayout& layout) {
+  m.arena.reset(static_cast<std::uint8_t*>(std::aligned_alloc(kAlign, layout.total())));
+  if (m.arena == nullptr) return nullptr;
+  std::uint8_t* a = m.arena.get();
+  std::memset(a, 0, layout.total());
+  m.buf[0] = a;
+  a += layout.activation;
+  m.buf[1] = a;
+  a += layout.activation;
+  m.col = a;
+  a += layout.im2col;
+  m.pre = a;
+  a += layout.pre_pool;
+  m.acc = reinterpret_cast<std::int32_t*>(a);
+  return a + layout.accumulators;
+}
+
+// sum_k w[o][k] of output channel o, whatever the encoding.
+std::int64_t row_weight_sum(const LayerPlan& p, std::size_t o) {
+  std::int64_t sum = 0;
+  if (p.rec.encoding == Encoding::int8) {
+    for (std::size_t k = 0; k < p.kp; ++k) sum += p.w8[o * p.kp + k];
+  } else if (p.rec.encoding == Encoding::int8_bsr) {
+    const std::size_t b = o / kBlock, i = o % kBlock;
+    for (std::uint32_t j = p.row_ptr[b]; j < p.row_ptr[b + 1]; ++j)
+      for (std::size_t cc = 0; cc < kBlock; ++cc) sum += p.w8[16 * j + kBlock * i + cc];
+  } else {
+    for (std::uint32_t j = p.row_ptr[o]; j < p.row_ptr[o + 1]; ++j) sum += p.w8[j];
+  }
+  return sum;
 }
 
 // Writes a CSR or BSR layer's weights into zeroed dense rows [rows][kp].
@@ -218,455 +687,74 @@ void expand_sparse(const LayerPlan& p, std::int8_t* dense) {
           dense[(b * kBlock + i) * p.kp + p.col[j] * kBlock + cc] = p.w8[16 * j + kBlock * i + cc];
 }
 
-// The tensors of a 4x4 block-sparse layer: block row pointers, block columns (increasing
-// within a block row) and the blocks, whose entries outside the matrix must be zero (the
-// kernels multiply them by padding).
-template <typename Get>
-bool load_bsr(LayerPlan& p, Checker& c, const std::string& at, Get&& get) {
-  const void* ptr = nullptr;
-  p.block_rows = (p.rows + kBlock - 1) / kBlock;
-  const std::size_t block_cols = (p.k + kBlock - 1) / kBlock;
-  if (!get(TensorRole::row_ptr, DataType::u32, p.block_rows + 1, "row_ptr", &ptr)) return false;
-  p.row_ptr = static_cast<const std::uint32_t*>(ptr);
-  const std::uint64_t blocks = p.row_ptr[p.block_rows];
-  if (p.row_ptr[0] != 0 || blocks > std::uint64_t{p.block_rows} * block_cols)
-    return c.fail(at + "row_ptr must start at 0 and end at the block count");
-  if (!get(TensorRole::col_idx, DataType::u16, blocks, "col_idx", &ptr)) return false;
-  p.col = static_cast<const std::uint16_t*>(ptr);
-  if (!get(TensorRole::weight, DataType::i8, blocks * kBlock * kBlock, "weight", &ptr))
-    return false;
-  p.w8 = static_cast<const std::int8_t*>(ptr);
-  for (std::size_t b = 0; b < p.block_rows; ++b) {
-    if (p.row_ptr[b + 1] < p.row_ptr[b] || p.row_ptr[b + 1] > blocks)
-      return c.fail(at + "row_ptr is not non-decreasing");
-    for (std::uint32_t j = p.row_ptr[b]; j < p.row_ptr[b + 1]; ++j) {
-      if (p.col[j] >= block_cols || (j > p.row_ptr[b] && p.col[j] <= p.col[j - 1]))
-        return c.fail(at + "block columns must be increasing and below " +
-                      std::to_string(block_cols));
-      for (std::size_t i = 0; i < kBlock; ++i)
-        for (std::size_t cc = 0; cc < kBlock; ++cc)
-          if ((b * kBlock + i >= p.rows || std::size_t{p.col[j]} * kBlock + cc >= p.k) &&
-              p.w8[16 * j + kBlock * i + cc] != 0)
-            return c.fail(at + "block entries outside the weight matrix must be zero");
+// An int8 layer's constants, carved from the arena at `at` (constant_bytes(p) of them): the
+// bias with the input zero point folded in (gemmlowp's habit: acc + bias_fold needs no
+// correction at run time), the Q31 multipliers and shifts of a u8 output or the scales of
+// an f32 one, and an expanded sparse layer's dense rows.
+void fold_constants(LayerPlan& p, std::uint8_t* at) {
+  const LayerRecord& r = p.rec;
+  const std::size_t cb = align_up(p.rows * 4);
+  p.bias_fold = reinterpret_cast<std::int32_t*>(at);
+  p.mult = reinterpret_cast<std::int32_t*>(at + cb);
+  p.shift = reinterpret_cast<std::int32_t*>(at + 2 * cb);
+  p.deq = reinterpret_cast<float*>(at + 2 * cb);  // f32 output uses deq instead of shift
+  for (std::size_t o = 0; o < p.rows; ++o) {
+    const std::int64_t b =
+        std::int64_t{p.bias_i[o]} - std::int64_t{r.in_zero_point} * row_weight_sum(p, o);
+    p.bias_fold[o] = static_cast<std::int32_t>(std::clamp<std::int64_t>(
+        b, std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max()));
+    if (r.out_type == ValueType::u8) {
+      const QuantizedMultiplier q =
+          quantize_multiplier(double{r.in_scale} * p.wscale[o] / r.out_scale);
+      p.mult[o] = q.mult;
+      p.shift[o] = q.shift;
+    } else {
+      p.deq[o] = r.in_scale * p.wscale[o];
     }
   }
-  return true;
+  p.act_lo = r.activation == Activation::relu ? r.out_zero_point : 0;
+  if (p.expand_to_dense) {
+    auto* dense = reinterpret_cast<std::int8_t*>(at + 3 * cb);  // zeroed with the arena
+    expand_sparse(p, dense);
+    p.wd = dense;
+  }
+}
+
+bool is_supported(const KernelTable& kernels) {
+  for (const KernelTable* t : supported_kernel_tables())
+    if (t == &kernels) return true;
+  return false;
 }
 
 }  // namespace
 
-std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> m, const std::string& name,
-                                          std::string* error) {
-  Checker c{name, error};
-  const std::uint8_t* f = m->file_;
-  const std::size_t size = m->file_size_;
-  if (size < sizeof(FileHeader)) {
-    c.fail("truncated .vdm file (" + std::to_string(size) + " bytes, the header alone needs 128)");
-    return nullptr;
-  }
-  FileHeader& h = m->header_;
-  std::memcpy(&h, f, sizeof h);
-  if (std::memcmp(h.magic, kMagic, 4) != 0) {
-    c.fail("not a .vdm file (bad magic bytes)");
-    return nullptr;
-  }
-  if (h.version != kVersion) {
-    c.fail("unsupported .vdm version " + std::to_string(h.version) +
-           " (this runtime reads version " + std::to_string(kVersion) + ")");
-    return nullptr;
-  }
-  if (h.file_size != size) {
-    c.fail(std::string(size < h.file_size ? "truncated" : "oversized") +
-           " .vdm file: header says " + std::to_string(h.file_size) + " bytes, file has " +
-           std::to_string(size));
-    return nullptr;
-  }
-  const std::uint32_t crc = file_crc32(f, size);
-  if (crc != h.crc32) {
-    c.fail("checksum mismatch (corrupt .vdm file): stored CRC-32 " + std::to_string(h.crc32) +
-           ", computed " + std::to_string(crc));
-    return nullptr;
-  }
-  if (h.flags != 0) {
-    c.fail("unknown flags " + std::to_string(h.flags) + " in the header");
-    return nullptr;
-  }
-  if (!std::isfinite(h.byte_scale) || !std::isfinite(h.byte_offset)) {
-    c.fail("byte input normalisation is not finite");
-    return nullptr;
-  }
-  h.name[sizeof h.name - 1] = '\0';
-  if (h.num_layers == 0 || h.num_layers > kMaxLayers) {
-    c.fail("layer count " + std::to_string(h.num_layers) + " out of range 1.." +
-           std::to_string(kMaxLayers));
-    return nullptr;
-  }
-  if (h.num_tensors > 8u * h.num_layers) {
-    c.fail("tensor count " + std::to_string(h.num_tensors) + " too large");
-    return nullptr;
-  }
-  const std::uint64_t layers_bytes = std::uint64_t{h.num_layers} * sizeof(LayerRecord);
-  const std::uint64_t tensors_bytes = std::uint64_t{h.num_tensors} * sizeof(TensorRecord);
-  if (h.layer_table_offset % kAlign != 0 || h.layer_table_offset < sizeof(FileHeader) ||
-      h.layer_table_offset > size || size - h.layer_table_offset < layers_bytes) {
-    c.fail("layer table outside the file or misaligned");
-    return nullptr;
-  }
-  if (h.tensor_table_offset % kAlign != 0 || h.tensor_table_offset < sizeof(FileHeader) ||
-      h.tensor_table_offset > size || size - h.tensor_table_offset < tensors_bytes) {
-    c.fail("tensor table outside the file or misaligned");
-    return nullptr;
-  }
-  if (h.input_c == 0 || h.input_h == 0 || h.input_w == 0 || h.input_c > kMaxDim ||
-      h.input_h > kMaxDim || h.input_w > kMaxDim ||
-      std::uint64_t{h.input_c} * h.input_h * h.input_w > kMaxActivation) {
-    c.fail("input shape out of range");
-    return nullptr;
-  }
-  const auto* lrecs = reinterpret_cast<const LayerRecord*>(f + h.layer_table_offset);
-  const auto* trecs = reinterpret_cast<const TensorRecord*>(f + h.tensor_table_offset);
-
+std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> model, const std::string& name,
+                                          const KernelTable* kernels, std::string* error) {
+  Loader loader(model->file_, model->file_size_, name, error);
   auto impl = std::make_unique<Impl>();
-  impl->k = &active_kernels();
-  impl->layers.resize(h.num_layers);
-  std::uint32_t cur_c = h.input_c, cur_h = h.input_h, cur_w = h.input_w;
-  ValueType cur_type = ValueType::f32;
-  float cur_scale = 0.f;
-  std::int32_t cur_zp = 0;
-  std::size_t max_act = std::uint64_t{cur_c} * cur_h * cur_w, max_kp = 0, max_rows = 0, max_pre = 0;
-  std::size_t const_bytes = 0;
-
-  for (std::uint32_t li = 0; li < h.num_layers; ++li) {
-    LayerPlan& p = impl->layers[li];
-    std::memcpy(&p.rec, &lrecs[li], sizeof(LayerRecord));
-    const LayerRecord& r = p.rec;
-    const std::string at = "layer " + std::to_string(li) + ": ";
-    if (r.in_c != cur_c || r.in_h != cur_h || r.in_w != cur_w) {
-      c.fail(at + "input shape " + std::to_string(r.in_c) + "x" + std::to_string(r.in_h) + "x" +
-             std::to_string(r.in_w) + " does not match the previous output " +
-             std::to_string(cur_c) + "x" + std::to_string(cur_h) + "x" + std::to_string(cur_w));
-      return nullptr;
-    }
-    if (r.out_c == 0 || r.out_h == 0 || r.out_w == 0 || r.out_c > kMaxDim || r.out_h > kMaxDim ||
-        r.out_w > kMaxDim || std::uint64_t{r.out_c} * r.out_h * r.out_w > kMaxActivation) {
-      c.fail(at + "output shape out of range");
-      return nullptr;
-    }
-    p.in_elems = std::size_t{r.in_c} * r.in_h * r.in_w;
-    p.out_elems = std::size_t{r.out_c} * r.out_h * r.out_w;
-    if (r.first_tensor > h.num_tensors || r.num_tensors > h.num_tensors - r.first_tensor ||
-        r.num_tensors > 8) {
-      c.fail(at + "tensor slice outside the tensor table");
-      return nullptr;
-    }
-    p.first_tensor = r.first_tensor;
-    if (r.kind == LayerKind::flatten) {
-      if (r.encoding != Encoding::none || r.num_tensors != 0 || r.activation != Activation::none ||
-          r.pool != Pool::none || r.out_c != p.in_elems || r.out_h != 1 || r.out_w != 1 ||
-          r.in_type != r.out_type) {
-        c.fail(at + "malformed flatten layer");
-        return nullptr;
-      }
-      cur_c = r.out_c;
-      cur_h = cur_w = 1;
-      continue;
-    }
-    if (r.kind != LayerKind::linear && r.kind != LayerKind::conv2d) {
-      c.fail(at + "unknown layer kind " + std::to_string(static_cast<int>(r.kind)));
-      return nullptr;
-    }
-    if (r.activation != Activation::none && r.activation != Activation::relu) {
-      c.fail(at + "unknown activation " + std::to_string(static_cast<int>(r.activation)));
-      return nullptr;
-    }
-    if (r.in_type != ValueType::f32 && r.in_type != ValueType::u8) {
-      c.fail(at + "unknown input type");
-      return nullptr;
-    }
-    if (r.out_type != ValueType::f32 && r.out_type != ValueType::u8) {
-      c.fail(at + "unknown output type");
-      return nullptr;
-    }
-    p.rows = r.out_c;
-    if (r.kind == LayerKind::linear) {
-      if (r.in_h != 1 || r.in_w != 1 || r.out_h != 1 || r.out_w != 1 || r.kernel_h != 1 ||
-          r.kernel_w != 1 || r.stride != 1 || r.padding != 0 || r.pool != Pool::none) {
-        c.fail(at + "malformed linear layer (needs a flat 1x1 input and output)");
-        return nullptr;
-      }
-      p.k = r.in_c;
-    } else {
-      if (r.kernel_h == 0 || r.kernel_w == 0 || r.stride == 0 || r.padding >= r.kernel_h ||
-          r.padding >= r.kernel_w) {
-        c.fail(at + "malformed conv2d geometry");
-        return nullptr;
-      }
-      const std::uint64_t ph = std::uint64_t{r.in_h} + 2u * r.padding;
-      const std::uint64_t pw = std::uint64_t{r.in_w} + 2u * r.padding;
-      if (ph < r.kernel_h || pw < r.kernel_w) {
-        c.fail(at + "kernel larger than the padded input");
-        return nullptr;
-      }
-      p.conv_h = static_cast<std::uint32_t>((ph - r.kernel_h) / r.stride + 1);
-      p.conv_w = static_cast<std::uint32_t>((pw - r.kernel_w) / r.stride + 1);
-      std::uint32_t oh = p.conv_h, ow = p.conv_w;
-      if (r.pool == Pool::max || r.pool == Pool::avg) {
-        if (r.pool_size == 0 || r.pool_stride == 0 || p.conv_h < r.pool_size ||
-            p.conv_w < r.pool_size) {
-          c.fail(at + "malformed pooling geometry");
-          return nullptr;
-        }
-        oh = (p.conv_h - r.pool_size) / r.pool_stride + 1;
-        ow = (p.conv_w - r.pool_size) / r.pool_stride + 1;
-      } else if (r.pool != Pool::none) {
-        c.fail(at + "unknown pooling " + std::to_string(static_cast<int>(r.pool)));
-        return nullptr;
-      }
-      if (r.out_h != oh || r.out_w != ow) {
-        c.fail(at + "output size " + std::to_string(r.out_h) + "x" + std::to_string(r.out_w) +
-               " does not follow from the conv2d geometry (" + std::to_string(oh) + "x" +
-               std::to_string(ow) + ")");
-        return nullptr;
-      }
-      p.k = std::size_t{r.in_c} * r.kernel_h * r.kernel_w;
-      max_pre = std::max<std::size_t>(max_pre, std::size_t{r.out_c} * p.conv_h * p.conv_w);
-    }
-    if (p.k == 0 || p.k > kMaxDim) {
-      c.fail(at + "reduction length " + std::to_string(p.k) + " out of range");
-      return nullptr;
-    }
-    // Quantization chain.
-    if (r.in_type == ValueType::u8) {
-      if (!finite_positive(r.in_scale) || r.in_zero_point < 0 ||
-          r.in_zero_point > kActivationQMax) {
-        c.fail(at + "bad input quantization (scale must be > 0, zero point in 0..127)");
-        return nullptr;
-      }
-      if (cur_type == ValueType::u8 && (r.in_scale != cur_scale || r.in_zero_point != cur_zp)) {
-        c.fail(at + "input quantization does not match the previous layer's output");
-        return nullptr;
-      }
-    }
-    if (r.out_type == ValueType::u8 && (!finite_positive(r.out_scale) || r.out_zero_point < 0 ||
-                                        r.out_zero_point > kActivationQMax)) {
-      c.fail(at + "bad output quantization (scale must be > 0, zero point in 0..127)");
-      return nullptr;
-    }
-    // Tensors.
-    const TensorRecord* lt = trecs + r.first_tensor;
-    auto find = [&](TensorRole role) -> const TensorRecord* {
-      for (std::uint32_t t = 0; t < r.num_tensors; ++t)
-        if (lt[t].role == role) return &lt[t];
-      return nullptr;
-    };
-    const std::uint64_t tables_end =
-        std::max(h.layer_table_offset + layers_bytes, h.tensor_table_offset + tensors_bytes);
-    auto get = [&](TensorRole role, DataType dt, std::uint64_t count, const char* what,
-                   const void** out) -> bool {
-      const TensorRecord* t = find(role);
-      if (t == nullptr) return c.fail(at + "missing " + what + " tensor");
-      if (t->dtype != dt) return c.fail(at + what + " tensor has the wrong data type");
-      if (t->count != count)
-        return c.fail(at + what + " tensor has " + std::to_string(t->count) +
-                      " elements, expected " + std::to_string(count));
-      const std::uint64_t bytes = count * dtype_bytes(dt);
-      if (t->offset % kAlign != 0 || t->offset < tables_end || t->offset > size ||
-          size - t->offset < bytes)
-        return c.fail(at + what + " tensor lies outside the file or is misaligned");
-      *out = f + t->offset;
-      return true;
-    };
-    const void* ptr = nullptr;
-    if (r.encoding == Encoding::f32) {
-      if (r.in_type != ValueType::f32 || r.out_type != ValueType::f32) {
-        c.fail(at + "f32 layers take and produce f32 activations");
-        return nullptr;
-      }
-      p.kp = padded_row_elems(static_cast<std::uint32_t>(p.k), 4);
-      const TensorRecord* w = find(TensorRole::weight);
-      if (w != nullptr && (w->rows != p.rows || w->row_stride != p.kp)) {
-        c.fail(at + "weight tensor has the wrong row layout");
-        return nullptr;
-      }
-      if (!get(TensorRole::weight, DataType::f32, p.rows * p.kp, "weight", &ptr)) return nullptr;
-      p.wf = static_cast<const float*>(ptr);
-      if (!get(TensorRole::bias, DataType::f32, p.rows, "bias", &ptr)) return nullptr;
-      p.bf = static_cast<const float*>(ptr);
-    } else if (is_int8(r.encoding)) {
-      if (r.in_type != ValueType::u8) {
-        c.fail(at + "int8 layers take u8 activations");
-        return nullptr;
-      }
-      p.kp = padded_row_elems(static_cast<std::uint32_t>(p.k), 1);
-      if (!get(TensorRole::weight_scale, DataType::f32, p.rows, "weight_scale", &ptr))
-        return nullptr;
-      p.wscale = static_cast<const float*>(ptr);
-      for (std::size_t o = 0; o < p.rows; ++o)
-        if (!finite_positive(p.wscale[o])) {
-          c.fail(at + "weight scale of channel " + std::to_string(o) + " is not a positive number");
-          return nullptr;
-        }
-      if (!get(TensorRole::bias, DataType::i32, p.rows, "bias", &ptr)) return nullptr;
-      p.bias_i = static_cast<const std::int32_t*>(ptr);
-      if (r.encoding == Encoding::int8) {
-        const TensorRecord* w = find(TensorRole::weight);
-        if (w != nullptr && (w->rows != p.rows || w->row_stride != p.kp)) {
-          c.fail(at + "weight tensor has the wrong row layout");
-          return nullptr;
-        }
-        if (!get(TensorRole::weight, DataType::i8, p.rows * p.kp, "weight", &ptr)) return nullptr;
-        p.w8 = static_cast<const std::int8_t*>(ptr);
-      } else if (r.encoding == Encoding::int8_bsr) {
-        if (!load_bsr(p, c, at, get)) return nullptr;
-      } else {
-        if (!get(TensorRole::row_ptr, DataType::u32, p.rows + 1, "row_ptr", &ptr)) return nullptr;
-        p.row_ptr = static_cast<const std::uint32_t*>(ptr);
-        const std::uint64_t nnz = p.row_ptr[p.rows];
-        if (p.row_ptr[0] != 0 || nnz > p.rows * p.k) {
-          c.fail(at + "row_ptr must start at 0 and end at the non-zero count");
-          return nullptr;
-        }
-        if (!get(TensorRole::col_idx, DataType::u16, nnz, "col_idx", &ptr)) return nullptr;
-        p.col = static_cast<const std::uint16_t*>(ptr);
-        if (!get(TensorRole::weight, DataType::i8, nnz, "weight", &ptr)) return nullptr;
-        p.w8 = static_cast<const std::int8_t*>(ptr);
-        for (std::size_t o = 0; o < p.rows; ++o) {
-          if (p.row_ptr[o + 1] < p.row_ptr[o] || p.row_ptr[o + 1] > nnz) {
-            c.fail(at + "row_ptr is not non-decreasing");
-            return nullptr;
-          }
-          for (std::uint32_t j = p.row_ptr[o]; j < p.row_ptr[o + 1]; ++j)
-            if (p.col[j] >= p.k || (j > p.row_ptr[o] && p.col[j] <= p.col[j - 1])) {
-              c.fail(at + "column indices must be increasing and below " + std::to_string(p.k));
-              return nullptr;
-            }
-        }
-      }
-      const_bytes += 3 * align_up(p.rows * 4);
-      if (r.encoding == Encoding::int8) {
-        p.wd = p.w8;
-      } else if (stored_weights(p) >
-                 sparse_max_density(*impl->k, r.encoding) * static_cast<double>(p.rows * p.k)) {
-        const_bytes += align_up(p.rows * p.kp);  // expanded below
-      }
-    } else {
-      c.fail(at + "unknown encoding " + std::to_string(static_cast<int>(r.encoding)));
-      return nullptr;
-    }
-    // Requantization chain: int8 multipliers must lie in (0, 1).
-    if (r.encoding != Encoding::f32 && r.out_type == ValueType::u8) {
-      for (std::size_t o = 0; o < p.rows; ++o) {
-        const double mul = double{r.in_scale} * p.wscale[o] / r.out_scale;
-        if (!(mul < 1.0)) {
-          c.fail(at + "requantization multiplier of channel " + std::to_string(o) +
-                 " is not below 1 (output scale too small)");
-          return nullptr;
-        }
-      }
-    }
-    {
-      const std::uint64_t per_pixel = is_int8(r.encoding) && r.encoding != Encoding::int8
-                                          ? stored_weights(p)
-                                          : std::uint64_t{p.rows} * p.k;
-      impl->macs += per_pixel * p.conv_h * p.conv_w;
-    }
-    max_kp = std::max(max_kp, p.kp);
-    max_rows = std::max(max_rows, std::max(p.rows, p.block_rows * kBlock));
-    max_act = std::max(max_act, p.out_elems);
-    cur_c = r.out_c;
-    cur_h = r.out_h;
-    cur_w = r.out_w;
-    cur_type = r.out_type;
-    cur_scale = r.out_scale;
-    cur_zp = r.out_zero_point;
-  }
-  if (h.output_size != std::uint64_t{cur_c} * cur_h * cur_w) {
-    c.fail("output size " + std::to_string(h.output_size) + " does not match the last layer (" +
-           std::to_string(std::uint64_t{cur_c} * cur_h * cur_w) + ")");
+  impl->kernels = kernels != nullptr ? kernels : &active_kernels();
+  if (!is_supported(*impl->kernels)) {
+    loader.fail(std::string("kernel table '") + impl->kernels->isa +
+                "' is not supported by this CPU");
     return nullptr;
   }
-
-  // One arena: two activation buffers, an im2col row, the pre-pooling buffer, accumulators
-  // and the per-channel constants. 64 bytes of slack after each buffer let kernels read a
-  // few bytes past the end (the AVX2 gather) without leaving the arena.
-  const std::size_t buf_bytes = align_up(std::max(max_act, max_kp) * 4 + 64);
-  const std::size_t col_bytes = align_up(max_kp * 4 + 64);
-  const std::size_t pre_bytes = align_up(max_pre * 4 + 64);
-  const std::size_t acc_bytes = align_up(max_rows * 4 + 64);
-  const std::size_t total = 2 * buf_bytes + col_bytes + pre_bytes + acc_bytes + const_bytes;
-  impl->arena = static_cast<std::uint8_t*>(std::aligned_alloc(kAlign, total));
-  if (impl->arena == nullptr) {
-    c.fail("out of memory for the " + std::to_string(total) + "-byte arena");
+  if (!loader.validate_header(model->header_) ||
+      !loader.plan_layers(model->header_, *impl->kernels, impl->layers))
+    return nullptr;
+  impl->macs = count_macs(impl->layers);
+  const ArenaLayout layout = plan_arena(model->header_, impl->layers);
+  std::uint8_t* constants = allocate_arena(*impl, layout);
+  if (constants == nullptr) {
+    loader.fail("out of memory for the " + std::to_string(layout.total()) + "-byte arena");
     return nullptr;
   }
-  std::memset(impl->arena, 0, total);
-  std::uint8_t* a = impl->arena;
-  impl->buf[0] = a;
-  a += buf_bytes;
-  impl->buf[1] = a;
-  a += buf_bytes;
-  impl->col = a;
-  a += col_bytes;
-  impl->pre = a;
-  a += pre_bytes;
-  impl->acc = reinterpret_cast<std::int32_t*>(a);
-  a += acc_bytes;
   for (LayerPlan& p : impl->layers) {
     if (!is_int8(p.rec.encoding)) continue;
-    const std::size_t cb = align_up(p.rows * 4);
-    p.bias_fold = reinterpret_cast<std::int32_t*>(a);
-    p.mult = reinterpret_cast<std::int32_t*>(a + cb);
-    p.shift = reinterpret_cast<std::int32_t*>(a + 2 * cb);
-    p.deq = reinterpret_cast<float*>(a + 2 * cb);  // f32 output uses deq instead of shift
-    a += 3 * cb;
-    const LayerRecord& r = p.rec;
-    for (std::size_t o = 0; o < p.rows; ++o) {
-      std::int64_t wsum = 0;
-      if (r.encoding == Encoding::int8) {
-        for (std::size_t k = 0; k < p.kp; ++k) wsum += p.w8[o * p.kp + k];
-      } else if (r.encoding == Encoding::int8_bsr) {
-        const std::size_t b = o / kBlock, i = o % kBlock;
-        for (std::uint32_t j = p.row_ptr[b]; j < p.row_ptr[b + 1]; ++j)
-          for (std::size_t cc = 0; cc < kBlock; ++cc) wsum += p.w8[16 * j + kBlock * i + cc];
-      } else {
-        for (std::uint32_t j = p.row_ptr[o]; j < p.row_ptr[o + 1]; ++j) wsum += p.w8[j];
-      }
-      std::int64_t b = std::int64_t{p.bias_i[o]} - std::int64_t{r.in_zero_point} * wsum;
-      b = std::clamp<std::int64_t>(b, std::numeric_limits<std::int32_t>::min(),
-                                   std::numeric_limits<std::int32_t>::max());
-      p.bias_fold[o] = static_cast<std::int32_t>(b);
-      if (r.out_type == ValueType::u8) {
-        const double mul = double{r.in_scale} * p.wscale[o] / r.out_scale;
-        int exp = 0;
-        const double q = std::frexp(mul, &exp);  // mul = q * 2^exp, q in [0.5, 1)
-        auto m0 = static_cast<std::int64_t>(std::llround(q * (1ll << 31)));
-        if (m0 == (1ll << 31)) {
-          m0 /= 2;
-          ++exp;
-        }
-        if (-exp > 31 || mul <= 0.0) {  // negligible: the output is the zero point
-          p.mult[o] = 0;
-          p.shift[o] = 0;
-        } else {
-          p.mult[o] = static_cast<std::int32_t>(m0);  // Q31, in [2^30, 2^31)
-          p.shift[o] = -exp;                          // 0..31
-        }
-      } else {
-        p.deq[o] = r.in_scale * p.wscale[o];
-      }
-    }
-    p.act_lo = r.activation == Activation::relu ? r.out_zero_point : 0;
-    if (r.encoding != Encoding::int8 &&
-        stored_weights(p) >
-            sparse_max_density(*impl->k, r.encoding) * static_cast<double>(p.rows * p.k)) {
-      auto* dense = reinterpret_cast<std::int8_t*>(a);  // zeroed with the arena
-      a += align_up(p.rows * p.kp);
-      expand_sparse(p, dense);
-      p.wd = dense;
-    }
+    fold_constants(p, constants);
+    constants += constant_bytes(p);
   }
-  m->impl_ = impl.release();
-  return m;
+  model->impl_ = std::move(impl);
+  return model;
 }
 
 namespace {
@@ -805,23 +893,22 @@ inline void int8_matvec(const KernelTable& k, const LayerPlan& p, const std::uin
     k.spmv_s8(p.row_ptr, p.col, p.w8, p.rows, x, acc);
 }
 
-void run_layer(const Model::Impl& m, const LayerPlan& p, const std::uint8_t* in,
-               std::uint8_t* out) {
+// `in` is an arena buffer: a linear layer zeroes its row padding in place.
+void run_layer(const Model::Impl& m, const LayerPlan& p, std::uint8_t* in, std::uint8_t* out) {
   const LayerRecord& r = p.rec;
-  const KernelTable& k = *m.k;
+  const KernelTable& k = *m.kernels;
   const bool int8 = r.encoding != Encoding::f32;
   if (r.kind == LayerKind::linear) {
     if (int8) {
-      auto* x = const_cast<std::uint8_t*>(in);
-      std::memset(x + p.k, 0, p.kp - p.k);  // kernels read whole vectors; the pad must be 0
-      int8_matvec(k, p, x, m.acc);
+      std::memset(in + p.k, 0, p.kp - p.k);  // kernels read whole vectors; the pad must be 0
+      int8_matvec(k, p, in, m.acc);
       if (r.out_type == ValueType::u8)
         k.requant_u8(m.acc, p.bias_fold, p.mult, p.shift, p.rows, r.out_zero_point, p.act_lo, out);
       else
         for (std::size_t o = 0; o < p.rows; ++o)
           emit_int8_f32(p, o, m.acc[o], reinterpret_cast<float*>(out), o);
     } else {
-      auto* x = reinterpret_cast<float*>(const_cast<std::uint8_t*>(in));
+      auto* x = reinterpret_cast<float*>(in);
       std::fill(x + p.k, x + p.kp, 0.f);
       auto* acc = reinterpret_cast<float*>(m.acc);
       k.gemv_f32(p.wf, p.kp, x, p.kp, p.rows, acc);
@@ -894,7 +981,7 @@ RunStatus Model::run_until(const float* input, std::size_t input_n, std::size_t 
     if (r.in_type == ValueType::u8 && type == ValueType::f32) {
       // The model input is quantized straight from the caller's buffer.
       const auto* x = li == first_weighted ? input : reinterpret_cast<const float*>(cur);
-      m.k->quantize_u8(x, p.in_elems, 1.f / r.in_scale, r.in_zero_point, nxt);
+      m.kernels->quantize_u8(x, p.in_elems, 1.f / r.in_scale, r.in_zero_point, nxt);
       std::swap(cur, nxt);
     } else if (r.in_type == ValueType::f32 && type == ValueType::u8) {
       auto* y = reinterpret_cast<float*>(nxt);

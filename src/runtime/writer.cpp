@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "numerics.hpp"
 #include "verdant/runtime/model.hpp"
 #include "verdant/runtime/vdm_writer.hpp"
 
@@ -45,6 +46,13 @@ void quantize_rows(const float* w, std::size_t rows, std::size_t k, std::int8_t*
 }
 
 namespace {
+
+// "" when a layer's weights and biases are all finite, else which one is not. The loader
+// rejects NaN and infinities in f32 tensors; int8 ones would quantize them silently.
+std::string non_finite_parameter(const std::vector<float>& weight, const std::vector<float>& bias) {
+  std::string bad = describe_non_finite("weight", weight.data(), weight.size());
+  return bad.empty() ? describe_non_finite("bias", bias.data(), bias.size()) : bad;
+}
 
 bool fixed_ok(float scale, std::int32_t zero_point) {
   return std::isfinite(scale) && scale > 0.f && zero_point >= 0 && zero_point <= kActivationQMax;
@@ -324,6 +332,8 @@ std::vector<std::uint8_t> write_vdm(const ModelSpec& spec, std::string* error) {
       return fail(at + "expected " + std::to_string(s.out_c * k) + " weights and " +
                   std::to_string(s.out_c) + " biases, got " + std::to_string(s.weight.size()) +
                   " and " + std::to_string(s.bias.size()));
+    if (const std::string bad = non_finite_parameter(s.weight, s.bias); !bad.empty())
+      return fail(at + bad + " (weights must be finite)");
     QuantParams out_q = activation_qparams(s.out_min, s.out_max);
     if (s.out_fixed) {
       if (!fixed_ok(s.out_scale, s.out_zero_point))
@@ -457,6 +467,8 @@ std::vector<std::uint8_t> replace_layer_weights(const Model& model, std::size_t 
   const std::size_t k = std::size_t{r.in_c} * r.kernel_h * r.kernel_w;
   if (weight.size() != rows * k || bias.size() != rows)
     return fail("replacement weights have the wrong size");
+  if (const std::string bad = non_finite_parameter(weight, bias); !bad.empty())
+    return fail("replacement " + bad + " (weights must be finite)");
   std::vector<Blob> blobs = r.encoding == Encoding::f32 ? f32_blobs(weight, bias, rows, k)
                                                         : int8_blobs(r.encoding, weight, bias, rows,
                                                                      k, r.in_scale, &model, layer);

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "test_models.hpp"
+#include "verdant/runtime/kernels.hpp"
 
 namespace verdant::runtime {
 namespace {
@@ -20,8 +21,9 @@ struct Result {
   std::string out;
 };
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(VERDANT_EDGE_EXE) + " " + args + " 2>&1";
+// Runs verdant-edge with `env` (VAR=value ..., or empty) set for it alone.
+Result run_with_env(const std::string& env, const std::string& args) {
+  const std::string cmd = env + " " + std::string(VERDANT_EDGE_EXE) + " " + args + " 2>&1";
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   char buf[4096];
@@ -30,6 +32,10 @@ Result run(const std::string& args) {
   const int status = pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+Result run(const std::string& args) {
+  return run_with_env("", args);
 }
 
 class EdgeCli : public ::testing::Test {
@@ -280,6 +286,28 @@ TEST_F(EdgeCli, Info) {
   Result r = run("info " + path("m.vdm"));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("conv2d  int8-csr 2x3x3 -> 3x1x1 relu maxpool"), std::string::npos) << r.out;
+}
+
+// VERDANT_RUNTIME_ISA forces any supported kernel table; a name it does not know gives the
+// best table and one warning line.
+TEST_F(EdgeCli, RuntimeIsaVariableChoosesTheKernels) {
+  std::string err;
+  write("m.vdm", write_vdm(image_model(vdm::Encoding::int8), &err));
+  for (const KernelTable* t : supported_kernel_tables()) {
+    Result r = run_with_env(std::string("VERDANT_RUNTIME_ISA=") + t->isa, "info " + path("m.vdm"));
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find(std::string("kernels ") + t->isa + "\n"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("VERDANT_RUNTIME_ISA"), std::string::npos) << r.out;
+  }
+  const std::string best = supported_kernel_tables().front()->isa;
+  Result r = run_with_env("VERDANT_RUNTIME_ISA=avx9000", "info " + path("m.vdm"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("kernels " + best + "\n"), std::string::npos) << r.out;
+  const std::string warning =
+      "verdant runtime: VERDANT_RUNTIME_ISA=avx9000 is not a kernel table this build and CPU "
+      "support (";
+  ASSERT_EQ(r.out.rfind(warning, 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("); using " + best + "\nmodel "), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -1,6 +1,12 @@
 // Export against the engine: fp32 .vdm reproduces the engine's outputs; int8 stays close.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <iterator>
+#include <limits>
 #include <random>
 
 #include "verdant/core/error.hpp"
@@ -157,6 +163,86 @@ TEST(Export, Int8WithoutCalibrationIsAnError) {
   ExportOptions o;
   o.precision = Precision::int8;
   EXPECT_THROW(export_vdm(*model, o, {}, 0), Error);
+}
+
+// A folder of its own per test, removed afterwards.
+class ExportFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("verdant_export_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::size_t files_in_dir() const {
+    return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(dir_),
+                                                  std::filesystem::directory_iterator()));
+  }
+  std::filesystem::path dir_;
+};
+
+// The exported file loads as a model equal to the in-memory export.
+TEST_F(ExportFile, WritesAModelThatLoads) {
+  auto model = nn::make_model("mlp");
+  ExportOptions o;
+  o.precision = Precision::int8;
+  const auto path = (dir_ / "m.vdm").string();
+  const auto r = export_vdm_file(*model, o, random_inputs(8, 784, 6), 8, path);
+  std::string err;
+  auto m = runtime::Model::load_file(path, &err);
+  ASSERT_NE(m, nullptr) << err;
+  EXPECT_EQ(m->file_size(), r.bytes.size());
+  EXPECT_EQ(files_in_dir(), 1u);
+}
+
+// The one line export_vdm_file throws, or "" when it succeeds.
+std::string file_export_error(nn::Sequential& model, const ExportOptions& o,
+                              const std::vector<float>& calibration, const std::string& path) {
+  try {
+    export_vdm_file(model, o, calibration, calibration.size() / 784, path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A NaN or infinite weight stops the export with one line naming the parameter and the
+// file it came from, before anything is written; an older file at the path stays as it was.
+TEST_F(ExportFile, NonFiniteWeightFailsNamingItAndWritesNothing) {
+  auto model = nn::make_model("mlp");
+  ExportOptions o;
+  o.source = "runs/mlp.vckpt";
+  const auto cal = random_inputs(8, 784, 7);
+  const auto kept = (dir_ / "kept.vdm").string();
+  ASSERT_EQ(file_export_error(*model, o, {}, kept), "");
+  const std::vector<std::uint8_t> before = export_vdm(*model, o, {}, 0).bytes;
+  auto params = model->named_parameters();
+  ASSERT_GE(params.size(), 2u);
+  const std::string weight = params[0].first, bias = params[1].first;
+  float* w = params[0].second.value().data<float>();
+  float* b = params[1].second.value().data<float>();
+  const std::string suffix = "; a .vdm model needs finite weights";
+  const auto path = (dir_ / "m.vdm").string();
+  for (Precision precision : {Precision::fp32, Precision::int8}) {
+    o.precision = precision;
+    w[17] = std::nanf("");
+    EXPECT_EQ(file_export_error(*model, o, cal, path),
+              "runs/mlp.vckpt: parameter '" + weight + "' element 17 is NaN" + suffix);
+    EXPECT_EQ(file_export_error(*model, o, cal, kept),
+              "runs/mlp.vckpt: parameter '" + weight + "' element 17 is NaN" + suffix);
+    w[17] = 0.f;
+    b[3] = -std::numeric_limits<float>::infinity();
+    EXPECT_EQ(file_export_error(*model, o, cal, path),
+              "runs/mlp.vckpt: parameter '" + bias + "' element 3 is -infinity" + suffix);
+    b[3] = 0.f;
+    EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_EQ(files_in_dir(), 1u);  // kept.vdm only: no temporary left behind
+  }
+  std::string err;
+  auto m = runtime::Model::load_file(kept, &err);
+  ASSERT_NE(m, nullptr) << err;
+  EXPECT_EQ(std::vector<std::uint8_t>(m->file_data(), m->file_data() + m->file_size()), before);
 }
 
 }  // namespace

@@ -1,9 +1,16 @@
 // Bad .vdm input: each problem gives one clear line and no model, never a crash.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
 
 #include "test_models.hpp"
+#include "verdant/runtime/kernels.hpp"
 
 namespace verdant::runtime {
 namespace {
@@ -142,6 +149,97 @@ TEST(VdmFormat, BlockSparseRowPointerPastTheBlocks) {
   bsr_tensor<std::uint32_t>(f, vdm::TensorRole::row_ptr)[1] = 1000;
   fix_crc(f);
   EXPECT_NE(load_error(f).find("row_ptr is not non-decreasing"), std::string::npos);
+}
+
+// An f32 layer's weights and biases must be finite: the error names the file, the layer and
+// the tensor.
+TEST(VdmFormat, NonFiniteF32WeightIsRejectedNamingIt) {
+  std::string err;
+  const auto good = write_vdm(testing::small_mlp(), &err);
+  ASSERT_FALSE(good.empty()) << err;
+  for (vdm::TensorRole role : {vdm::TensorRole::weight, vdm::TensorRole::bias}) {
+    auto f = good;
+    vdm::FileHeader h;
+    std::memcpy(&h, f.data(), sizeof h);
+    const auto* l = reinterpret_cast<const vdm::LayerRecord*>(f.data() + h.layer_table_offset) + 2;
+    const auto* t = reinterpret_cast<const vdm::TensorRecord*>(f.data() + h.tensor_table_offset) +
+                    l->first_tensor;
+    while (t->role != role) ++t;
+    const float bad =
+        role == vdm::TensorRole::weight ? std::nanf("") : -std::numeric_limits<float>::infinity();
+    std::memcpy(f.data() + t->offset + 4 * 5, &bad, 4);
+    fix_crc(f);
+    auto m = Model::load_buffer(f.data(), f.size(), &err, {.name = "nan.vdm"});
+    EXPECT_EQ(m, nullptr);
+    EXPECT_EQ(err, role == vdm::TensorRole::weight
+                       ? "nan.vdm: layer 2: weight tensor element 5 is NaN (weights must be finite)"
+                       : "nan.vdm: layer 2: bias tensor element 5 is -infinity (biases must be "
+                         "finite)");
+  }
+}
+
+// A NaN weight scale of an int8 layer is rejected like any other non-positive one.
+TEST(VdmFormat, NanWeightScaleIsRejected) {
+  auto f = good_file();
+  vdm::FileHeader h;
+  std::memcpy(&h, f.data(), sizeof h);
+  const auto* t = reinterpret_cast<const vdm::TensorRecord*>(f.data() + h.tensor_table_offset);
+  while (t->role != vdm::TensorRole::weight_scale) ++t;
+  const float nan = std::nanf("");
+  std::memcpy(f.data() + t->offset, &nan, 4);
+  fix_crc(f);
+  EXPECT_NE(load_error(f).find("layer 0: weight scale of channel 0 is not a positive number"),
+            std::string::npos);
+}
+
+// The writer refuses what the loader would reject.
+TEST(VdmFormat, WriterRefusesNonFiniteWeights) {
+  ModelSpec spec = testing::small_mlp();
+  spec.layers[3].weight[7] = std::numeric_limits<float>::infinity();
+  std::string err;
+  EXPECT_TRUE(write_vdm(spec, &err).empty());
+  EXPECT_EQ(err, "layer 3: weight element 7 is +infinity (weights must be finite)");
+  testing::set_encoding(spec, vdm::Encoding::int8);
+  EXPECT_TRUE(write_vdm(spec, &err).empty());
+  spec.layers[3].weight[7] = 0.f;
+  spec.layers[1].bias[2] = std::nanf("");
+  EXPECT_TRUE(write_vdm(spec, &err).empty());
+  EXPECT_EQ(err, "layer 1: bias element 2 is NaN (weights must be finite)");
+}
+
+TEST(VdmFormat, LoadFileNamesThePathOfANonFiniteWeight) {
+  std::string err;
+  ModelSpec spec = testing::small_mlp();
+  auto f = write_vdm(spec, &err);
+  vdm::FileHeader h;
+  std::memcpy(&h, f.data(), sizeof h);
+  const auto* t = reinterpret_cast<const vdm::TensorRecord*>(f.data() + h.tensor_table_offset);
+  const float nan = std::nanf("");
+  std::memcpy(f.data() + t->offset, &nan, 4);  // layer 1's weight [0][0]
+  fix_crc(f);
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("verdant_nan_weight_" + std::to_string(::getpid()) + ".vdm");
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(f.data()), static_cast<std::streamsize>(f.size()));
+  EXPECT_EQ(Model::load_file(path.string(), &err), nullptr);
+  EXPECT_EQ(err,
+            path.string() + ": layer 1: weight tensor element 0 is NaN (weights must be finite)");
+  std::filesystem::remove(path);
+}
+
+// A table this library does not list for this CPU is refused, not run.
+TEST(VdmFormat, UnsupportedKernelTableIsRefused) {
+  const auto f = good_file();
+  KernelTable stranger = reference_kernels();
+  stranger.isa = "stranger";
+  std::string err;
+  EXPECT_EQ(Model::load_buffer(f.data(), f.size(), &err, {.kernels = &stranger}), nullptr);
+  EXPECT_EQ(err, "<buffer>: kernel table 'stranger' is not supported by this CPU");
+  for (const KernelTable* t : supported_kernel_tables()) {
+    auto m = Model::load_buffer(f.data(), f.size(), &err, {.kernels = t});
+    ASSERT_NE(m, nullptr) << err;
+    EXPECT_STREQ(m->isa(), t->isa);
+  }
 }
 
 TEST(VdmFormat, MissingFileNamesThePath) {

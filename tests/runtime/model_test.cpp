@@ -14,6 +14,8 @@ namespace verdant::runtime {
 namespace {
 
 using testing::calibrate;
+using testing::prune_blocks;
+using testing::random_inputs;
 using testing::random_vec;
 using testing::reference_forward;
 using testing::set_encoding;
@@ -27,16 +29,10 @@ std::unique_ptr<Model> load(const ModelSpec& spec) {
   return m;
 }
 
-std::vector<std::vector<float>> inputs(std::size_t n, std::size_t size) {
-  std::vector<std::vector<float>> v;
-  for (std::size_t i = 0; i < n; ++i) v.push_back(random_vec(size, 0.f, 1.f, 100 + i));
-  return v;
-}
-
 void expect_fp32_matches(const ModelSpec& spec) {
   auto m = load(spec);
   ASSERT_NE(m, nullptr);
-  for (const auto& in : inputs(8, m->input_size())) {
+  for (const auto& in : random_inputs(8, m->input_size())) {
     std::vector<float> out(m->output_size());
     ASSERT_EQ(m->run(in.data(), in.size(), out.data(), out.size()), RunStatus::ok);
     const auto ref = reference_forward(spec, in);
@@ -54,7 +50,7 @@ TEST(Runtime, Fp32ConvNetMatchesReference) {
 
 // Int8 error bound: a few output quantization steps of the widest layer.
 void expect_int8_close(ModelSpec spec, vdm::Encoding enc) {
-  const auto ins = inputs(32, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
+  const auto ins = random_inputs(32, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
   calibrate(spec, ins);
   set_encoding(spec, enc);
   auto m = load(spec);
@@ -82,7 +78,7 @@ TEST(Runtime, Int8ConvNetCloseToFloat) {
 // A pruned spec encoded dense int8 and in the sparse encoding `enc` gives identical outputs;
 // with `sparse_kernel`, the loader keeps the layer before the head sparse (runs its kernel).
 void expect_sparse_equals_dense(ModelSpec spec, vdm::Encoding enc, bool sparse_kernel) {
-  const auto ins = inputs(16, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
+  const auto ins = random_inputs(16, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
   calibrate(spec, ins);
   ModelSpec dense = spec, sparse = spec;
   set_encoding(dense, vdm::Encoding::int8);
@@ -105,31 +101,9 @@ void expect_sparse_equals_dense(ModelSpec spec, vdm::Encoding enc, bool sparse_k
 TEST(Runtime, CsrEqualsDenseInt8OnPrunedWeights) {
   for (float pruned : {0.7f, 0.97f})
     for (ModelSpec spec : {testing::small_mlp(200, 120, 10), testing::small_convnet()}) {
-      for (LayerSpec& l : spec.layers)  // prune by magnitude (weights are uniform in +-1/sqrt(K))
-        for (float& w : l.weight)
-          if (std::abs(w) < pruned / std::sqrt(static_cast<float>(l.weight.size() / l.out_c)))
-            w = 0.f;
+      testing::prune_by_magnitude(spec, pruned);
       expect_sparse_equals_dense(spec, vdm::Encoding::int8_csr, pruned > 0.9f);
     }
-}
-
-// Zeroes the `fraction` of each layer's 4x4 blocks with the smallest L1 norm.
-void prune_blocks(ModelSpec& spec, double fraction) {
-  for (LayerSpec& l : spec.layers) {
-    if (l.weight.empty()) continue;
-    const std::size_t rows = l.out_c, k = l.weight.size() / rows, bc = (k + 3) / 4;
-    std::vector<float> norm(((rows + 3) / 4) * bc, 0.f);
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t c = 0; c < k; ++c)
-        norm[(r / 4) * bc + c / 4] += std::abs(l.weight[r * k + c]);
-    std::vector<float> sorted = norm;
-    std::sort(sorted.begin(), sorted.end());
-    const float cut =
-        sorted[static_cast<std::size_t>(fraction * static_cast<double>(sorted.size()))];
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t c = 0; c < k; ++c)
-        if (norm[(r / 4) * bc + c / 4] < cut) l.weight[r * k + c] = 0.f;
-  }
 }
 
 // 4x4 block-sparse layers give exactly the dense int8 results (rows and K that are not
@@ -150,7 +124,7 @@ TEST(Runtime, AllZeroRowKeepsItsBias) {
   const std::size_t k = head.weight.size() / head.out_c;
   std::fill_n(head.weight.begin() + 3 * k, k, 0.f);
   head.bias[3] = 0.7f;
-  const auto ins = inputs(8, spec.input_w);
+  const auto ins = random_inputs(8, spec.input_w);
   calibrate(spec, ins);
   set_encoding(spec, vdm::Encoding::int8);
   auto m = load(spec);
@@ -161,12 +135,8 @@ TEST(Runtime, AllZeroRowKeepsItsBias) {
 }
 
 TEST(Runtime, MixedFp32AndInt8Layers) {
-  ModelSpec spec = testing::small_convnet();
-  const auto ins = inputs(16, std::size_t{spec.input_c} * spec.input_h * spec.input_w);
-  calibrate(spec, ins);
-  spec.layers[0].encoding = vdm::Encoding::int8;  // u8 out -> dequantized for the fp32 conv
-  spec.layers[3].encoding = vdm::Encoding::int8_csr;
-  spec.layers[3].quantize_output = true;  // u8 out -> dequantized for the fp32 head
+  const auto ins = random_inputs(16, 3 * 9 * 7);
+  const ModelSpec spec = testing::mixed_convnet(ins);
   auto m = load(spec);
   ASSERT_NE(m, nullptr);
   for (const auto& in : ins) {
@@ -190,7 +160,7 @@ TEST(Runtime, InputSizeMismatchIsReportedNotRun) {
 
 TEST(Runtime, NanInputDoesNotCrashInt8) {
   ModelSpec spec = testing::small_convnet();
-  calibrate(spec, inputs(4, 3 * 9 * 7));
+  calibrate(spec, random_inputs(4, 3 * 9 * 7));
   set_encoding(spec, vdm::Encoding::int8);
   auto m = load(spec);
   std::vector<float> in(m->input_size(), std::nanf("")), out(m->output_size());
@@ -221,7 +191,7 @@ TEST(Runtime, ReplaceHeadWeightsRoundTrips) {
                             vdm::Encoding::int8_bsr}) {
     ModelSpec spec = testing::small_mlp();
     if (enc == vdm::Encoding::int8_bsr) prune_blocks(spec, 0.5);
-    const auto ins = inputs(8, spec.input_w);
+    const auto ins = random_inputs(8, spec.input_w);
     calibrate(spec, ins);
     set_encoding(spec, enc);
     auto m = load(spec);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "verdant/runtime/model.hpp"
@@ -16,6 +17,13 @@ inline std::vector<float> random_vec(std::size_t n, float lo, float hi, std::uin
   std::uniform_real_distribution<float> d(lo, hi);
   std::vector<float> v(n);
   for (float& x : v) x = d(g);
+  return v;
+}
+
+// `n` model inputs of `size` values in [0, 1), each from its own seed.
+inline std::vector<std::vector<float>> random_inputs(std::size_t n, std::size_t size) {
+  std::vector<std::vector<float>> v;
+  for (std::size_t i = 0; i < n; ++i) v.push_back(random_vec(size, 0.f, 1.f, 100 + i));
   return v;
 }
 
@@ -183,6 +191,86 @@ inline void calibrate(ModelSpec& m, const std::vector<std::vector<float>>& input
     m.layers[i].out_min = mins[i];
     m.layers[i].out_max = maxs[i];
   }
+}
+
+// Zeroes the weights of each layer below `fraction` / sqrt(K) in magnitude: about that
+// fraction of them, as the test layers' weights are uniform in +-1/sqrt(K).
+inline void prune_by_magnitude(ModelSpec& spec, float fraction) {
+  for (LayerSpec& l : spec.layers)
+    for (float& w : l.weight)
+      if (std::abs(w) < fraction / std::sqrt(static_cast<float>(l.weight.size() / l.out_c)))
+        w = 0.f;
+}
+
+// Zeroes the `fraction` of each layer's 4x4 blocks with the smallest L1 norm.
+inline void prune_blocks(ModelSpec& spec, double fraction) {
+  for (LayerSpec& l : spec.layers) {
+    if (l.weight.empty()) continue;
+    const std::size_t rows = l.out_c, k = l.weight.size() / rows, bc = (k + 3) / 4;
+    std::vector<float> norm(((rows + 3) / 4) * bc, 0.f);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < k; ++c)
+        norm[(r / 4) * bc + c / 4] += std::abs(l.weight[r * k + c]);
+    std::vector<float> sorted = norm;
+    std::sort(sorted.begin(), sorted.end());
+    const float cut =
+        sorted[static_cast<std::size_t>(fraction * static_cast<double>(sorted.size()))];
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < k; ++c)
+        if (norm[(r / 4) * bc + c / 4] < cut) l.weight[r * k + c] = 0.f;
+  }
+}
+
+// small_convnet with int8 layers among fp32 ones, calibrated on `inputs`: its u8 outputs
+// are dequantized for the fp32 layers after them.
+inline ModelSpec mixed_convnet(const std::vector<std::vector<float>>& inputs) {
+  ModelSpec m = small_convnet();
+  calibrate(m, inputs);
+  m.layers[0].encoding = vdm::Encoding::int8;
+  m.layers[3].encoding = vdm::Encoding::int8_csr;
+  m.layers[3].quantize_output = true;
+  return m;
+}
+
+struct TestModel {
+  std::string name;
+  ModelSpec spec;  // calibrated and encoded, ready for write_vdm
+};
+
+// Both test models in every encoding the runtime runs: fp32, int8, CSR and 4x4 blocks
+// (pruned lightly, so that a loader may expand them to dense rows, and heavily, so that the
+// sparse kernels run), and fp32 mixed with int8 layers.
+inline std::vector<TestModel> every_test_model() {
+  std::vector<TestModel> models;
+  const std::pair<const char*, ModelSpec> bases[] = {{"mlp", small_mlp(200, 120, 10)},
+                                                     {"convnet", small_convnet()}};
+  for (const auto& [base_name, base] : bases) {
+    const std::string name = base_name;
+    const auto ins = random_inputs(16, std::size_t{base.input_c} * base.input_h * base.input_w);
+    auto add = [&](const std::string& variant, ModelSpec spec, vdm::Encoding enc) {
+      if (enc != vdm::Encoding::f32) {
+        calibrate(spec, ins);
+        set_encoding(spec, enc);
+      }
+      models.push_back({name + " " + variant, std::move(spec)});
+    };
+    add("fp32", base, vdm::Encoding::f32);
+    add("int8", base, vdm::Encoding::int8);
+    for (float fraction : {0.7f, 0.97f}) {
+      ModelSpec pruned = base;
+      prune_by_magnitude(pruned, fraction);
+      add("int8 CSR " + std::to_string(static_cast<int>(fraction * 100)) + "% pruned", pruned,
+          vdm::Encoding::int8_csr);
+    }
+    for (double fraction : {0.5, 0.9}) {
+      ModelSpec pruned = base;
+      prune_blocks(pruned, fraction);
+      add("int8 4x4 blocks " + std::to_string(static_cast<int>(fraction * 100)) + "% pruned",
+          pruned, vdm::Encoding::int8_bsr);
+    }
+  }
+  models.push_back({"convnet fp32 and int8 mixed", mixed_convnet(random_inputs(16, 3 * 9 * 7))});
+  return models;
 }
 
 }  // namespace verdant::runtime::testing

@@ -37,6 +37,8 @@ struct ExportOptions {
   float byte_scale = 1.f / 255.f;
   float byte_offset = 0.f;
   std::string name;
+  // Names the model in errors, e.g. the checkpoint's path.
+  std::string source;
   // int8 only. When set (one per Linear/Conv2d), these replace calibration: 7-bit ranges are
   // used exactly as learned; 8-bit ones are re-gridded onto [0, 127] over the same real range
   // (then the runtime no longer follows the simulation exactly).
@@ -54,9 +56,17 @@ struct ExportResult {
 
 // `calibration` holds `calibration_count` model inputs back to back (needed for int8; min-max
 // ranges of every layer's output are taken over them). Unsupported layers (BatchNorm, other
-// activations, pooling not after a Conv2d, padded pooling) -> verdant::Error naming the layer.
+// activations, pooling not after a Conv2d, padded pooling) -> verdant::Error naming the layer;
+// a NaN or infinite parameter -> verdant::Error naming it and options.source.
 ExportResult export_vdm(nn::Sequential& model, const ExportOptions& options,
                         const std::vector<float>& calibration, std::size_t calibration_count);
+
+// export_vdm, then the result is loaded through the runtime's own validation and only then
+// written to `path` (atomically). Any failure -> verdant::Error (one line) and `path` is left
+// as it was: no file, or the previous one.
+ExportResult export_vdm_file(nn::Sequential& model, const ExportOptions& options,
+                             const std::vector<float>& calibration, std::size_t calibration_count,
+                             const std::string& path);
 
 // The activation ranges `verdant compress` learned (metadata compress.activation.<i>.scale /
 // .zero_point), one per Linear/Conv2d input; empty when the checkpoint has none. `bits` is

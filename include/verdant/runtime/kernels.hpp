@@ -1,18 +1,26 @@
 #pragma once
-// The runtime's compute kernels, as a table chosen once at start-up from the CPU's features
-// (ggml's type_traits habit). The reference table is plain C++; ISA-specific tables live in
-// their own folders (src/runtime/x86/avx2/) and are only referenced through a pointer.
+// The runtime's compute kernels, as tables of function pointers (ggml's type_traits habit).
+// The reference table is plain C++; each ISA-specific table lives in its own folder
+// (src/runtime/x86/avx2/) with the CPU-feature check it needs. The library lists the tables
+// it was built with, best first and the reference last (oneDNN's implementation lists), and
+// picks the first one this CPU supports unless VERDANT_RUNTIME_ISA names another.
 #include <cstddef>
 #include <cstdint>
+#include <span>         // the table lists
+#include <string_view>  // find_kernels
 
 namespace verdant::runtime {
 
 struct KernelTable {
-  const char* isa;
+  const char* isa;  // the table's name, e.g. "avx2"; what VERDANT_RUNTIME_ISA selects
+  // Whether this CPU has the instructions the table's kernels use.
+  bool (*cpu_supports)();
   // A CSR layer denser than this runs faster through gemv_s8 on this ISA: the loader then
   // expands it to dense rows in its arena (one MAC per stored element against 32 per
   // vpmaddubsw makes unstructured CSR lose above ~1/16 density on AVX2).
   double csr_max_density;
+  // A block-sparse layer (4x4 blocks) denser than this runs faster through gemv_s8.
+  double bsr_max_density;
   // out[r] = sum_k w[r*row_stride + k] * x[k], k < kp. kp is a multiple of 32; x holds
   // values in [0, 127] (7-bit activations, see vdm_format.hpp) and w in [-128, 127].
   void (*gemv_s8)(const std::int8_t* w, std::size_t row_stride, const std::uint8_t* x,
@@ -29,8 +37,6 @@ struct KernelTable {
   // CSR: out[r] = sum_{j in [row_ptr[r], row_ptr[r+1])} val[j] * x[col[j]].
   void (*spmv_s8)(const std::uint32_t* row_ptr, const std::uint16_t* col, const std::int8_t* val,
                   std::size_t rows, const std::uint8_t* x, std::int32_t* out);
-  // A block-sparse layer (4x4 blocks) denser than this runs faster through gemv_s8.
-  double bsr_max_density;
   // Block-sparse rows of 4x4 blocks: block row b holds blocks j in [row_ptr[b], row_ptr[b+1]),
   // each covering rows 4b..4b+3 and columns 4*col[j]..4*col[j]+3, stored row-major in
   // blocks[16*j .. 16*j+15]. Writes out[0 .. 4*block_rows). x values in [0, 127].
@@ -43,11 +49,17 @@ struct KernelTable {
                       std::uint8_t* out);
 };
 
+// The plain twins every other table is tested against; runs on any CPU.
 const KernelTable& reference_kernels();
-// nullptr when the library was built without AVX2 kernels or the CPU lacks AVX2 + FMA.
-const KernelTable* avx2_kernels();
-// The table in use: the best one the CPU supports (VERDANT_RUNTIME_ISA=reference forces the
-// reference kernels, for comparisons).
+// Every table this library was built with, best first, the reference last.
+std::span<const KernelTable* const> compiled_kernel_tables();
+// The compiled tables this CPU supports, in the same order: the first is the best.
+std::span<const KernelTable* const> supported_kernel_tables();
+// The supported table called `isa`, or nullptr when it is unknown or this CPU lacks it.
+const KernelTable* find_kernels(std::string_view isa);
+// The table models load with by default, chosen once: the table VERDANT_RUNTIME_ISA names,
+// else the best supported one. A name that find_kernels() does not know falls back to the
+// best table, with a one-line warning on stderr.
 const KernelTable& active_kernels();
 
 }  // namespace verdant::runtime

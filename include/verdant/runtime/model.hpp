@@ -2,7 +2,8 @@
 // libverdant_runtime: loads a .vdm edge model and runs inference. Standard C++ only.
 // Loading validates the whole file (size, CRC-32, version, every offset and shape) and
 // reports problems as one line through `error`; it never throws. After loading, run()
-// neither allocates nor throws: every buffer comes from one arena sized at load.
+// neither allocates nor throws: every buffer comes from one arena sized at load. A model
+// runs with the kernel table chosen at load (kernels.hpp), the best one by default.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -12,6 +13,16 @@
 
 namespace verdant::runtime {
 
+struct KernelTable;
+
+struct LoadOptions {
+  // The kernels the model runs with: one of supported_kernel_tables() (kernels.hpp).
+  // nullptr: active_kernels().
+  const KernelTable* kernels = nullptr;
+  // How load_buffer's errors name the data (load_file names the path).
+  std::string name = "<buffer>";
+};
+
 enum class RunStatus { ok = 0, bad_input_size, bad_output_size, bad_layer };
 const char* run_status_message(RunStatus s);
 
@@ -19,9 +30,11 @@ class Model {
  public:
   // Memory-maps the file and uses the weights in place. On failure returns nullptr and
   // sets *error to one line naming the file and the problem.
-  static std::unique_ptr<Model> load_file(const std::string& path, std::string* error);
+  static std::unique_ptr<Model> load_file(const std::string& path, std::string* error,
+                                          const LoadOptions& options = {});
   // Copies `size` bytes into an aligned buffer owned by the model.
-  static std::unique_ptr<Model> load_buffer(const void* data, std::size_t size, std::string* error);
+  static std::unique_ptr<Model> load_buffer(const void* data, std::size_t size, std::string* error,
+                                            const LoadOptions& options = {});
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -38,10 +51,11 @@ class Model {
   const vdm::LayerRecord& layer(std::size_t i) const;
   // Elements of the activation entering layer i (i == num_layers(): the output).
   std::size_t activation_size(std::size_t i) const;
-  const char* isa() const;  // kernel table in use
-  std::uint64_t macs() const;
-  // True when CSR layer i runs through the dense kernel (see KernelTable::csr_max_density).
-  bool densified(std::size_t i) const;  // multiply-accumulates per inference (non-zeros for CSR)
+  const char* isa() const;     // kernel table in use
+  std::uint64_t macs() const;  // multiply-accumulates per inference (stored weights if sparse)
+  // True when sparse (CSR or BSR) layer i runs through the dense kernel (see
+  // KernelTable::csr_max_density and bsr_max_density).
+  bool densified(std::size_t i) const;
 
   // Runs the whole model: input is CHW f32, output receives output_size() f32 values.
   RunStatus run(const float* input, std::size_t input_n, float* output, std::size_t output_n);
@@ -64,15 +78,15 @@ class Model {
   struct Impl;
 
  private:
-  Model() = default;
-  static std::unique_ptr<Model> finish_load(std::unique_ptr<Model> m, const std::string& name,
-                                            std::string* error);
+  Model();
+  static std::unique_ptr<Model> finish_load(std::unique_ptr<Model> model, const std::string& name,
+                                            const KernelTable* kernels, std::string* error);
   vdm::FileHeader header_{};
   const std::uint8_t* file_ = nullptr;
   std::size_t file_size_ = 0;
   void* mapping_ = nullptr;        // mmap'ed region or nullptr
   std::uint8_t* owned_ = nullptr;  // aligned copy for load_buffer
-  Impl* impl_ = nullptr;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace verdant::runtime

@@ -1,11 +1,12 @@
 // AVX2 + FMA kernels, compiled with -mavx2 -mfma for this file only and reached solely
-// through the table pointer returned by avx2_kernel_table(). Each has a twin in
+// through the table kAvx2Kernels in the list of kernel_list.cpp. Each has a twin in
 // kernels_ref.cpp and a test comparing the two (tests/runtime/kernels_test.cpp).
 #include <immintrin.h>
 
 #include <cstring>
 
-#include "verdant/runtime/kernels.hpp"
+#include "kernel_tables.hpp"
+#include "x86/cpu_features.hpp"
 
 namespace verdant::runtime {
 namespace {
@@ -227,16 +228,21 @@ void quantize_u8_avx2(const float* x, std::size_t n, float inv_scale, std::int32
   if (i < n) reference_kernels().quantize_u8(x + i, n - i, inv_scale, zp, out + i);
 }
 
-// Density thresholds measured with bench/edge_bench on AVX2 without VNNI: unstructured CSR
-// loses to the dense kernel above ~1/16 density; 4x4 blocks break even at ~0.35-0.4 (mlp).
-constexpr KernelTable kAvx2{"avx2",        1.0 / 16.0,      gemv_s8_avx2,
-                            gemv_f32_avx2, requant_u8_avx2, spmv_s8_avx2,
-                            0.35,          bsr4x4_s8_avx2,  quantize_u8_avx2};
-
 }  // namespace
 
-const KernelTable* avx2_kernel_table() {
-  return &kAvx2;
-}
+// Density thresholds measured with bench/edge_bench on AVX2 without VNNI: unstructured CSR
+// loses to the dense kernel above ~1/16 density; 4x4 blocks break even at ~0.35-0.4 (mlp).
+constinit const KernelTable kAvx2Kernels{
+    .isa = "avx2",
+    .cpu_supports = x86::has_avx2_fma,
+    .csr_max_density = 1.0 / 16.0,
+    .bsr_max_density = 0.35,
+    .gemv_s8 = gemv_s8_avx2,
+    .gemv_f32 = gemv_f32_avx2,
+    .requant_u8 = requant_u8_avx2,
+    .spmv_s8 = spmv_s8_avx2,
+    .bsr4x4_s8 = bsr4x4_s8_avx2,
+    .quantize_u8 = quantize_u8_avx2,
+};
 
 }  // namespace verdant::runtime
