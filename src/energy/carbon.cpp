@@ -286,7 +286,7 @@ CarbonIntensity CarbonIntensity::from_series(IntensitySeries series, std::string
 
 void validate_pue(double pue) {
   if (!(pue >= 1.0) || !std::isfinite(pue))
-    throw UsageError("PUE must be a number >= 1.0, got " + fmt_g(pue));
+    throw SettingError("pue", "PUE must be a number >= 1.0, got " + fmt_g(pue));
 }
 
 CarbonIntensity& CarbonIntensity::set_pue(double pue, std::string source) {

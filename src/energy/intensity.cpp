@@ -248,13 +248,14 @@ IntensitySeries load_zone_or_series(std::string_view zone_or_path, const SeriesO
   const std::filesystem::path path{std::string(zone_or_path)};
   if (is_bundled_grid_zone(zone_or_path) || !looks_like_path(path))
     return load_grid_zone(zone_or_path, options);
-  const std::string what = std::string(setting) + " " + path.string() + ": ";
+  const std::string name(setting), what = name + " " + path.string() + ": ";
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
-  if (status.type() == std::filesystem::file_type::not_found) throw Error(what + "no such file");
-  if (ec) throw Error(what + ec.message());
+  if (status.type() == std::filesystem::file_type::not_found)
+    throw Error(what + "no such file", {name});
+  if (ec) throw Error(what + ec.message(), {name});
   if (status.type() == std::filesystem::file_type::directory)
-    throw Error(what + "is a directory, expected a series file");
+    throw Error(what + "is a directory, expected a series file", {name});
   return load_intensity_series(path, options);
 }
 

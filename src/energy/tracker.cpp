@@ -67,7 +67,8 @@ void validate_price(double price_per_kwh) {
   if (!(price_per_kwh >= 0) || !std::isfinite(price_per_kwh)) {
     char text[32];
     std::snprintf(text, sizeof text, "%g", price_per_kwh);
-    throw UsageError(std::string("electricity price must be a finite number >= 0, got ") + text);
+    throw SettingError(
+        "price", std::string("price must be a finite number of money per kWh >= 0, got ") + text);
   }
 }
 

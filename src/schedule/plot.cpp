@@ -133,12 +133,13 @@ std::string render_svg(const PlotSpec& spec) {
   return svg;
 }
 
-void write_plot(const std::filesystem::path& path, const PlotSpec& spec, const std::string& flag) {
+void write_plot(const std::filesystem::path& path, const PlotSpec& spec,
+                const std::string& setting) {
   std::string ext = path.extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (ext != ".svg")
-    throw UsageError(flag + ": only .svg plots are supported, not '" + path.filename().string() +
-                     "'");
+    throw SettingError(setting, setting + ": only .svg plots are supported, not '" +
+                                    path.filename().string() + "'");
   write_file_atomic(path, render_svg(spec));
 }
 

@@ -209,6 +209,10 @@ TrainingReport run_training(const TrainingOptions& o) {
   const fs::path checkpoint_path = o.out_dir.empty() ? fs::path() : o.out_dir / "checkpoint.vckpt";
   const fs::path resume_from = resume_source(o, checkpoint_path);
   OutputDir out(o.out_dir);
+  // Temporaries of earlier runs of this folder that were killed mid-write.
+  if (!o.out_dir.empty())
+    for (const char* file : {"checkpoint.vckpt", "results.json"})
+      remove_stale_temporaries(o.out_dir / file);
 
   TrainingReport report;
   report.model = o.model;

@@ -153,7 +153,7 @@ TEST(Resolve, SeriesFileGivenAsGridZonePath) {
   fs::remove(path);
   req.grid_zone = path.string();  // gone now: a missing file, not an unknown zone
   EXPECT_EQ(error_of([&] { resolve_carbon_intensity(req); }),
-            "grid zone " + path.string() + ": no such file");
+            "grid_zone " + path.string() + ": no such file");
 }
 
 TEST(Emissions, ConstantIntensityAndPue) {

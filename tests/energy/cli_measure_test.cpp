@@ -90,7 +90,8 @@ TEST(MeasureCli, BadPueOrPriceIsOneLineBeforeTheCommandRuns) {
   EXPECT_EQ(r.err, "verdant: error: PUE must be a number >= 1.0, got 0.5\n");
   r = measure(t, "--price nan -- touch MARKER");
   EXPECT_EQ(r.code, 2);
-  EXPECT_EQ(r.err, "verdant: error: electricity price must be a finite number >= 0, got nan\n");
+  EXPECT_EQ(r.err,
+            "verdant: error: --price must be a finite number of money per kWh >= 0, got nan\n");
   r = measure(t, "--price -1 --out out -- touch MARKER");
   EXPECT_EQ(r.code, 2);
   EXPECT_FALSE(std::filesystem::exists(t / "MARKER"));
@@ -124,7 +125,7 @@ TEST(MeasureCli, GridZoneThatIsAMissingFileSaysSo) {
   TempDir t;
   CliRun r = measure(t, "--grid-zone data/zone.csv -- touch MARKER");
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.err, "verdant: error: grid zone data/zone.csv: no such file\n");
+  EXPECT_EQ(r.err, "verdant: error: --grid-zone data/zone.csv: no such file\n");
   EXPECT_FALSE(std::filesystem::exists(t / "MARKER"));
 }
 

@@ -323,7 +323,7 @@ TEST(BundledZones, ListAndCaseInsensitiveLoadAndClosestNames) {
 TEST(BundledZones, AnythingThatLooksLikeAPathIsReadAsAFile) {
   EXPECT_EQ(load_zone_or_series("us-ciso").name(), "US-CISO");
   EXPECT_EQ(error_of([] { load_zone_or_series("/nonexistent/dir/zone.csv"); }),
-            "grid zone /nonexistent/dir/zone.csv: no such file");
+            "grid_zone /nonexistent/dir/zone.csv: no such file");
   EXPECT_EQ(error_of([] { load_zone_or_series("no-such-zone-file.json", {}, "--zone"); }),
             "--zone no-such-zone-file.json: no such file");
   const fs::path dir =
@@ -335,7 +335,7 @@ TEST(BundledZones, AnythingThatLooksLikeAPathIsReadAsAFile) {
   const std::string here = "verdant-zone-here-" + std::to_string(::getpid());
   fs::create_directories(here);
   EXPECT_EQ(error_of([&] { load_zone_or_series(here); }),
-            "grid zone " + here + ": is a directory, expected a series file");
+            "grid_zone " + here + ": is a directory, expected a series file");
   fs::remove(here);
   fs::remove(dir);
   EXPECT_TRUE(contains(error_of([] { load_zone_or_series("US-CISOO"); }), "closest: US-CISO"));

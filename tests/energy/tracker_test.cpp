@@ -210,11 +210,11 @@ TEST(Tracker, PriceMustBeAFiniteNumberNotBelowZero) {
   EXPECT_NO_THROW(validate_price(0));
   EXPECT_NO_THROW(validate_price(0.25));
   EXPECT_EQ(error_of([] { validate_price(-1); }),
-            "electricity price must be a finite number >= 0, got -1");
+            "price must be a finite number of money per kWh >= 0, got -1");
   EXPECT_EQ(error_of([] { validate_price(std::nan("")); }),
-            "electricity price must be a finite number >= 0, got nan");
+            "price must be a finite number of money per kWh >= 0, got nan");
   EXPECT_EQ(error_of([] { validate_price(HUGE_VAL); }),
-            "electricity price must be a finite number >= 0, got inf");
+            "price must be a finite number of money per kWh >= 0, got inf");
   EXPECT_THROW(validate_price(-1), UsageError);  // a bad flag or setting: exit code 2
   TempDir t;
   TrackerOptions bad = quiet_options(t);

@@ -25,8 +25,8 @@ inline constexpr double kWorldAverageGco2PerKwh = 475.0;
 inline constexpr double kDefaultPue = 1.0;
 
 // A PUE is the data centre's total energy over its IT equipment's: a finite number >= 1.
-// Throws verdant::UsageError "PUE must be a number >= 1.0, got X" otherwise. Every setting
-// of a PUE (flags, LocationRequest::pue, CarbonIntensity::set_pue) goes through here.
+// Throws verdant::SettingError("pue", "PUE must be a number >= 1.0, got X") otherwise. Every
+// setting of a PUE (flags, LocationRequest::pue, CarbonIntensity::set_pue) goes through here.
 void validate_pue(double pue);
 
 // ---- reference tables (loaded once from data_dir(), cached) ----------------------------

@@ -123,6 +123,6 @@ IntensitySeries load_grid_zone(std::string_view zone, const SeriesOptions& optio
 // unknown zone. Other names -> load_grid_zone()'s error with the closest zones.
 IntensitySeries load_zone_or_series(std::string_view zone_or_path,
                                     const SeriesOptions& options = {},
-                                    std::string_view setting = "grid zone");
+                                    std::string_view setting = "grid_zone");
 
 }  // namespace verdant::energy

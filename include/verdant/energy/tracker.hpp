@@ -36,8 +36,8 @@ namespace verdant::energy {
 
 struct ProcessTreeUsage;  // procstat.hpp
 
-// An electricity price per kWh must be a finite number >= 0. Throws verdant::UsageError
-// "electricity price must be a finite number >= 0, got X" otherwise; Tracker checks
+// An electricity price per kWh must be a finite number >= 0. Throws SettingError ("price")
+// "price must be a finite number of money per kWh >= 0, got X" otherwise; Tracker checks
 // TrackerOptions::price_per_kwh with it.
 void validate_price(double price_per_kwh);
 

@@ -23,8 +23,8 @@ struct PlotSpec {
 // Step lines per zone (gaps left blank), axes with UTC time and gCO2eq/kWh, a legend.
 std::string render_svg(const PlotSpec& spec);
 // Writes render_svg() atomically. Only ".svg" is supported: another extension is a
-// verdant::UsageError naming `flag`.
+// verdant::UsageError naming `setting`.
 void write_plot(const std::filesystem::path& path, const PlotSpec& spec,
-                const std::string& flag = "--plot");
+                const std::string& setting = "plot");
 
 }  // namespace verdant::schedule

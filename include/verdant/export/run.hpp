@@ -1,0 +1,48 @@
+#pragma once
+// `verdant export` as a library call: loads a model, calibrates int8 on training images (or
+// uses the ranges quantization-aware training learned), writes the .vdm atomically after the
+// runtime has validated it, and measures how often int8 agrees with fp32 on test images.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "verdant/export/export.hpp"
+
+namespace verdant::exporter {
+
+struct ExportJobOptions {
+  std::string model;  // a checkpoint, or a built-in name or YAML file (untrained)
+  std::filesystem::path out;
+  Precision precision = Precision::fp32;
+  SparseMode sparse = SparseMode::automatic;
+  // A Fashion-MNIST directory: training images calibrate int8 activation ranges, test images
+  // measure int8/fp32 agreement. Empty: no calibration (int8 then needs QAT ranges).
+  std::filesystem::path calibration;
+  std::int64_t calibration_samples = 1000;
+  std::int64_t agreement_samples = 10000;  // 0: no agreement check
+  int activation_bits = 0;  // the grid QAT simulated; 0: read it from the checkpoint's recipe
+  bool ignore_qat = false;  // calibrate even when the checkpoint has QAT ranges
+};
+
+struct Agreement {
+  std::size_t samples = 0;
+  double same = 0;  // fraction of int8 predictions equal to fp32's
+  double fp32_accuracy = 0, int8_accuracy = 0;
+  // Against the QAT model's fake-quant simulation, when it has QAT ranges.
+  std::optional<double> simulation_same, simulation_accuracy;
+};
+
+struct ExportReport {
+  ExportResult result;
+  std::size_t calibration_images = 0;    // used for min-max ranges (0: none)
+  std::vector<ActivationQuant> learned;  // QAT ranges used instead of calibration
+  std::optional<Agreement> agreement;
+};
+
+// Settings are SettingErrors naming the setting ("out", "calibration"); the output may not be
+// the input. On any failure nothing is written and an existing `out` is left as it was.
+ExportReport run_export(const ExportJobOptions& options);
+
+}  // namespace verdant::exporter
