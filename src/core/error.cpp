@@ -19,7 +19,7 @@ std::string Error::worded_as(const std::function<std::string(const std::string&)
       const std::size_t end = at + setting.size();
       if ((at > 0 && word_char(m[at - 1])) || (end < m.size() && word_char(m[end]))) continue;
       m.replace(at, setting.size(), name);
-      at += name.size() - 1;
+      break;
     }
   }
   return m;

@@ -48,7 +48,7 @@ Plan plan_schedule(const PlanOptions& o) {
   if (!o.duration.empty()) {
     duration = duration_setting(o.duration, "duration");
     if (o.energy_kwh && o.power_w)
-      throw UsageError("duration: give energy_kwh or power_w with it, not both",
+      throw UsageError("give energy_kwh or power_w with duration, not both",
                        {"duration", "energy_kwh", "power_w"});
     if (o.energy_kwh) {
       plan.energy_kwh = *o.energy_kwh;
@@ -59,7 +59,7 @@ Plan plan_schedule(const PlanOptions& o) {
     }
   } else {
     if (!o.energy_kwh || !o.power_w || !(*o.power_w > 0))
-      throw UsageError("duration: give the job as duration, or as energy_kwh with power_w",
+      throw UsageError("give the job as duration, or as energy_kwh with power_w",
                        {"duration", "energy_kwh", "power_w"});
     plan.energy_kwh = *o.energy_kwh;
     duration = chr::seconds(std::llround(*o.energy_kwh * 3.6e6 / *o.power_w));
@@ -78,12 +78,12 @@ Plan plan_schedule(const PlanOptions& o) {
   request.runner_ups = o.runner_ups;
   if (!o.within.empty()) {
     if (!o.start.empty() || !o.end.empty())
-      throw UsageError("within: give either within or start/end", {"within", "start", "end"});
+      throw UsageError("give either within or start/end", {"within", "start", "end"});
     request.earliest_start = now;
     request.latest_end = now + duration_setting(o.within, "within") + duration;
   } else {
     if (o.start.empty() || o.end.empty())
-      throw UsageError("start: give the window as start and end, or as within",
+      throw UsageError("give the window as start and end, or as within",
                        {"start", "end", "within"});
     request.earliest_start = time_setting(o.start, "start");
     request.latest_end = time_setting(o.end, "end");

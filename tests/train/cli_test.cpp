@@ -1,6 +1,8 @@
 // Runs the built `verdant` binary: bad flags and files give one error line and the right
 // exit code; a run killed with SIGKILL mid-epoch and resumed ends bit-identical.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -152,6 +154,69 @@ TEST_F(Cli, TrainWritesResultsAndEvalAndInfoReadTheCheckpoint) {
                1, "cut.vckpt: truncated checkpoint");
   expect_error(run_verdant(dir_, {"eval", "--checkpoint", ckpt, "--batch-size", "0"}), 2,
                "--batch-size");
+}
+
+// What a probe of the CLI found: each is one line naming the flag or file, a non-zero exit, and
+// nothing left behind.
+TEST_F(Cli, ProbedBadInputIsOneLineAndLeavesNothing) {
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = quick("probe");
+    for (std::size_t i = 1; i + 1 < a.size(); i += 2)
+      if (a[i] == extra[0])
+        a.erase(a.begin() + static_cast<std::ptrdiff_t>(i),
+                a.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_verdant(dir_, a);
+  };
+  expect_error(with({"--threads", "100000"}), 2, "--threads: must be a whole number in [0, 1024]");
+  expect_error(with({"--threads", "40000"}), 2, "--threads");
+  expect_error(with({"--pue", "-1"}), 2, "--pue: must be at least 1, got -1");
+  expect_error(with({"--pue", "0"}), 2, "--pue");
+  expect_error(with({"--pue", "nan"}), 2, "--pue");
+  expect_error(with({"--price", "-5"}), 2, "--price: must be non-negative, got -5");
+  // Early errors: unknown model, bad recipe, missing data, divergence in the first epoch.
+  expect_error(with({"--model", "resnet9000"}), 2, "--model: unknown model");
+  write_file_atomic(dir_ / "bad.yaml", "modifiers:\n  - prune: {final_sparsity: 2}\n");
+  expect_error(with({"--recipe", (dir_ / "bad.yaml").string()}), 1, "bad.yaml:2:");
+  expect_error(with({"--data", (dir_ / "nodata").string()}), 1, "nodata");
+  expect_error(with({"--lr", "1e30", "--no-energy"}), 1, "training diverged");
+  EXPECT_FALSE(fs::exists(dir_ / "probe"));
+
+  // Temporaries left by a run killed mid-write are cleared when the next run starts; a live
+  // process's are kept.
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  fs::create_directories(dir_ / "probe");
+  const auto stale = dir_ / "probe" / ("checkpoint.vckpt.tmp." + std::to_string(child));
+  const auto live = dir_ / "probe" / ("checkpoint.vckpt.tmp." + std::to_string(::getpid()));
+  write_file_atomic(stale, "half a checkpoint");
+  write_file_atomic(live, "a write in progress");
+  RunResult ok = with({"--epochs", "1"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(live));
+  const std::string ckpt = (dir_ / "probe" / "checkpoint.vckpt").string();
+
+  // An export over its own input is refused and the checkpoint survives.
+  const auto before = read_file_bytes(ckpt);
+  expect_error(run_verdant(dir_, {"export", ckpt, "--out", ckpt}), 2,
+               "--out " + ckpt + " is the input model");
+  EXPECT_EQ(read_file_bytes(ckpt), before);
+
+  // A checkpoint without its extension is still a checkpoint, for every verb.
+  fs::copy_file(ckpt, dir_ / "weights");
+  const std::string renamed = (dir_ / "weights").string();
+  RunResult info = run_verdant(dir_, {"info", renamed});
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  RunResult exported = run_verdant(dir_, {"export", renamed, "--out", (dir_ / "w.vdm").string()});
+  EXPECT_EQ(exported.exit_code, 0) << exported.err;
+  RunResult evaluated =
+      run_verdant(dir_, {"eval", "--checkpoint", renamed, "--data", (dir_ / "fmnist").string()});
+  EXPECT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  write_file_atomic(dir_ / "junk", std::string("\x7f\0\x01garbage", 11));
+  expect_error(run_verdant(dir_, {"info", (dir_ / "junk").string()}), 1,
+               "neither a checkpoint (.vckpt) nor a YAML model file");
 }
 
 TEST_F(Cli, InfoDescribesBuiltInModels) {

@@ -17,8 +17,9 @@ class Error : public std::runtime_error {
   Error(const std::string& message, std::vector<std::string> settings)
       : std::runtime_error(message), settings_(std::move(settings)) {}
   const std::vector<std::string>& settings() const { return settings_; }
-  // The message with each mention of a recorded setting (a whole word) replaced by
-  // name_of(setting); an empty name leaves it as it is.
+  // The message with the first mention (a whole word) of each recorded setting replaced by
+  // name_of(setting); an empty name leaves it as it is. Later mentions are plain words
+  // ("model: unknown model 'x'").
   std::string worded_as(const std::function<std::string(const std::string&)>& name_of) const;
 
  private:
