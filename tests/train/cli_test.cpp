@@ -51,21 +51,22 @@ class Cli : public ::testing::Test {
             "--out",
             (dir_ / out).string()};
   }
-  TempDir dir_;
-};
-
-TEST_F(Cli, BadFlagsExitTwoNamingTheFlag) {
-  auto base = quick("bad");
-  auto with = [&](std::vector<std::string> extra) {
-    auto a = base;
-    // A flag given in `extra` replaces the base value (CLI11 rejects repeated options).
+  // quick(out) with `extra` flags; a flag given there replaces the base value (CLI11 rejects
+  // repeated options). Only the first of `extra` is looked up, the rest are added as they are.
+  RunResult quick_with(const std::string& out, std::vector<std::string> extra) {
+    auto a = quick(out);
     for (std::size_t i = 1; i + 1 < a.size(); i += 2)
       if (a[i] == extra[0])
         a.erase(a.begin() + static_cast<std::ptrdiff_t>(i),
                 a.begin() + static_cast<std::ptrdiff_t>(i) + 2);
     a.insert(a.end(), extra.begin(), extra.end());
     return run_verdant(dir_, a);
-  };
+  }
+  TempDir dir_;
+};
+
+TEST_F(Cli, BadFlagsExitTwoNamingTheFlag) {
+  auto with = [&](std::vector<std::string> extra) { return quick_with("bad", extra); };
   expect_error(with({"--batch-size", "0"}), 2, "--batch-size: must be positive, got 0");
   expect_error(with({"--batch-size", "-5"}), 2, "--batch-size: must be positive, got -5");
   expect_error(with({"--epochs", "0"}), 2, "--epochs");
@@ -159,15 +160,7 @@ TEST_F(Cli, TrainWritesResultsAndEvalAndInfoReadTheCheckpoint) {
 // What a probe of the CLI found: each is one line naming the flag or file, a non-zero exit, and
 // nothing left behind.
 TEST_F(Cli, ProbedBadInputIsOneLineAndLeavesNothing) {
-  auto with = [&](std::vector<std::string> extra) {
-    auto a = quick("probe");
-    for (std::size_t i = 1; i + 1 < a.size(); i += 2)
-      if (a[i] == extra[0])
-        a.erase(a.begin() + static_cast<std::ptrdiff_t>(i),
-                a.begin() + static_cast<std::ptrdiff_t>(i) + 2);
-    a.insert(a.end(), extra.begin(), extra.end());
-    return run_verdant(dir_, a);
-  };
+  auto with = [&](std::vector<std::string> extra) { return quick_with("probe", extra); };
   expect_error(with({"--threads", "100000"}), 2, "--threads: must be a whole number in [0, 1024]");
   expect_error(with({"--threads", "40000"}), 2, "--threads");
   expect_error(with({"--pue", "-1"}), 2, "--pue: must be at least 1, got -1");
