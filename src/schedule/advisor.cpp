@@ -27,9 +27,8 @@ std::string trim(const std::string& s) {
 
 std::vector<RegionAdvice> advise_regions(const AdvisorOptions& options) {
   if (!(options.energy_kwh >= 0) || !std::isfinite(options.energy_kwh))
-    throw UsageError("--energy-kwh must be a number >= 0");
-  if (options.default_pue && !(*options.default_pue >= 1.0))
-    throw UsageError("--pue must be a number >= 1.0");
+    throw SettingError("energy_kwh", "energy_kwh must be a number >= 0");
+  if (options.default_pue) energy::validate_pue(*options.default_pue);
   const auto& regions = energy::cloud_regions();
   const std::string provider = lower(options.provider);
   if (!provider.empty()) {

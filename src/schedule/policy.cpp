@@ -12,11 +12,12 @@ namespace verdant::schedule {
 namespace chr = std::chrono;
 using energy::format_utc_timestamp;
 
-Policy parse_policy(const std::string& text, const std::string& flag) {
+Policy parse_policy(const std::string& text, const std::string& setting) {
   if (text == "now" || text == "off" || text == "none") return Policy::RunNow;
   if (text == "wait") return Policy::WaitForBest;
   if (text == "pause") return Policy::Pause;
-  throw UsageError(flag + ": unknown policy '" + text + "' (choose wait, pause or now)");
+  throw SettingError(setting,
+                     setting + ": unknown policy '" + text + "' (choose wait, pause or now)");
 }
 
 const char* policy_name(Policy p) {

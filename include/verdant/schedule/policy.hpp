@@ -97,8 +97,8 @@ class InterruptibleJob {
 
 enum class Policy { RunNow, WaitForBest, Pause };
 
-// "now" / "wait" / "pause"; throws verdant::UsageError naming `flag` otherwise.
-Policy parse_policy(const std::string& text, const std::string& flag = "--carbon-aware");
+// "now" / "wait" / "pause"; throws SettingError naming `setting` otherwise.
+Policy parse_policy(const std::string& text, const std::string& setting = "carbon_aware");
 const char* policy_name(Policy p);
 
 struct PolicyOptions {
