@@ -23,7 +23,7 @@ const bool registered = register_command(
        auto o = std::make_shared<train::EvaluationOptions>();
        sub.add_option("--checkpoint", o->checkpoint, "A .vckpt file written by `verdant train`")
            ->required();
-       add_data_options(sub, o->data, data::Parts::test);
+       add_data_options(sub, o->data, {.limit_train = false});
        sub.add_option("--batch-size", o->batch_size, "Samples per forward pass")
            ->check(positive())
            ->capture_default_str();

@@ -11,7 +11,15 @@
 namespace verdant::cli {
 namespace {
 
-int export_and_report(const exporter::ExportJobOptions& o) {
+struct ExportCommand {
+  exporter::ExportJobOptions job;
+  data::DataOptions calibration;
+  CLI::Option* calibration_flag = nullptr;
+};
+
+int export_and_report(ExportCommand& c) {
+  if (c.calibration_flag->count() > 0) c.job.calibration = c.calibration;
+  const exporter::ExportJobOptions& o = c.job;
   const exporter::ExportReport r = exporter::run_export(o);
   const bool int8 = o.precision == exporter::Precision::int8;
   std::printf("wrote %s: %zu bytes, %s, model %s\n", o.out.c_str(), r.result.bytes.size(),
@@ -19,8 +27,8 @@ int export_and_report(const exporter::ExportJobOptions& o) {
   for (std::size_t i = 0; i < r.result.layers.size(); ++i)
     std::printf("  %zu %s\n", i, r.result.layers[i].description.c_str());
   if (r.calibration_images > 0)
-    std::printf("calibration: min-max over %zu training images from %s\n", r.calibration_images,
-                o.calibration.c_str());
+    std::printf("calibration: min-max over %zu training samples from %s\n", r.calibration_images,
+                o.calibration->location.c_str());
   if (!r.learned.empty())
     std::printf("activations: %zu ranges learned by quantization-aware training (%d-bit%s)\n",
                 r.learned.size(), r.learned[0].bits,
@@ -30,12 +38,12 @@ int export_and_report(const exporter::ExportJobOptions& o) {
                       "less closely: train with activation_bits: 7");
   if (const auto& a = r.agreement) {
     std::printf(
-        "int8 vs fp32 on %zu test images: %.2f%% same predictions; accuracy fp32 %.2f%%, "
+        "int8 vs fp32 on %zu test samples: %.2f%% same predictions; accuracy fp32 %.2f%%, "
         "int8 %.2f%%\n",
         a->samples, 100.0 * a->same, 100.0 * a->fp32_accuracy, 100.0 * a->int8_accuracy);
     if (a->simulation_same)
       std::printf(
-          "int8 runtime vs QAT simulation (fake-quant) on %zu test images: %.2f%% same "
+          "int8 runtime vs QAT simulation (fake-quant) on %zu test samples: %.2f%% same "
           "predictions; accuracy simulated %.2f%%\n",
           a->samples, 100.0 * *a->simulation_same, 100.0 * *a->simulation_accuracy);
   }
@@ -46,7 +54,8 @@ const bool registered = register_command(
     {"export",
      "Export a model to a .vdm edge model (fp32 or int8, sparse layers as CSR or 4x4 blocks)",
      [](CLI::App& sub) -> Runner {
-       auto o = std::make_shared<exporter::ExportJobOptions>();
+       auto c = std::make_shared<ExportCommand>();
+       auto* o = &c->job;
        sub.add_option("model", o->model, "A checkpoint, or a built-in model name (untrained)")
            ->required();
        sub.add_option("--out", o->out, "Output .vdm file (written atomically)")->required();
@@ -57,9 +66,13 @@ const bool registered = register_command(
                       "per-channel weights, calibrated activations")
            ->transform(CLI::CheckedTransformer(precisions))
            ->default_str("fp32");
-       sub.add_option("--calibration", o->calibration,
-                      "Fashion-MNIST directory: training images calibrate int8 activation ranges, "
-                      "test images measure int8/fp32 agreement");
+       c->calibration_flag = add_data_options(
+           sub, c->calibration,
+           {.location_flag = "--calibration",
+            .location_help = "Data (any format train reads): training samples calibrate int8 "
+                             "activation ranges, test samples measure int8/fp32 agreement",
+            .limit_train = false,
+            .limit_test = false});
        sub.add_option("--calibration-samples", o->calibration_samples,
                       "Training images for calibration")
            ->check(positive())
@@ -84,7 +97,7 @@ const bool registered = register_command(
                       "(0: skip)")
            ->check(non_negative())
            ->capture_default_str();
-       return [o] { return export_and_report(*o); };
+       return [c] { return export_and_report(*c); };
      }});
 
 }  // namespace

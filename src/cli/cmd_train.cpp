@@ -65,7 +65,7 @@ void print_summary(const train::TrainingReport& r) {
   }
   std::printf("\n%s", table.str().c_str());
   if (r.test)
-    std::printf("test accuracy %.2f%% on %lld images\n", 100.0 * r.test->accuracy,
+    std::printf("test accuracy %.2f%% on %lld samples\n", 100.0 * r.test->accuracy,
                 static_cast<long long>(r.test->samples));
   std::printf("median epoch %.2f s, this run %.1f s, peak memory %.0f MiB\n",
               r.median_epoch_seconds, r.fit.train_seconds, r.peak_rss_mib);

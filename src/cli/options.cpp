@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "verdant/core/threading.hpp"
 
@@ -72,16 +73,51 @@ void add_threads_option(CLI::App& app, int& threads) {
       ->capture_default_str();
 }
 
-void add_data_options(CLI::App& app, data::DataOptions& data, data::Parts parts) {
-  app.add_option("--data", data.location, "Directory with the Fashion-MNIST IDX files")
+CLI::Option* add_data_options(CLI::App& app, data::DataOptions& data, const DataFlags& flags) {
+  auto* location = app.add_option(
+      flags.location_flag, data.location,
+      flags.location_help.empty()
+          ? "Data: a folder of IDX files (Fashion-MNIST's names), a .csv (or .csv.gz), .npy "
+            "(labels in --labels), .npz (arrays --x-array, --y-array) or an IDX -ubyte file"
+          : flags.location_help);
+  location->capture_default_str();
+  app.add_option("--labels", data.labels, "The labels of a .npy or IDX --data file");
+  app.add_option("--test-data", data.test_location,
+                 "The test part in its own file (default: the folder's test files, or "
+                 "--test-fraction of --data)");
+  app.add_option("--test-labels", data.test_labels, "The labels of a .npy or IDX --test-data");
+  app.add_option("--test-fraction", data.test_fraction,
+                 "Hold out this fraction of a single --data file for testing (default 0.2)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--split-seed", data.split_seed, "Seed of the held-out split")
       ->capture_default_str();
-  if (parts != data::Parts::test)
+  app.add_option("--label-column", data.csv.label_column,
+                 "CSV: the label column by name or 0-based index (default: the last)");
+  app.add_option("--delimiter", data.csv.delimiter, "CSV: the field delimiter (default ',')");
+  const std::map<std::string, data::CsvOptions::Header> headers{
+      {"auto", data::CsvOptions::Header::automatic},
+      {"yes", data::CsvOptions::Header::yes},
+      {"no", data::CsvOptions::Header::no}};
+  app.add_option("--header", data.csv.header,
+                 "CSV: whether the first line names the columns: auto (when it is not all "
+                 "numbers), yes or no")
+      ->transform(CLI::CheckedTransformer(headers))
+      ->default_str("auto");
+  app.add_option("--x-array", data.x_array, ".npz: the features array")->capture_default_str();
+  app.add_option("--y-array", data.y_array, ".npz: the labels array")->capture_default_str();
+  app.add_option("--shape", data.shape,
+                 "The sample shape C,H,W for flat features (e.g. 1,8,8 for 64 pixels), so a CNN "
+                 "can take them")
+      ->delimiter(',')
+      ->check(positive());
+  if (flags.limit_train)
     app.add_option("--limit-train", data.limit_train,
-                   "Use only the first N training images (0: all)")
+                   "Use only the first N training samples (0: all)")
         ->check(non_negative());
-  if (parts != data::Parts::train)
-    app.add_option("--limit-test", data.limit_test, "Use only the first N test images (0: all)")
+  if (flags.limit_test)
+    app.add_option("--limit-test", data.limit_test, "Use only the first N test samples (0: all)")
         ->check(non_negative());
+  return location;
 }
 
 void add_location_options(CLI::App& app, energy::LocationRequest& location,

@@ -25,9 +25,15 @@ std::string flag_for_setting(const CLI::App& app, const std::string& setting);
 
 // --threads.
 void add_threads_option(CLI::App& app, int& threads);
-// --data, and --limit-train / --limit-test for the parts the verb uses.
-void add_data_options(CLI::App& app, data::DataOptions& data,
-                      data::Parts parts = data::Parts::both);
+// --data (the location, under `location_flag`), the format and split flags, and
+// --limit-train / --limit-test for the parts the verb uses (none for Parts::test with
+// `limits` false). Returns the location's option, to tell whether it was given.
+struct DataFlags {
+  std::string location_flag = "--data";
+  std::string location_help;  // empty: the default description
+  bool limit_train = true, limit_test = true;
+};
+CLI::Option* add_data_options(CLI::App& app, data::DataOptions& data, const DataFlags& flags = {});
 // --country, --cloud, --grid-zone, --pue, --price.
 void add_location_options(CLI::App& app, energy::LocationRequest& location,
                           std::optional<double>& price);

@@ -1,5 +1,7 @@
 #include "verdant/data/dataset.hpp"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -7,6 +9,7 @@
 #include <limits>
 #include <sstream>
 
+#include "compressed.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/data/idx.hpp"
 
@@ -58,11 +61,36 @@ ImageDataset ImageDataset::from_idx(const fs::path& images, const fs::path& labe
   if (img.dims[0] != lab.dims[0])
     throw Error(labels.string() + ": " + std::to_string(lab.dims[0]) + " labels but " +
                 images.string() + " has " + std::to_string(img.dims[0]) + " images");
+  if (num_classes == 0)
+    for (auto b : lab.bytes) num_classes = std::max(num_classes, int(b) + 1);
   for (std::size_t i = 0; i < lab.bytes.size(); ++i)
     if (lab.bytes[i] >= num_classes)
       throw Error(labels.string() + ": label " + std::to_string(lab.bytes[i]) + " at index " +
                   std::to_string(i) + " is not below " + std::to_string(num_classes));
   return ImageDataset(img.dims, std::move(img.bytes), std::move(lab.bytes), num_classes, mean, std);
+}
+
+ImageDataset ImageDataset::normalized(float mean, float std) const {
+  if (!(std > 0)) throw Error("image normalisation std must be positive");
+  ImageDataset out = *this;
+  out.mean_ = mean;
+  out.std_ = std;
+  return out;
+}
+
+std::pair<double, double> ImageDataset::pixel_statistics() const {
+  std::array<std::uint64_t, 256> count{};
+  const std::uint8_t* p = bytes_->images.data() + offset_ * sample_numel_;
+  const std::int64_t n = count_ * sample_numel_;
+  for (std::int64_t i = 0; i < n; ++i) ++count[p[i]];
+  double sum = 0, sq = 0;
+  for (int v = 0; v < 256; ++v) {
+    const double x = v / 255.0;
+    sum += x * double(count[v]);
+    sq += x * x * double(count[v]);
+  }
+  const double values = std::max<double>(1.0, double(n)), mean = sum / values;
+  return {mean, std::sqrt(std::max(0.0, sq / values - mean * mean))};
 }
 
 void ImageDataset::fill(std::span<const std::int64_t> indices, float* x, std::int32_t* y) const {
@@ -118,15 +146,15 @@ ImageDataset fashion_mnist(const fs::path& dir, bool train) {
 
 namespace {
 
-std::vector<std::string_view> split_commas(std::string_view line) {
+std::vector<std::string_view> split_cells(std::string_view line, char delimiter) {
   std::vector<std::string_view> out;
   std::size_t start = 0;
   while (true) {
-    std::size_t comma = line.find(',', start);
-    out.push_back(line.substr(
-        start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
+    std::size_t at = line.find(delimiter, start);
+    out.push_back(
+        line.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
+    if (at == std::string_view::npos) break;
+    start = at + 1;
   }
   return out;
 }
@@ -135,75 +163,147 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
     s.remove_suffix(1);
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
   return s;
 }
 
-bool parse_float(std::string_view s, float& out) {
+// Parses a number; false when the text is not one (a NaN or an infinity is a number that the
+// caller then refuses).
+bool parse_number(std::string_view s, float& out) {
   s = trim(s);
   if (s.empty()) return false;
   if (s.front() == '+') s.remove_prefix(1);
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && ptr == s.data() + s.size() && std::isfinite(out);
+  return (ec == std::errc() || ec == std::errc::result_out_of_range) && ptr == s.data() + s.size();
+}
+
+bool all_numbers(const std::vector<std::string_view>& cells) {
+  float v;
+  for (auto c : cells)
+    if (!parse_number(c, v)) return false;
+  return true;
 }
 
 }  // namespace
 
 CsvDataset CsvDataset::load(const fs::path& path, const std::string& label_column) {
-  std::ifstream in(path);
-  if (!in) throw Error(path.string() + ": cannot open");
-  CsvDataset ds;
-  std::string line;
+  CsvOptions o;
+  o.label_column = label_column;
+  return load(path, o);
+}
+
+CsvDataset CsvDataset::load(const fs::path& path, const CsvOptions& o) {
+  if (!fs::exists(path)) throw Error(path.string() + ": cannot open: no such file");
+  const std::vector<std::uint8_t> bytes = read_file_maybe_gzip(path);
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::vector<std::pair<std::size_t, std::string_view>> lines;  // (line number, text)
   std::size_t line_no = 0;
-  // Header: the first non-empty line.
-  while (std::getline(in, line)) {
+  for (std::size_t pos = 0; pos < text.size();) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
     ++line_no;
-    if (!trim(line).empty()) break;
+    std::string_view line = text.substr(pos, end - pos);
+    if (!trim(line).empty()) lines.emplace_back(line_no, line);
+    pos = end + 1;
   }
-  if (trim(line).empty()) throw Error(path.string() + ": empty file (no header line)");
-  // Copies: the views from split_commas die with `line`.
+  if (lines.empty()) throw Error(path.string() + ": empty file (no header line)");
+  const std::string file = path.string();
+  auto where = [&](std::size_t line) { return file + ":" + std::to_string(line) + ": "; };
+
+  // The header, if any, and the column names.
   std::vector<std::string> header;
-  for (auto cell : split_commas(line)) header.emplace_back(trim(cell));
+  std::size_t first_row = 0;
+  const auto first = split_cells(lines[0].second, o.delimiter);
+  const bool has_header = o.header == CsvOptions::Header::yes ||
+                          (o.header == CsvOptions::Header::automatic && !all_numbers(first));
+  if (has_header) {
+    first_row = 1;
+    const std::size_t width =
+        lines.size() > 1 ? split_cells(lines[1].second, o.delimiter).size() : first.size();
+    if (first.size() == width)
+      for (auto cell : first) header.emplace_back(trim(cell));
+  }
+  const std::size_t width = first_row < lines.size()
+                                ? split_cells(lines[first_row].second, o.delimiter).size()
+                                : first.size();
+  if (header.empty())
+    for (std::size_t c = 0; c < width; ++c) header.push_back(std::to_string(c));
+
   std::size_t label_index = header.size() - 1;
-  if (!label_column.empty()) {
+  if (!o.label_column.empty()) {
     label_index = header.size();
-    for (std::size_t i = 0; i < header.size(); ++i)
-      if (header[i] == label_column) label_index = i;
+    for (std::size_t c = 0; c < header.size(); ++c)
+      if (header[c] == o.label_column) label_index = c;
+    const bool numeric = o.label_column.find_first_not_of("0123456789") == std::string::npos;
+    if (label_index == header.size() && numeric) {
+      const auto k = std::stoull(o.label_column);
+      if (k < header.size()) label_index = static_cast<std::size_t>(k);
+    }
     if (label_index == header.size())
-      throw Error(path.string() + ":" + std::to_string(line_no) + ": no column named '" +
-                  label_column + "' in the header");
+      throw Error(where(lines[0].first) + "no column named '" + o.label_column + "' (" +
+                  std::to_string(header.size()) + " columns" +
+                  (has_header ? ": " + std::string(trim(lines[0].second.substr(0, 80))) : "") +
+                  ")");
   }
   if (header.size() < 2)
-    throw Error(path.string() + ":" + std::to_string(line_no) +
-                ": need at least one feature column and a label column");
-  for (std::size_t i = 0; i < header.size(); ++i)
-    if (i != label_index) ds.feature_names_.push_back(header[i]);
+    throw Error(where(lines[0].first) + "need at least one feature column and a label column");
+  CsvDataset ds;
+  for (std::size_t c = 0; c < header.size(); ++c)
+    if (c != label_index) ds.feature_names_.push_back(header[c]);
 
+  // Labels are numbers (class indices) or, when the first one is not a number, class names.
+  std::vector<std::string> names;
+  bool named = false;
   int max_label = -1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (trim(line).empty()) continue;
-    auto cells = split_commas(line);
-    std::string where = path.string() + ":" + std::to_string(line_no) + ": ";
+  for (std::size_t r = first_row; r < lines.size(); ++r) {
+    const auto [number, line] = lines[r];
+    const auto cells = split_cells(line, o.delimiter);
     if (cells.size() != header.size())
-      throw Error(where + "expected " + std::to_string(header.size()) + " fields, found " +
+      throw Error(where(number) + "expected " + std::to_string(header.size()) + " fields, found " +
                   std::to_string(cells.size()));
-    for (std::size_t i = 0; i < cells.size(); ++i) {
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const std::string cell(trim(cells[c]));
+      const std::string at = file + ":" + std::to_string(number) + ":" + std::to_string(c + 1) +
+                             ": column '" + header[c] + "': ";
       float v = 0;
-      if (!parse_float(cells[i], v))
-        throw Error(where + "column '" + header[i] + "': '" + std::string(trim(cells[i])) +
-                    "' is not a finite number");
-      if (i == label_index) {
+      const bool is_number = parse_number(cell, v);
+      if (c == label_index) {
+        if (r == first_row) named = !is_number;
+        if (named) {
+          names.push_back(cell);
+          ds.labels_.push_back(0);  // mapped below
+          continue;
+        }
+        if (!is_number || !std::isfinite(v))
+          throw Error(at + "'" + cell + "' is not a finite number");
         if (v < 0 || v != std::floor(v) || v > 1e6f)
-          throw Error(where + "label '" + std::string(trim(cells[i])) +
-                      "' is not a non-negative integer class");
+          throw Error(where(number) + "label '" + cell + "' is not a non-negative integer class");
         ds.labels_.push_back(static_cast<std::int32_t>(v));
         max_label = std::max(max_label, static_cast<int>(v));
       } else {
+        if (!is_number || !std::isfinite(v))
+          throw Error(at + "'" + cell + "' is not a finite number");
         ds.features_.push_back(v);
       }
     }
   }
-  if (ds.labels_.empty()) throw Error(path.string() + ": no data rows after the header");
+  if (ds.labels_.empty()) throw Error(file + ": no data rows after the header");
+  if (named) {
+    ds.class_names_ = o.classes;
+    if (ds.class_names_.empty()) {
+      ds.class_names_ = names;
+      std::sort(ds.class_names_.begin(), ds.class_names_.end());
+      ds.class_names_.erase(std::unique(ds.class_names_.begin(), ds.class_names_.end()),
+                            ds.class_names_.end());
+    }
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      const auto it = std::find(ds.class_names_.begin(), ds.class_names_.end(), names[k]);
+      if (it == ds.class_names_.end())
+        throw Error(file + ": label '" + names[k] + "' is not one of the model's classes");
+      ds.labels_[k] = static_cast<std::int32_t>(it - ds.class_names_.begin());
+    }
+    max_label = static_cast<int>(ds.class_names_.size()) - 1;
+  }
   ds.num_classes_ = max_label + 1;
   return ds;
 }
@@ -235,6 +335,49 @@ void CsvDataset::standardize() {
     for (std::size_t r = 0; r < rows; ++r)
       features_[r * nf + c] =
           sd > 0 ? static_cast<float>((features_[r * nf + c] - mean) / sd) : 0.0f;
+  }
+}
+
+// ---------------------------------------------------------------- ArrayDataset
+
+ArrayDataset::ArrayDataset(NpyArray features, const NpyArray& labels, const std::string& origin)
+    : features_(std::move(features)) {
+  const auto& shape = features_.shape();
+  if (shape.size() < 2)
+    throw Error(origin + ": features must be an array of samples, [N, ...], got shape " +
+                shape_str(shape));
+  count_ = shape[0];
+  sample_shape_.assign(shape.begin() + 1, shape.end());
+  if (sample_shape_.size() == 2) sample_shape_.insert(sample_shape_.begin(), 1);  // [N, H, W]
+  sample_numel_ = shape_numel(sample_shape_);
+  if (labels.shape().size() != 1 || labels.shape()[0] != count_)
+    throw Error(origin + ": " + std::to_string(count_) + " samples but the labels have shape " +
+                shape_str(labels.shape()));
+  labels_.resize(static_cast<std::size_t>(count_));
+  int max_label = -1;
+  for (std::int64_t i = 0; i < count_; ++i) {
+    const float v = labels.at(i);
+    if (!(v >= 0) || v != std::floor(v) || v > 1e6f)
+      throw Error(origin + ": label " + std::to_string(i) + " is " + std::to_string(v) +
+                  ", not a non-negative integer class");
+    labels_[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(v);
+    max_label = std::max(max_label, static_cast<int>(v));
+  }
+  num_classes_ = max_label + 1;
+}
+
+void ArrayDataset::fill(std::span<const std::int64_t> indices, float* x, std::int32_t* y) const {
+  const bool bytes = is_bytes();
+  for (std::size_t k = 0; k < indices.size(); ++k) {
+    const std::int64_t i = indices[k];
+    if (i < 0 || i >= count_)
+      throw Error("sample index " + std::to_string(i) + " out of range (dataset has " +
+                  std::to_string(count_) + ")");
+    float* out = x + k * static_cast<std::size_t>(sample_numel_);
+    features_.to_float(i * sample_numel_, sample_numel_, out);
+    if (bytes)
+      for (std::int64_t j = 0; j < sample_numel_; ++j) out[j] /= 255.0f;
+    y[k] = labels_[static_cast<std::size_t>(i)];
   }
 }
 

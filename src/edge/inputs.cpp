@@ -11,9 +11,44 @@
 #include <sstream>
 
 #include "verdant/core/error.hpp"
+#include "verdant/data/npy.hpp"
 
 namespace verdant::edge {
 namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string t = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) t += (i ? ", " : "") + std::to_string(shape[i]);
+  return t + "]";
+}
+
+std::size_t label_index(const std::string& column, const std::string& path) {
+  if (column.empty() || column == "first" || column == "none") return 0;
+  char* end = nullptr;
+  const unsigned long k = std::strtoul(column.c_str(), &end, 10);
+  if (*end != '\0')
+    throw UsageError("--label-column: '" + column + "' is not first, last, none or an index (" +
+                     path + ")");
+  return k;
+}
+
+std::vector<std::int32_t> labels_of(const data::NpyArray& a, const std::string& origin) {
+  if (a.shape().size() != 1)
+    throw Error(origin + ": labels must be a 1-D array, got shape " + shape_text(a.shape()));
+  std::vector<std::int32_t> out(static_cast<std::size_t>(a.count()));
+  for (std::int64_t i = 0; i < a.count(); ++i) {
+    const float v = a.at(i);
+    if (!(v >= 0.f) || v != std::floor(v) || v > 1e6f)
+      throw Error(origin + ": label " + std::to_string(i) + " is not a non-negative integer");
+    out[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(v);
+  }
+  return out;
+}
 
 // Whole file, gunzipped if it is gzip (zlib passes plain files through unchanged).
 std::vector<std::uint8_t> read_maybe_gz(const std::string& path) {
@@ -112,7 +147,8 @@ Samples read_idx(const std::string& path, std::size_t input_size, float bs, floa
   return s;
 }
 
-Samples read_csv(const std::string& path, std::size_t input_size, float bs, float bo, bool norm) {
+Samples read_csv(const std::string& path, std::size_t input_size, float bs, float bo, bool norm,
+                 const std::string& label_column) {
   std::ifstream in(path);
   if (!in) throw Error(path + ": cannot open: " + std::strerror(errno));
   Samples s;
@@ -121,6 +157,7 @@ Samples read_csv(const std::string& path, std::size_t input_size, float bs, floa
   std::string line;
   std::size_t lineno = 0;
   bool has_label = false;
+  std::size_t label_at = 0;
   std::vector<float> row;
   while (std::getline(in, line)) {
     ++lineno;
@@ -150,22 +187,57 @@ Samples read_csv(const std::string& path, std::size_t input_size, float bs, floa
       if (s.count == 0 && lineno == 1) continue;  // a header line
       throw Error(path + ":" + std::to_string(lineno) + ": not a number");
     }
-    if (s.count == 0) has_label = row.size() == input_size + 1;
+    if (s.count == 0) {
+      has_label = label_column.empty() ? row.size() == input_size + 1 : label_column != "none";
+      label_at = label_column == "last" ? row.size() - 1 : label_index(label_column, path);
+    }
     const std::size_t want = input_size + (has_label ? 1 : 0);
     if (row.size() != want)
       throw Error(path + ":" + std::to_string(lineno) + ": " + std::to_string(row.size()) +
                   " values, the model's input needs " + std::to_string(input_size) +
-                  (has_label ? " plus the label" : " (or one more, a leading label)"));
-    std::size_t first = 0;
-    if (has_label) {
-      if (!(row[0] >= 0.f) || row[0] != std::floor(row[0]) || row[0] > 1e6f)
-        throw Error(path + ":" + std::to_string(lineno) + ": label is not a non-negative integer");
-      s.labels.push_back(static_cast<std::int32_t>(row[0]));
-      first = 1;
-    }
-    for (std::size_t i = first; i < row.size(); ++i)
+                  (has_label              ? " plus the label"
+                   : label_column.empty() ? " (or one more, a leading label)"
+                                          : ""));
+    if (has_label && label_at >= row.size())
+      throw Error(path + ": label column " + std::to_string(label_at) + " is beyond the " +
+                  std::to_string(row.size()) + " columns");
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      if (has_label && i == label_at) {
+        if (!(row[i] >= 0.f) || row[i] != std::floor(row[i]) || row[i] > 1e6f)
+          throw Error(path + ":" + std::to_string(lineno) +
+                      ": label is not a non-negative integer");
+        s.labels.push_back(static_cast<std::int32_t>(row[i]));
+        continue;
+      }
       s.values.push_back(norm ? row[i] * bs + bo : row[i]);
+    }
     ++s.count;
+  }
+  return s;
+}
+
+Samples read_npy(const std::string& path, const InputOptions& o, std::size_t input_size, float bs,
+                 float bo) {
+  const bool archive = ends_with(path, ".npz");
+  const data::NpyArray x = archive ? data::read_npz(path, o.x_array) : data::read_npy(path);
+  const std::int64_t n = x.shape().empty() ? 0 : x.shape()[0];
+  if (n <= 0 || static_cast<std::size_t>(x.count()) != static_cast<std::size_t>(n) * input_size)
+    throw Error(path + ": an array of shape " + shape_text(x.shape()) +
+                " is not a list of samples of " + std::to_string(input_size) +
+                " values (the model's input)");
+  Samples s;
+  s.count = static_cast<std::size_t>(n);
+  s.size = input_size;
+  const bool bytes = x.type() == data::NpyType::u8;
+  s.bytes_per_sample = input_size * data::npy_type_size(x.type());
+  s.values.resize(s.count * input_size);
+  x.to_float(0, x.count(), s.values.data());
+  if (bytes || o.normalize_values)
+    for (float& v : s.values) v = v * bs + bo;
+  if (archive) {
+    const auto names = data::npz_names(path);
+    if (std::find(names.begin(), names.end(), o.y_array) != names.end())
+      s.labels = labels_of(data::read_npz(path, o.y_array), path + ":" + o.y_array);
   }
   return s;
 }
@@ -189,38 +261,40 @@ Samples read_raw(const std::string& path, std::size_t input_size, float bs, floa
   return s;
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 Format parse_format(const std::string& name) {
   if (name == "idx") return Format::idx;
   if (name == "csv") return Format::csv;
+  if (name == "npy") return Format::npy;
   if (name == "raw") return Format::raw;
   if (name == "auto") return Format::automatic;
-  throw UsageError("--format: unknown format '" + name + "' (idx, csv, raw or auto)");
+  throw UsageError("--format: unknown format '" + name + "' (idx, csv, npy, raw or auto)");
 }
 
-Samples read_samples(const std::string& path, Format format, std::size_t input_size, float bs,
-                     float bo, bool normalize_values) {
-  if (format == Format::automatic) {
-    if (ends_with(path, ".csv") || ends_with(path, ".csv.gz"))
-      format = Format::csv;
-    else if (ends_with(path, ".f32") || ends_with(path, ".raw") || ends_with(path, ".bin"))
-      format = Format::raw;
-    else
-      format = Format::idx;
-  }
+namespace {
+Format format_of(const std::string& path, Format format) {
+  if (format != Format::automatic) return format;
+  if (ends_with(path, ".csv") || ends_with(path, ".csv.gz")) return Format::csv;
+  if (ends_with(path, ".npy") || ends_with(path, ".npz")) return Format::npy;
+  if (ends_with(path, ".f32") || ends_with(path, ".raw") || ends_with(path, ".bin"))
+    return Format::raw;
+  return Format::idx;
+}
+}  // namespace
+
+Samples read_samples(const std::string& path, const InputOptions& o, std::size_t input_size,
+                     float bs, float bo) {
   Samples s;
-  switch (format) {
+  switch (format_of(path, o.format)) {
     case Format::csv:
-      s = read_csv(path, input_size, bs, bo, normalize_values);
+      s = read_csv(path, input_size, bs, bo, o.normalize_values, o.label_column);
+      break;
+    case Format::npy:
+      s = read_npy(path, o, input_size, bs, bo);
       break;
     case Format::raw:
-      s = read_raw(path, input_size, bs, bo, normalize_values);
+      s = read_raw(path, input_size, bs, bo, o.normalize_values);
       break;
     default:
       s = read_idx(path, input_size, bs, bo);
@@ -229,15 +303,11 @@ Samples read_samples(const std::string& path, Format format, std::size_t input_s
   return s;
 }
 
-SampleStream::SampleStream(const std::string& path, Format format, std::size_t input_size, float bs,
-                           float bo, bool normalize_values)
+SampleStream::SampleStream(const std::string& path, const InputOptions& o, std::size_t input_size,
+                           float bs, float bo)
     : path_(path), bs_(bs), bo_(bo) {
-  const bool idx =
-      format == Format::idx ||
-      (format == Format::automatic && !ends_with(path, ".csv") && !ends_with(path, ".csv.gz") &&
-       !ends_with(path, ".f32") && !ends_with(path, ".raw") && !ends_with(path, ".bin"));
-  if (!idx) {
-    whole_ = read_samples(path, format, input_size, bs, bo, normalize_values);
+  if (format_of(path, o.format) != Format::idx) {
+    whole_ = read_samples(path, o, input_size, bs, bo);
     count_ = whole_.count;
     size_ = whole_.size;
     bytes_per_sample_ = whole_.bytes_per_sample;
@@ -341,7 +411,8 @@ std::size_t SampleStream::next(float* out, std::size_t max) {
   return n;
 }
 
-std::vector<std::int32_t> read_idx_labels(const std::string& path) {
+std::vector<std::int32_t> read_labels(const std::string& path) {
+  if (ends_with(path, ".npy")) return labels_of(data::read_npy(path), path);
   Idx idx = parse_idx(path);
   if (idx.dims.size() != 1 || idx.type != 0x08)
     throw Error(path + ": not an IDX label file (needs one dimension of unsigned bytes)");

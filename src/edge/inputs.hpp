@@ -1,5 +1,6 @@
 #pragma once
-// Input files for verdant-edge: IDX (optionally gzip), CSV and raw little-endian float32.
+// Input files for verdant-edge: IDX (optionally gzip), CSV, NumPy (.npy, .npz) and raw
+// little-endian float32.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,21 +15,31 @@ struct Samples {
   std::size_t bytes_per_sample = 0;  // as stored on the device (for data-transfer figures)
 };
 
-enum class Format { automatic, idx, csv, raw };
+enum class Format { automatic, idx, csv, npy, raw };
 Format parse_format(const std::string& name);  // throws UsageError
 
-// Reads samples whose size must equal `input_size`. Bytes (IDX u8) become
-// byte * byte_scale + byte_offset; CSV/raw values are used as they are unless
+struct InputOptions {
+  Format format = Format::automatic;
+  // CSV/raw/float NumPy values get the byte transform too (they are pixels in [0, 255]).
+  bool normalize_values = false;
+  // CSV: the label column, "first", "last", "none" or a 0-based index; empty: a leading
+  // label when a row has one value more than the model's input.
+  std::string label_column;
+  std::string x_array = "x", y_array = "y";  // .npz arrays (the labels one may be absent)
+};
+
+// Reads samples whose size must equal `input_size`. Bytes (IDX or NumPy u8) become
+// byte * byte_scale + byte_offset; other values are used as they are unless
 // `normalize_values` asks for the same byte transform. Throws verdant::Error naming the file.
-Samples read_samples(const std::string& path, Format format, std::size_t input_size,
-                     float byte_scale, float byte_offset, bool normalize_values);
+Samples read_samples(const std::string& path, const InputOptions& options, std::size_t input_size,
+                     float byte_scale, float byte_offset);
 // Samples read a chunk at a time, so a long input file never sits in memory as floats. IDX
 // files (gzip or plain) stream; CSV and raw files are read whole (read_samples) and served
 // from memory. Errors (also truncation found mid-file) throw verdant::Error naming the file.
 class SampleStream {
  public:
-  SampleStream(const std::string& path, Format format, std::size_t input_size, float byte_scale,
-               float byte_offset, bool normalize_values);
+  SampleStream(const std::string& path, const InputOptions& options, std::size_t input_size,
+               float byte_scale, float byte_offset);
   ~SampleStream();
   SampleStream(const SampleStream&) = delete;
   SampleStream& operator=(const SampleStream&) = delete;
@@ -53,7 +64,8 @@ class SampleStream {
   Samples whole_;  // CSV / raw
 };
 
-// IDX label file (u8, one dimension). Throws verdant::Error naming the file.
-std::vector<std::int32_t> read_idx_labels(const std::string& path);
+// Labels: an IDX label file (u8, one dimension) or a 1-D .npy of integers. Throws
+// verdant::Error naming the file.
+std::vector<std::int32_t> read_labels(const std::string& path);
 
 }  // namespace verdant::edge

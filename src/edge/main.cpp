@@ -23,7 +23,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: verdant-edge <command> [options]\n"
-    "  run MODEL.vdm --input FILE [--labels FILE] [--format auto|idx|csv|raw] [--normalize]\n"
+    "  run MODEL.vdm --input FILE [--labels FILE] [--format auto|idx|csv|npy|raw] [--normalize]\n"
+    "      [--label-column first|last|none|N] [--x-array NAME] [--y-array NAME]\n"
     "      [--limit N] [--repeat R] [--show N]\n"
     "      Prints predictions, accuracy (labels from --labels or a CSV label column),\n"
     "      latency per inference and estimated energy per 1,000 inferences.\n"
@@ -33,7 +34,8 @@ constexpr const char* kUsage =
     "      requantizes it and writes NEW.vdm atomically.\n"
     "  info MODEL.vdm\n"
     "Inputs: IDX (.gz or plain; u8 pixels are normalised as the model's header says), CSV\n"
-    "(one sample per row, optional leading label column), raw little-endian float32.\n";
+    "(one sample per row; a leading label column, or the one --label-column names), NumPy\n"
+    ".npy (labels in --labels, a .npy or IDX file) and .npz (arrays x, y), raw float32.\n";
 
 // Options: --name value pairs after the verb and one positional model path.
 struct Args {
@@ -114,13 +116,22 @@ std::unique_ptr<runtime::Model> load_model(const std::string& path) {
   return m;
 }
 
+InputOptions input_options(const Args& a) {
+  InputOptions o;
+  o.format = parse_format(a.get("format", "auto"));
+  o.normalize_values = a.has("normalize");
+  o.label_column = a.get("label-column");
+  o.x_array = a.get("x-array", "x");
+  o.y_array = a.get("y-array", "y");
+  return o;
+}
+
 Samples load_inputs(const Args& a, const std::string& key, const runtime::Model& m) {
   const std::string path = a.need(key);
-  Samples s = read_samples(path, parse_format(a.get("format", "auto")), m.input_size(),
-                           m.byte_scale(), m.byte_offset(), a.has("normalize"));
+  Samples s = read_samples(path, input_options(a), m.input_size(), m.byte_scale(), m.byte_offset());
   if (a.opts.count("labels") != 0) {
     const std::string lp = a.get("labels");
-    s.labels = read_idx_labels(lp);
+    s.labels = read_labels(lp);
     if (s.labels.size() != s.count)
       throw Error(lp + ": " + std::to_string(s.labels.size()) + " labels for " +
                   std::to_string(s.count) + " samples in " + path);
@@ -188,7 +199,7 @@ std::vector<std::int32_t> load_labels(const Args& a, const std::string& input_pa
                                       const runtime::Model& m) {
   const bool given = a.opts.count("labels") != 0;
   const std::string lp = given ? a.get("labels") : input_path;
-  std::vector<std::int32_t> labels = given ? read_idx_labels(lp) : std::move(from_input);
+  std::vector<std::int32_t> labels = given ? read_labels(lp) : std::move(from_input);
   if (!given && labels.empty()) return {};
   if (labels.size() != count)
     throw Error(lp + ": " + std::to_string(labels.size()) + " labels for " + std::to_string(count) +
@@ -201,15 +212,16 @@ std::vector<std::int32_t> load_labels(const Args& a, const std::string& input_pa
 }
 
 int cmd_run(int argc, char** argv) {
-  Args a =
-      parse(argc, argv, {"input", "labels", "format", "limit", "repeat", "show"}, {"normalize"});
+  Args a = parse(argc, argv,
+                 {"input", "labels", "format", "label-column", "x-array", "y-array", "limit",
+                  "repeat", "show"},
+                 {"normalize"});
   const long repeat = to_long("repeat", a.get("repeat", "1"), 1, 1000000);
   const long show = to_long("show", a.get("show", "20"), 0, 1L << 30);
   auto m = load_model(a.model);
   // Inputs stream in chunks (IDX): peak memory stays small however long the file is.
   const std::string path = a.need("input");
-  SampleStream in(path, parse_format(a.get("format", "auto")), m->input_size(), m->byte_scale(),
-                  m->byte_offset(), a.has("normalize"));
+  SampleStream in(path, input_options(a), m->input_size(), m->byte_scale(), m->byte_offset());
   std::vector<std::int32_t> labels = load_labels(a, path, in.labels(), in.count(), *m);
   std::size_t count = in.count();
   if (a.opts.count("limit") != 0)
@@ -283,7 +295,8 @@ int cmd_run(int argc, char** argv) {
 
 int cmd_finetune(int argc, char** argv) {
   Args a = parse(argc, argv,
-                 {"data", "labels", "out", "format", "epochs", "lr", "val-fraction", "limit"},
+                 {"data", "labels", "out", "format", "label-column", "x-array", "y-array", "epochs",
+                  "lr", "val-fraction", "limit"},
                  {"normalize"});
   const std::string out_path = a.need("out");
   const long epochs = to_long("epochs", a.get("epochs", "5"), 1, 10000);

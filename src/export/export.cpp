@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "verdant/compress/quantize.hpp"
 #include "verdant/compress/recipe.hpp"
@@ -298,11 +299,13 @@ ExportResult export_vdm(nn::Sequential& model, const ExportOptions& options,
         }
       }
     }
+    bool first_weight_layer = true;
     for (std::size_t li = 0; li < spec.layers.size(); ++li) {
       LayerSpec& s = spec.layers[li];
       s.out_min = mins[li];
       s.out_max = maxs[li];
       if (s.kind == vdm::LayerKind::flatten) continue;
+      if (std::exchange(first_weight_layer, false) && options.first_layer_fp32) continue;
       std::size_t zeros = 0;
       for (float w : s.weight) zeros += w == 0.f;
       const double frac = static_cast<double>(zeros) / static_cast<double>(s.weight.size());

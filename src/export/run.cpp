@@ -6,6 +6,7 @@
 
 #include "verdant/core/error.hpp"
 #include "verdant/data/split.hpp"
+#include "verdant/nn/layers.hpp"
 #include "verdant/nn/module.hpp"
 #include "verdant/runtime/model.hpp"
 #include "verdant/train/model_source.hpp"
@@ -40,8 +41,9 @@ int argmax(const std::vector<float>& v) {
 }
 
 Agreement measure_agreement(nn::Sequential& model, const ExportOptions& int8_options,
-                            const ExportResult& int8_result, const ExportJobOptions& o) {
-  auto split = data::load_split({.location = o.calibration}, data::Parts::test);
+                            const ExportResult& int8_result, const ExportJobOptions& o,
+                            const data::DataOptions& data) {
+  auto split = data::load_split(data, data::Parts::test);
   std::vector<std::int32_t> labels;
   const auto xs = take(*split.test, o.agreement_samples, &labels);
   ExportOptions fp32_options = int8_options;
@@ -75,6 +77,61 @@ Agreement measure_agreement(nn::Sequential& model, const ExportOptions& int8_opt
   return g;
 }
 
+// The same data as raw features: a model with its normalization folded in takes them.
+data::DataOptions raw_inputs(data::DataOptions data, bool pixels) {
+  if (!pixels) data.normalization = data::Normalization{};
+  return data;
+}
+
+// Rewrites the first weight layer so that the model takes raw features: for a Linear after
+// x' = (x - mean) / std, W' = W / std (per input) and b' = b - W' mean; a Conv2d without
+// padding the same with one (mean, std).
+void fold_input_normalization(nn::Sequential& model, const data::Normalization& n,
+                              const std::string& origin) {
+  if (n.empty()) return;
+  for (const auto& [name, child] : model.named_children()) {
+    if (auto* linear = dynamic_cast<nn::Linear*>(child.get())) {
+      Tensor& w = linear->weight().value();
+      const std::int64_t rows = w.dim(0), cols = w.dim(1);
+      if (n.mean.size() != 1 && static_cast<std::int64_t>(n.mean.size()) != cols)
+        throw Error(origin + ": the normalization has " + std::to_string(n.mean.size()) +
+                    " features, layer " + name + " takes " + std::to_string(cols));
+      float* wd = w.data<float>();
+      float* bd = linear->has_bias() ? linear->bias().value().data<float>() : nullptr;
+      if (!bd && std::any_of(n.mean.begin(), n.mean.end(), [](float m) { return m != 0.f; }))
+        throw Error(origin + ": cannot fold the input normalization into layer " + name +
+                    ", which has no bias");
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < cols; ++c) {
+          const std::size_t k = n.mean.size() == 1 ? 0 : static_cast<std::size_t>(c);
+          float& v = wd[r * cols + c];
+          v /= n.std[k];
+          if (bd) bd[r] -= v * n.mean[k];
+        }
+      return;
+    }
+    if (auto* conv = dynamic_cast<nn::Conv2d*>(child.get())) {
+      if (n.mean.size() != 1 || conv->options().padding != 0)
+        throw Error(origin + ": cannot fold the input normalization into layer " + name +
+                    " (a padded or per-pixel normalized convolution)");
+      Tensor& w = conv->weight().value();
+      const std::int64_t out = w.dim(0), per = w.numel() / out;
+      float* wd = w.data<float>();
+      float* bd = conv->options().bias ? conv->bias().value().data<float>() : nullptr;
+      for (std::int64_t o = 0; o < out; ++o)
+        for (std::int64_t k = 0; k < per; ++k) {
+          float& v = wd[o * per + k];
+          v /= n.std[0];
+          if (bd) bd[o] -= v * n.mean[0];
+        }
+      return;
+    }
+    if (child->type_name() != "Flatten")
+      throw Error(origin + ": cannot fold the input normalization past layer " + name + " (" +
+                  child->type_name() + ")");
+  }
+}
+
 }  // namespace
 
 ExportReport run_export(const ExportJobOptions& o) {
@@ -99,29 +156,41 @@ ExportReport run_export(const ExportJobOptions& o) {
   if (loaded.checkpoint && int8 && !o.ignore_qat)
     eo.activation_quant = learned_activations(*loaded.checkpoint, o.model, o.activation_bits);
   model.eval();
-  if (int8 && eo.activation_quant.empty() && o.calibration.empty())
+  if (int8 && eo.activation_quant.empty() && !o.calibration)
     throw SettingError("calibration",
                        "precision int8 needs calibration (a Fashion-MNIST directory) unless the "
                        "checkpoint comes from quantization-aware training");
   eo.name = o.model.substr(o.model.find_last_of('/') + 1);
   eo.source = o.model;
-  // The engine normalises pixels with Fashion-MNIST's mean and std; devices get the same.
-  eo.byte_scale = 1.f / (255.f * data::kFashionMnistStd);
-  eo.byte_offset = -data::kFashionMnistMean / data::kFashionMnistStd;
+  // The data the model was trained on, as it was normalized; a model that does not say (older
+  // checkpoints, untrained and imported models) takes Fashion-MNIST's pixels.
+  data::DataOptions data = o.calibration.value_or(data::DataOptions{});
+  if (loaded.checkpoint) train::apply_data_meta(*loaded.checkpoint, o.model, data);
+  const data::Normalization input = data.normalization.value_or(
+      data::Normalization{{data::kFashionMnistMean}, {data::kFashionMnistStd}});
+  const bool pixels = (!loaded.checkpoint || !loaded.checkpoint->find_meta("data.values")) &&
+                      input.mean.size() == 1;
+  if (pixels) {
+    eo.byte_scale = 1.f / (255.f * input.std[0]);
+    eo.byte_offset = -input.mean[0] / input.std[0];
+  } else {
+    fold_input_normalization(model, input, o.model);
+    eo.first_layer_fp32 = true;
+  }
 
   ExportReport report;
   report.learned = eo.activation_quant;
   std::vector<float> calibration;
-  if (int8 && !o.calibration.empty() && eo.activation_quant.empty()) {
-    auto split = data::load_split({.location = o.calibration}, data::Parts::train);
+  if (int8 && o.calibration && eo.activation_quant.empty()) {
+    auto split = data::load_split(raw_inputs(data, pixels), data::Parts::train);
     calibration = take(*split.train, o.calibration_samples, nullptr);
     report.calibration_images = static_cast<std::size_t>(
         std::min<std::int64_t>(o.calibration_samples, split.train->size()));
   }
   report.result =
       export_vdm_file(model, eo, calibration, report.calibration_images, o.out.string());
-  if (int8 && o.agreement_samples > 0 && !o.calibration.empty())
-    report.agreement = measure_agreement(model, eo, report.result, o);
+  if (int8 && o.agreement_samples > 0 && o.calibration)
+    report.agreement = measure_agreement(model, eo, report.result, o, raw_inputs(data, pixels));
   return report;
 }
 

@@ -19,31 +19,36 @@ namespace verdant::nn {
 
 namespace {
 
-std::shared_ptr<Sequential> make_mlp(Generator& gen) {
+std::shared_ptr<Sequential> make_mlp(const Shape& input, std::int64_t classes, Generator& gen) {
   auto m = std::make_shared<Sequential>();
   m->push_back(std::make_shared<Flatten>());
-  m->push_back(std::make_shared<Linear>(784, 300, true, gen));
+  m->push_back(std::make_shared<Linear>(shape_numel(input), 300, true, gen));
   m->push_back(std::make_shared<ReLU>());
   m->push_back(std::make_shared<Linear>(300, 100, true, gen));
   m->push_back(std::make_shared<ReLU>());
-  m->push_back(std::make_shared<Linear>(100, 10, true, gen));
-  m->set_input_shape({1, 28, 28});
+  m->push_back(std::make_shared<Linear>(100, classes, true, gen));
+  m->set_input_shape(input);
   return m;
 }
 
-std::shared_ptr<Sequential> make_lenet5(Generator& gen) {
+std::shared_ptr<Sequential> make_lenet5(const Shape& input, std::int64_t classes, Generator& gen) {
+  // conv 5, pool 2, conv 5, pool 2: each side shrinks to ((side - 4) / 2 - 4) / 2.
+  auto side = [](std::int64_t s) { return ((s - 4) / 2 - 4) / 2; };
+  if (input.size() != 3 || side(input[1]) < 1 || side(input[2]) < 1)
+    throw UsageError("lenet5 needs images of at least 16x16, [C, H, W]; the data's samples are " +
+                     shape_str(input) + " (use mlp, or a YAML model)");
   auto m = std::make_shared<Sequential>();
-  m->push_back(std::make_shared<Conv2d>(1, 20, 5, 1, 0, true, gen));
+  m->push_back(std::make_shared<Conv2d>(input[0], 20, 5, 1, 0, true, gen));
   m->push_back(std::make_shared<ReLU>());
   m->push_back(std::make_shared<MaxPool2d>(2));
   m->push_back(std::make_shared<Conv2d>(20, 50, 5, 1, 0, true, gen));
   m->push_back(std::make_shared<ReLU>());
   m->push_back(std::make_shared<MaxPool2d>(2));
   m->push_back(std::make_shared<Flatten>());
-  m->push_back(std::make_shared<Linear>(800, 500, true, gen));
+  m->push_back(std::make_shared<Linear>(50 * side(input[1]) * side(input[2]), 500, true, gen));
   m->push_back(std::make_shared<ReLU>());
-  m->push_back(std::make_shared<Linear>(500, 10, true, gen));
-  m->set_input_shape({1, 28, 28});
+  m->push_back(std::make_shared<Linear>(500, classes, true, gen));
+  m->set_input_shape(input);
   return m;
 }
 
@@ -54,8 +59,14 @@ std::vector<std::string> model_names() {
 }
 
 std::shared_ptr<Sequential> make_model(const std::string& name, Generator& gen) {
-  if (name == "mlp") return make_mlp(gen);
-  if (name == "lenet5") return make_lenet5(gen);
+  return make_model(name, {1, 28, 28}, 10, gen);
+}
+
+std::shared_ptr<Sequential> make_model(const std::string& name, const Shape& input,
+                                       std::int64_t classes, Generator& gen) {
+  if (classes < 1) throw UsageError("a model needs at least one class");
+  if (name == "mlp") return make_mlp(input, classes, gen);
+  if (name == "lenet5") return make_lenet5(input, classes, gen);
   std::string valid;
   for (const auto& n : model_names()) valid += (valid.empty() ? "" : ", ") + n;
   throw UsageError("unknown model '" + name + "' (valid: " + valid + ", or a .yaml model file)");

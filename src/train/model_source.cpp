@@ -25,12 +25,19 @@ bool looks_like_path(const std::string& spec) {
          spec.ends_with(".vckpt");
 }
 
-std::shared_ptr<nn::Sequential> builtin(const std::string& spec, const std::string& setting) {
+std::shared_ptr<nn::Sequential> builtin(const std::string& spec, const std::string& setting,
+                                        const std::optional<DataShape>& data) {
   try {
-    return nn::make_model(spec);
+    return data ? nn::make_model(spec, data->sample, data->classes) : nn::make_model(spec);
   } catch (const UsageError& e) {
     throw SettingError(setting, setting + ": " + e.what());
   }
+}
+
+// A built-in model shaped for other data than Fashion-MNIST is rebuilt from its YAML.
+std::string builtin_yaml(nn::Sequential& model, const std::optional<DataShape>& data) {
+  const bool fashion_shaped = !data || (data->sample == Shape{1, 28, 28} && data->classes == 10);
+  return fashion_shaped ? std::string() : nn::model_yaml(model);
 }
 
 std::vector<std::uint8_t> read_model_file(const std::string& spec, const std::string& setting) {
@@ -59,14 +66,13 @@ std::shared_ptr<nn::Sequential> parse_yaml_model(const std::vector<std::uint8_t>
 
 }  // namespace
 
-LoadedModel load_model(const std::string& spec, const std::string& setting) {
+LoadedModel load_model(const std::string& spec, const std::string& setting,
+                       const std::optional<DataShape>& data) {
   LoadedModel out;
-  if (is_builtin(spec) && !fs::exists(spec)) {
-    out.model = builtin(spec, setting);
-    return out;
-  }
-  if (!looks_like_path(spec) && !fs::exists(spec)) {
-    out.model = builtin(spec, setting);  // an unknown name: the error lists the valid ones
+  // A built-in name, or an unknown one (whose error lists the valid names).
+  if ((is_builtin(spec) || !looks_like_path(spec)) && !fs::exists(spec)) {
+    out.model = builtin(spec, setting, data);
+    out.yaml = builtin_yaml(*out.model, data);
     return out;
   }
   const auto bytes = read_model_file(spec, setting);
@@ -91,6 +97,45 @@ std::shared_ptr<nn::Sequential> build_model(const std::string& spec, std::string
         setting, setting + ": " + spec + " is a checkpoint; this needs a model name or YAML file");
   if (yaml_text) *yaml_text = m.yaml;
   return m.model;
+}
+
+void check_model_fits(nn::Sequential& model, const DataShape& data, const std::string& spec,
+                      const std::string& data_name) {
+  const Shape& takes = model.input_shape();
+  if (!takes.empty() && takes != data.sample)
+    throw SettingError("model", "model " + spec + " takes samples of shape " + shape_str(takes) +
+                                    ", the data's (" + data_name + ") are " +
+                                    shape_str(data.sample));
+  const auto summary = nn::summarize(model, data.sample);
+  const Shape out =
+      summary.layers.empty() ? summary.input_shape : summary.layers.back().output_shape;
+  if (out.size() != 1 || out[0] < data.classes)
+    throw SettingError("model", "model " + spec + " gives outputs of shape " + shape_str(out) +
+                                    ", the data (" + data_name + ") has " +
+                                    std::to_string(data.classes) + " classes");
+}
+
+std::vector<std::pair<std::string, std::string>> data_meta(const data::DataSplit& split) {
+  std::vector<std::pair<std::string, std::string>> meta;
+  if (!split.normalization.empty())
+    meta.emplace_back("data.normalization", split.normalization.to_text());
+  // Features that are not pixels: an exported model folds their normalization in.
+  if (!split.pixels) meta.emplace_back("data.values", "1");
+  std::string classes;
+  for (const auto& c : split.classes) classes += c + "\n";
+  if (!classes.empty()) meta.emplace_back("data.classes", classes);
+  return meta;
+}
+
+void apply_data_meta(const Checkpoint& ckpt, const std::string& origin, data::DataOptions& data) {
+  if (const auto* n = ckpt.find_meta("data.normalization"))
+    data.normalization = data::Normalization::from_text(*n, origin);
+  if (const auto* c = ckpt.find_meta("data.classes")) {
+    data.classes.clear();
+    std::size_t start = 0;
+    for (std::size_t end; (end = c->find('\n', start)) != std::string::npos; start = end + 1)
+      data.classes.push_back(c->substr(start, end - start));
+  }
 }
 
 std::shared_ptr<nn::Sequential> model_from_checkpoint(const Checkpoint& ckpt,

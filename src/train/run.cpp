@@ -216,13 +216,16 @@ TrainingReport run_training(const TrainingOptions& o) {
 
   TrainingReport report;
   report.model = o.model;
-  // Model first (its initialisation draws from the seeded generator), then data.
-  autograd::manual_seed(o.seed);
-  LoadedModel loaded = load_model(o.model);
-  std::shared_ptr<nn::Sequential> model = loaded.model;
+  // Data first: a built-in model takes its input and output sizes from it. Loading data
+  // draws nothing from the generator that initialises the model.
   data::DataSplit split = data::load_split(
       o.data, o.evaluate || o.test_at_end ? data::Parts::both : data::Parts::train);
   report.data = split.description;
+  const DataShape data_shape{split.sample_shape, split.num_classes};
+  autograd::manual_seed(o.seed);
+  LoadedModel loaded = load_model(o.model, "model", data_shape);
+  std::shared_ptr<nn::Sequential> model = loaded.model;
+  check_model_fits(*model, data_shape, o.model, o.data.location.string());
   std::unique_ptr<nn::Optimizer> optimizer = make_optimizer(o.optimizer, *model);
 
   TrainOptions topts;
@@ -234,6 +237,7 @@ TrainingReport run_training(const TrainingOptions& o) {
   topts.label_smoothing = static_cast<float>(o.label_smoothing);
   topts.checkpoint_meta = {{"model.spec", o.model}, {"train.config", config_json(o).dump()}};
   if (!loaded.yaml.empty()) topts.checkpoint_meta.emplace_back("model.yaml", loaded.yaml);
+  for (auto& entry : data_meta(split)) topts.checkpoint_meta.push_back(std::move(entry));
   const double lr = o.optimizer.resolved_lr();
   const std::int64_t steps_per_epoch = (split.train->size() + o.batch_size - 1) / o.batch_size;
   auto new_trainer = [&] {
@@ -333,7 +337,11 @@ EvaluationReport run_evaluation(const EvaluationOptions& o) {
                        "batch_size must be positive, got " + std::to_string(o.batch_size));
   set_num_threads(o.threads);
   const LoadedModel loaded = load_model(o.checkpoint, "checkpoint");
-  const data::DataSplit split = data::load_split(o.data, data::Parts::test);
+  data::DataOptions data = o.data;
+  if (loaded.checkpoint) apply_data_meta(*loaded.checkpoint, o.checkpoint, data);
+  const data::DataSplit split = data::load_split(data, data::Parts::test);
+  check_model_fits(*loaded.model, {split.sample_shape, split.num_classes}, o.checkpoint,
+                   o.data.location.string());
   EvaluationReport r;
   const std::string* spec =
       loaded.checkpoint ? loaded.checkpoint->find_meta("model.spec") : nullptr;

@@ -235,7 +235,7 @@ TEST(Csv, BadInputNamesFileAndLine) {
     expect_one_line_naming(error_of([&] { CsvDataset::load(dir / "b.csv", label); }), dir / "b.csv",
                            what);
   };
-  bad("x,y\n1,0\n2,abc\n", "b.csv:3: column 'y': 'abc' is not a finite number");
+  bad("x,y\n1,0\n2,abc\n", "b.csv:3:2: column 'y': 'abc' is not a finite number");
   bad("x,y\n1,0\n2\n", "b.csv:3: expected 2 fields, found 1");
   bad("x,y\n1,0.5\n", "b.csv:2: label '0.5'");
   bad("x,y\n1,-1\n", "b.csv:2: label '-1'");

@@ -39,6 +39,9 @@ struct ExportOptions {
   std::string name;
   // Names the model in errors, e.g. the checkpoint's path.
   std::string source;
+  // int8 only: keep the first weight layer in fp32. Raw tabular features differ in range from
+  // one feature to the next, which one int8 input scale cannot hold.
+  bool first_layer_fp32 = false;
   // int8 only. When set (one per Linear/Conv2d), these replace calibration: 7-bit ranges are
   // used exactly as learned; 8-bit ones are re-gridded onto [0, 127] over the same real range
   // (then the runtime no longer follows the simulation exactly).

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "verdant/data/split.hpp"
 #include "verdant/export/export.hpp"
 
 namespace verdant::exporter {
@@ -17,9 +18,10 @@ struct ExportJobOptions {
   std::filesystem::path out;
   Precision precision = Precision::fp32;
   SparseMode sparse = SparseMode::automatic;
-  // A Fashion-MNIST directory: training images calibrate int8 activation ranges, test images
-  // measure int8/fp32 agreement. Empty: no calibration (int8 then needs QAT ranges).
-  std::filesystem::path calibration;
+  // Data (any format `train` reads): training samples calibrate int8 activation ranges, test
+  // samples measure int8/fp32 agreement. None: no calibration (int8 then needs QAT ranges).
+  // It is loaded with the normalization and classes the model was trained with.
+  std::optional<data::DataOptions> calibration;
   std::int64_t calibration_samples = 1000;
   std::int64_t agreement_samples = 10000;  // 0: no agreement check
   int activation_bits = 0;  // the grid QAT simulated; 0: read it from the checkpoint's recipe
@@ -42,7 +44,9 @@ struct ExportReport {
 };
 
 // Settings are SettingErrors naming the setting ("out", "calibration"); the output may not be
-// the input. On any failure nothing is written and an existing `out` is left as it was.
+// the input. The model takes raw inputs: pixel bytes through the file's byte transform, other
+// features with the training normalization folded into the first layer. On any failure
+// nothing is written and an existing `out` is left as it was.
 ExportReport run_export(const ExportJobOptions& options);
 
 }  // namespace verdant::exporter

@@ -17,6 +17,11 @@ namespace verdant::nn {
 // Unknown name -> verdant::UsageError listing the valid names.
 std::shared_ptr<Sequential> make_model(const std::string& name,
                                        Generator& gen = autograd::default_generator());
+// The same architecture adapted to the data: `input` per sample ([C, H, W] for lenet5, which
+// needs at least 16x16) and `classes` outputs.
+std::shared_ptr<Sequential> make_model(const std::string& name, const Shape& input,
+                                       std::int64_t classes,
+                                       Generator& gen = autograd::default_generator());
 std::vector<std::string> model_names();
 
 // A layer stack from a YAML file:

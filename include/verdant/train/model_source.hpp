@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "verdant/data/split.hpp"
 #include "verdant/nn/module.hpp"
 #include "verdant/train/checkpoint.hpp"
 
@@ -22,16 +23,35 @@ struct LoadedModel {
   std::optional<Checkpoint> checkpoint;  // the file's contents, when it was one
 };
 
-// Loads `spec`. A built-in name builds a fresh model from the default generator. Errors name
-// the setting (`setting`, e.g. "model") or the file: an unknown name lists the valid ones, a
+// What a model must take and give for a data set.
+struct DataShape {
+  Shape sample;  // per sample, e.g. {1, 28, 28} or {13}
+  std::int64_t classes = 0;
+};
+
+// Loads `spec`. A built-in name builds a fresh model from the default generator, shaped for
+// `data` when given (mlp takes any sample, lenet5 images of 16x16 or more). Errors name the
+// setting (`setting`, e.g. "model") or the file: an unknown name lists the valid ones, a
 // missing file says so, and a file that is neither a checkpoint nor a YAML model says that.
-LoadedModel load_model(const std::string& spec, const std::string& setting = "model");
+LoadedModel load_model(const std::string& spec, const std::string& setting = "model",
+                       const std::optional<DataShape>& data = std::nullopt);
+
+// Throws SettingError("model", ...) naming both shapes when `model` does not take the data's
+// samples, or gives fewer outputs than the data has classes.
+void check_model_fits(nn::Sequential& model, const DataShape& data, const std::string& spec,
+                      const std::string& data_name);
 
 // A built-in name or a YAML file, untrained (a checkpoint is refused). When it is a file,
 // its text goes to `yaml_text`.
 std::shared_ptr<nn::Sequential> build_model(const std::string& spec,
                                             std::string* yaml_text = nullptr,
                                             const std::string& setting = "model");
+
+// How the data a model was trained on was normalized and which classes its outputs are, as
+// checkpoint metadata ("data.normalization", "data.classes"), and back into the options that
+// load data for the model (eval, export calibration).
+std::vector<std::pair<std::string, std::string>> data_meta(const data::DataSplit& split);
+void apply_data_meta(const Checkpoint& ckpt, const std::string& origin, data::DataOptions& data);
 
 // Rebuilds the model a checkpoint was made from and loads its weights.
 std::shared_ptr<nn::Sequential> model_from_checkpoint(const Checkpoint& ckpt,
