@@ -43,6 +43,9 @@ const bool registered = register_command(
        sub.get_option("--out")->description(
            "Directory for model.vckpt, model.vcz, report.json and the run's results.json, "
            "checkpoint.vckpt and energy records (default: write nothing)");
+       // Epochs 0 applies a recipe without training (post-training quantization).
+       sub.get_option("--epochs")->get_validator("POSITIVE")->active(false);
+       sub.get_option("--epochs")->check(non_negative());
        sub.add_option("--recipe", c->run.recipe, "Recipe YAML (see recipes/)")->required();
        sub.add_flag("--quiet", c->quiet, "No progress or per-epoch lines");
        return [c] { return run_compress(*c); };

@@ -102,6 +102,7 @@ RunReport run_recipe(const RunOptions& options) {
   if (!o.epochs) o.epochs = r.epochs.value_or(1);
   if (!o.optimizer.lr) o.optimizer.lr = r.lr.value_or(0.01);
   o.test_at_end = true;  // the report compares test accuracy before and after
+  o.allow_no_epochs = true;
   rep.model = o.model;
   o.extensions.insert(o.extensions.begin(), {std::make_shared<BaselineProbe>(rep), recipe});
 

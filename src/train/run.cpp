@@ -132,7 +132,8 @@ fs::path resume_source(const TrainingOptions& o, const fs::path& checkpoint_path
 }  // namespace
 
 void validate(const TrainingOptions& o) {
-  validate(TrainOptions{.epochs = o.resolved_epochs(),
+  const bool no_epochs = o.allow_no_epochs && o.resolved_epochs() == 0;
+  validate(TrainOptions{.epochs = no_epochs ? 1 : o.resolved_epochs(),
                         .batch_size = o.batch_size,
                         .checkpoint_every = o.checkpoint_every,
                         .label_smoothing = static_cast<float>(o.label_smoothing)});
@@ -229,7 +230,9 @@ TrainingReport run_training(const TrainingOptions& o) {
   std::unique_ptr<nn::Optimizer> optimizer = make_optimizer(o.optimizer, *model);
 
   TrainOptions topts;
-  topts.epochs = epochs;
+  // Without epochs the trainer still holds the model and data for the extensions; it never fits.
+  const bool no_epochs = o.allow_no_epochs && epochs == 0;
+  topts.epochs = no_epochs ? 1 : epochs;
   topts.batch_size = o.batch_size;
   topts.seed = o.seed;
   topts.checkpoint_every = o.checkpoint_every;
@@ -297,7 +300,10 @@ TrainingReport run_training(const TrainingOptions& o) {
 
   out.create();
   std::optional<FitResult> fit;
-  if (driver) fit = driver->fit(context);
+  if (no_epochs)
+    fit = FitResult{};
+  else if (driver)
+    fit = driver->fit(context);
   report.fit = fit ? std::move(*fit) : trainer->fit();
   out.keep();
   for (const auto& ext : o.extensions) ext->finish(context, report);

@@ -84,6 +84,8 @@ struct TrainingOptions {
   bool evaluate = true;                // evaluate on the test part after every epoch
   bool test_at_end = true;             // and after the run (the report's `test`)
   std::optional<std::int64_t> epochs;  // default 15
+  // Epochs 0 applies the extensions without training (compress: post-training quantization).
+  bool allow_no_epochs = false;
   std::int64_t batch_size = 64;
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
