@@ -77,10 +77,22 @@ Agreement measure_agreement(nn::Sequential& model, const ExportOptions& int8_opt
   return g;
 }
 
-// The same data as raw features: a model with its normalization folded in takes them.
-data::DataOptions raw_inputs(data::DataOptions data, bool pixels) {
-  if (!pixels) data.normalization = data::Normalization{};
-  return data;
+// How an exported model takes its inputs: pixels normalized by the file's byte transform, or
+// raw features with the normalization folded into its first layer. A model that does not say
+// (older checkpoints, untrained and imported models) takes Fashion-MNIST's pixels.
+struct InputConvention {
+  data::Normalization normalization;
+  bool pixels = true;
+};
+
+InputConvention input_convention(const train::Checkpoint* ckpt, data::DataOptions& data,
+                                 const std::string& origin) {
+  if (ckpt) train::apply_data_meta(*ckpt, origin, data);
+  InputConvention c;
+  c.normalization = data.normalization.value_or(
+      data::Normalization{{data::kFashionMnistMean}, {data::kFashionMnistStd}});
+  c.pixels = (!ckpt || !ckpt->find_meta("data.values")) && c.normalization.mean.size() == 1;
+  return c;
 }
 
 // Rewrites the first weight layer so that the model takes raw features: for a Linear after
@@ -162,27 +174,24 @@ ExportReport run_export(const ExportJobOptions& o) {
                        "checkpoint comes from quantization-aware training");
   eo.name = o.model.substr(o.model.find_last_of('/') + 1);
   eo.source = o.model;
-  // The data the model was trained on, as it was normalized; a model that does not say (older
-  // checkpoints, untrained and imported models) takes Fashion-MNIST's pixels.
+  const train::Checkpoint* ckpt = loaded.checkpoint ? &*loaded.checkpoint : nullptr;
   data::DataOptions data = o.calibration.value_or(data::DataOptions{});
-  if (loaded.checkpoint) train::apply_data_meta(*loaded.checkpoint, o.model, data);
-  const data::Normalization input = data.normalization.value_or(
-      data::Normalization{{data::kFashionMnistMean}, {data::kFashionMnistStd}});
-  const bool pixels = (!loaded.checkpoint || !loaded.checkpoint->find_meta("data.values")) &&
-                      input.mean.size() == 1;
-  if (pixels) {
-    eo.byte_scale = 1.f / (255.f * input.std[0]);
-    eo.byte_offset = -input.mean[0] / input.std[0];
+  const InputConvention input = input_convention(ckpt, data, o.model);
+  if (input.pixels) {
+    eo.byte_scale = 1.f / (255.f * input.normalization.std[0]);
+    eo.byte_offset = -input.normalization.mean[0] / input.normalization.std[0];
   } else {
-    fold_input_normalization(model, input, o.model);
+    fold_input_normalization(model, input.normalization, o.model);
     eo.first_layer_fp32 = true;
   }
+  // Calibration and agreement feed the exported model's own inputs.
+  const data::DataOptions model_inputs = exported_model_inputs(ckpt, data, o.model);
 
   ExportReport report;
   report.learned = eo.activation_quant;
   std::vector<float> calibration;
   if (int8 && o.calibration && eo.activation_quant.empty()) {
-    auto split = data::load_split(raw_inputs(data, pixels), data::Parts::train);
+    auto split = data::load_split(model_inputs, data::Parts::train);
     calibration = take(*split.train, o.calibration_samples, nullptr);
     report.calibration_images = static_cast<std::size_t>(
         std::min<std::int64_t>(o.calibration_samples, split.train->size()));
@@ -190,8 +199,15 @@ ExportReport run_export(const ExportJobOptions& o) {
   report.result =
       export_vdm_file(model, eo, calibration, report.calibration_images, o.out.string());
   if (int8 && o.agreement_samples > 0 && o.calibration)
-    report.agreement = measure_agreement(model, eo, report.result, o, raw_inputs(data, pixels));
+    report.agreement = measure_agreement(model, eo, report.result, o, model_inputs);
   return report;
+}
+
+data::DataOptions exported_model_inputs(const train::Checkpoint* checkpoint, data::DataOptions data,
+                                        const std::string& origin) {
+  if (!input_convention(checkpoint, data, origin).pixels)
+    data.normalization = data::Normalization{};
+  return data;
 }
 
 }  // namespace verdant::exporter

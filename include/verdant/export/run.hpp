@@ -11,6 +11,10 @@
 #include "verdant/data/split.hpp"
 #include "verdant/export/export.hpp"
 
+namespace verdant::train {
+struct Checkpoint;
+}
+
 namespace verdant::exporter {
 
 struct ExportJobOptions {
@@ -48,5 +52,11 @@ struct ExportReport {
 // features with the training normalization folded into the first layer. On any failure
 // nothing is written and an existing `out` is left as it was.
 ExportReport run_export(const ExportJobOptions& options);
+
+// Options that load `data` as the model exported from `checkpoint` takes it: normalized as it
+// was trained for pixels (the .vdm's byte transform does that on the device), raw for other
+// features (their normalization is folded into the first layer).
+data::DataOptions exported_model_inputs(const train::Checkpoint* checkpoint, data::DataOptions data,
+                                        const std::string& origin);
 
 }  // namespace verdant::exporter
