@@ -1,7 +1,9 @@
 #include "verdant/autograd/variable.hpp"
 
 #include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "verdant/core/error.hpp"
 #include "verdant/kernels/memory.hpp"
@@ -129,6 +131,17 @@ void Variable::backward() {
   backward(Tensor::full(shape(), 1.f));
 }
 
+namespace {
+thread_local std::function<void(const Variable&)> t_grad_ready;
+}  // namespace
+
+GradReadyHook::GradReadyHook(std::function<void(const Variable&)> on_ready)
+    : previous_(std::exchange(t_grad_ready, std::move(on_ready))) {}
+
+GradReadyHook::~GradReadyHook() {
+  t_grad_ready = std::move(previous_);
+}
+
 void Variable::backward(const Tensor& grad_output) {
   auto& root = checked(impl_);
   if (!root.requires_grad) throw Error("backward() on a Variable that does not require grad");
@@ -169,21 +182,32 @@ void Variable::backward(const Tensor& grad_output) {
     return;
   }
   root.grad = std::move(seed);
+  // With a grad-ready hook: how many ops still have to pass a gradient to each leaf.
+  std::unordered_map<VariableImpl*, int> pending;
+  if (t_grad_ready)
+    for (const auto& v : order)
+      if (v->grad_fn)
+        for (const Variable& in : v->grad_fn->inputs())
+          if (in.impl() && in.impl()->requires_grad && !in.impl()->grad_fn) ++pending[in.impl()];
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     VariableImpl* v = it->get();
     if (!v->grad_fn) continue;  // leaf: keeps its accumulated grad
     std::shared_ptr<Node> node = v->grad_fn;
     Tensor g = std::move(v->grad);
-    v->grad = Tensor();  // interior gradients are not retained (like PyTorch)
-    if (!g.defined()) {
-      node->release();
-      continue;
+    v->grad = Tensor();           // interior gradients are not retained (like PyTorch)
+    std::vector<Variable> ready;  // leaves this op completes (the node forgets its inputs)
+    if (t_grad_ready)
+      for (const Variable& in : node->inputs())
+        if (auto p = pending.find(in.impl()); p != pending.end() && --p->second == 0)
+          ready.push_back(in);
+    if (g.defined()) {
+      if (node->inputs().empty())
+        throw Error(std::string("backward through ") + node->name() +
+                    " a second time: the graph was freed by the first backward()");
+      node->run(g);
     }
-    if (node->inputs().empty())
-      throw Error(std::string("backward through ") + node->name() +
-                  " a second time: the graph was freed by the first backward()");
-    node->run(g);
     node->release();
+    for (const Variable& leaf : ready) t_grad_ready(leaf);
   }
 }
 

@@ -21,12 +21,14 @@ struct CompressCommand {
 int run_compress(CompressCommand& c) {
   train::TrainingOptions& o = c.run.training;
   apply_training_flags(o, c.flags);
-  if (!c.quiet) {
+  const bool out = reports();
+  if (!c.quiet && out) {
     o.callbacks.push_back(std::make_shared<ProgressCallback>(stderr));
     o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   }
   o.energy.print = !c.quiet;
-  std::fputs(compress::format_report(compress::run_recipe(c.run)).c_str(), stdout);
+  const auto report = compress::run_recipe(c.run);
+  if (out) std::fputs(compress::format_report(report).c_str(), stdout);
   return 0;
 }
 

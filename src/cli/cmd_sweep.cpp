@@ -9,6 +9,7 @@
 #include "options.hpp"
 #include "progress.hpp"
 #include "table.hpp"
+#include "verdant/dist/sweep.hpp"
 #include "verdant/sweep/run.hpp"
 
 namespace verdant::cli {
@@ -77,7 +78,9 @@ int run_sweep_command(SweepCommand& c) {
                 p.best.empty() ? "" : ", best so far ", p.best.c_str());
     std::fflush(stdout);
   };
-  print_report(sweep::run_sweep(o));
+  const sweep::SweepReport report = dist::run_distributed_sweep(o);
+  if (!reports()) return 0;
+  print_report(report);
   std::printf("results in %s (trials/*.json; the pick in pick/)\n", o.out.c_str());
   return 0;
 }
@@ -87,7 +90,7 @@ const bool registered = register_command(
      [](CLI::App& sub) -> Runner {
        auto c = std::make_shared<SweepCommand>();
        auto& o = c->options;
-       sub.add_option("sweep", o.sweep, "Sweep file (YAML; see recipes/sweep_mlp.yaml)")
+       sub.add_option("sweep", o.sweep, "Sweep file (YAML; see recipes/sweeps/mlp.yaml)")
            ->required();
        sub.add_option("--out", o.out, "Results folder (a rerun skips finished trials)")
            ->capture_default_str();

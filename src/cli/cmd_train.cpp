@@ -1,5 +1,6 @@
 // `verdant train`: binds train::TrainingOptions to flags, runs train::run_training and prints
 // the summary (progress while it runs, a table of epochs at the end).
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -75,9 +76,12 @@ void print_summary(const train::TrainingReport& r) {
 
 int run_train(TrainCommand& c) {
   train::TrainingOptions& o = c.options;
-  apply_training_flags(o, c.flags);
-  o.callbacks.push_back(std::make_shared<ProgressCallback>());
-  o.log = print_line;
+  const auto comm = apply_training_flags(o, c.flags);
+  const bool out = reports();
+  if (out) {
+    o.callbacks.push_back(std::make_shared<ProgressCallback>());
+    o.log = print_line;
+  }
   if (!c.recipe.empty())
     o.extensions.push_back(std::make_shared<compress::RecipeExtension>(c.recipe));
   if (!c.carbon.policy.empty()) {
@@ -85,7 +89,15 @@ int run_train(TrainCommand& c) {
     c.carbon.log = print_line;
     o.extensions.push_back(std::make_shared<schedule::CarbonAwareExtension>(c.carbon));
   }
-  print_summary(train::run_training(o));
+  const train::TrainingReport report = train::run_training(o);
+  if (out) {
+    print_summary(report);
+    if (comm->steps > 0)
+      std::printf(
+          "distributed: %d processes on %d node(s); allreduce waits %.1f%% of the step time\n",
+          dist::Communicator::world().size(), dist::Communicator::world().nodes(),
+          100.0 * comm->allreduce_seconds / std::max(comm->step_seconds, 1e-9));
+  }
   return 0;
 }
 

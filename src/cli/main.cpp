@@ -8,6 +8,7 @@
 #include "command.hpp"
 #include "options.hpp"
 #include "verdant/core/error.hpp"
+#include "verdant/dist/data_parallel.hpp"
 #include "verdant/version.hpp"
 
 namespace verdant::cli {
@@ -21,6 +22,21 @@ std::vector<CommandSpec>& registry() {
 int fail(const char* message, int code) {
   std::fprintf(stderr, "verdant: error: %s\n", message);
   return code;
+}
+
+// In an MPI job, an error of one process ends the whole job at once (the others would wait in
+// a collective forever) and says which rank; an error every process raises alike is said
+// once, by rank 0.
+int fail_job(const std::string& message, int code, bool every_process) {
+  if (!dist::launched_by_mpirun()) return fail(message.c_str(), code);
+  dist::Communicator& world = dist::Communicator::world();
+  if (every_process) {
+    if (world.rank() == 0) fail(message.c_str(), code);
+    return code;
+  }
+  fail(("rank " + std::to_string(world.rank()) + ": " + message).c_str(), code);
+  std::fflush(nullptr);
+  world.abort(code);
 }
 }  // namespace
 
@@ -63,9 +79,10 @@ int main(int argc, char** argv) {
     const std::string line = e.worded_as([&](const std::string& setting) {
       return chosen ? cli::flag_for_setting(*chosen, setting) : std::string();
     });
-    return cli::fail(line.c_str(), dynamic_cast<const UsageError*>(&e) ? 2 : 1);
+    return cli::fail_job(line, dynamic_cast<const UsageError*>(&e) ? 2 : 1,
+                         dynamic_cast<const dist::JobError*>(&e) != nullptr);
   } catch (const std::exception& e) {
-    return cli::fail(e.what(), 1);
+    return cli::fail_job(e.what(), 1, false);
   }
   return 0;
 }

@@ -188,13 +188,32 @@ void add_training_options(CLI::App& app, train::TrainingOptions& o, TrainingFlag
   app.add_option("--energy-interval", o.energy.interval_s, "Energy sampling interval in seconds")
       ->check(positive())
       ->capture_default_str();
+  app.add_flag("--distributed", flags.distributed,
+               "Data-parallel over the processes of an MPI job (implied under mpirun); "
+               "--batch-size is the global batch");
+  app.add_flag("--no-overlap", flags.no_overlap,
+               "Distributed: one allreduce after backward instead of buckets during it");
+  app.add_option("--bucket-mb", flags.bucket_mb, "Distributed: gradient bucket size in MB")
+      ->check(positive())
+      ->capture_default_str();
 }
 
-void apply_training_flags(train::TrainingOptions& o, const TrainingFlags& flags) {
+std::shared_ptr<dist::CommStats> apply_training_flags(train::TrainingOptions& o,
+                                                      const TrainingFlags& flags) {
   o.resume = flags.resume->count() > 0;
   o.evaluate = !flags.no_eval;
   o.test_at_end = !flags.no_eval;
   o.energy.enabled = !flags.no_energy;
+  if (!flags.distributed && !dist::launched_by_mpirun()) return std::make_shared<dist::CommStats>();
+  dist::Communicator::world(flags.distributed);
+  auto stats =
+      dist::make_data_parallel(o, {.overlap = !flags.no_overlap, .bucket_mb = flags.bucket_mb});
+  if (!reports()) o.energy.print = false;
+  return stats;
+}
+
+bool reports() {
+  return !dist::launched_by_mpirun() || dist::Communicator::world().rank() == 0;
 }
 
 void print_line(const std::string& line) {

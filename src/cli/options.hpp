@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "verdant/dist/data_parallel.hpp"
 #include "verdant/energy/carbon.hpp"
 #include "verdant/train/run.hpp"
 
@@ -43,10 +44,17 @@ struct TrainingFlags {
   CLI::Option* resume = nullptr;  // --resume [PATH]
   bool no_eval = false;
   bool no_energy = false;
+  bool distributed = false;  // also implied when mpirun started the process
+  bool no_overlap = false;
+  double bucket_mb = 25;
 };
 void add_training_options(CLI::App& app, train::TrainingOptions& options, TrainingFlags& flags);
-// After parsing: the flags that are not plain values.
-void apply_training_flags(train::TrainingOptions& options, const TrainingFlags& flags);
+// After parsing: the flags that are not plain values, and data parallelism when the process
+// is one of an MPI job. Returns the job's communication figures (empty alone).
+std::shared_ptr<dist::CommStats> apply_training_flags(train::TrainingOptions& options,
+                                                      const TrainingFlags& flags);
+// Whether this process prints the run's progress and summary (rank 0 of a job, or alone).
+bool reports();
 
 // Informational lines of a run go to stdout, flushed, so they interleave with progress.
 void print_line(const std::string& line);

@@ -127,7 +127,7 @@ RunReport run_recipe(const RunOptions& options) {
   rep.bytes_compact = static_cast<std::int64_t>(compact.size());
   rep.log = recipe->log();
 
-  if (!o.out_dir.empty()) {
+  if (!o.out_dir.empty() && o.write_outputs) {
     const fs::path model_path = o.out_dir / "model.vckpt", compact_path = o.out_dir / "model.vcz",
                    report_path = o.out_dir / "report.json";
     train::save_checkpoint(model_path, make_model_checkpoint(model, o.model, recipe->session()));

@@ -27,6 +27,9 @@ DataLoader::DataLoader(const Dataset& dataset, LoaderOptions options)
   if (options_.batch_size <= 0)
     throw SettingError("batch_size",
                        "batch_size must be positive, got " + std::to_string(options_.batch_size));
+  if (options_.shards < 1 || options_.shard < 0 || options_.shard >= options_.shards)
+    throw Error("loader shard " + std::to_string(options_.shard) + " of " +
+                std::to_string(options_.shards) + " is out of range");
   set_epoch(0);
 }
 
@@ -49,12 +52,16 @@ Batch DataLoader::batch(std::int64_t index) const {
   if (index < 0 || index >= num_batches())
     throw Error("batch " + std::to_string(index) + " out of range (" +
                 std::to_string(num_batches()) + " batches)");
-  std::int64_t begin = index * options_.batch_size;
-  std::int64_t count = std::min(options_.batch_size, dataset_.size() - begin);
+  const std::int64_t global_begin = index * options_.batch_size;
+  const std::int64_t global = std::min(options_.batch_size, dataset_.size() - global_begin);
+  const std::int64_t k = options_.shard, n = options_.shards;
+  const std::int64_t begin = global_begin + global * k / n;
+  const std::int64_t count = global_begin + global * (k + 1) / n - begin;
   Shape xs = dataset_.sample_shape();
   xs.insert(xs.begin(), count);
   Batch b{Tensor(xs, DType::f32), Tensor({count}, DType::i32),
           std::vector<std::int64_t>(order_.begin() + begin, order_.begin() + begin + count)};
+  b.global_size = global;
   dataset_.fill(b.indices, b.x.data<float>(), b.y.data<std::int32_t>());
   return b;
 }

@@ -483,26 +483,25 @@ SweepReport run_sweep(const SweepOptions& o) {
       for (auto seed : spec.seeds) plan.push_back({m, &c, seed});
 
   const char* kill_after = std::getenv("VERDANT_DEBUG_SIGKILL_AFTER_TRIALS");
-  std::vector<TrialResult> trials;
+  std::int64_t sequential = 0;
+  const auto next = o.next ? o.next : [&sequential] { return sequential++; };
   SweepReport report;
   double trial_seconds = 0;
   std::size_t run_now = 0;
-  for (std::size_t i = 0; i < plan.size(); ++i) {
+  std::string best;
+  double best_accuracy = -1;
+  for (std::int64_t k = next(); k >= 0 && static_cast<std::size_t>(k) < plan.size(); k = next()) {
+    const auto i = static_cast<std::size_t>(k);
     const auto& p = plan[i];
     const std::string id = trial_id(p.model, *p.candidate, p.seed);
     const fs::path file = o.out / "trials" / (id + ".json");
     if (fs::exists(file)) {
-      trials.push_back(parse_trial(read_file_text(file), file.string()));
       ++report.trials_skipped;
       continue;
     }
     if (o.on_progress) {
-      SweepProgress pr{i, plan.size(), 0, id, ""};
+      SweepProgress pr{i, plan.size(), 0, id, best};
       if (run_now > 0) pr.eta_seconds = trial_seconds / double(run_now) * double(plan.size() - i);
-      const auto best =
-          std::max_element(trials.begin(), trials.end(),
-                           [](const auto& a, const auto& b) { return a.accuracy < b.accuracy; });
-      if (best != trials.end()) pr.best = best->id + fmt(" (%.2f%%)", 100 * best->accuracy);
       o.on_progress(pr);
     }
     const auto start = Clock::now();
@@ -510,12 +509,29 @@ SweepReport run_sweep(const SweepOptions& o) {
     write_file_atomic(file, trial_json(t));
     trial_seconds += seconds_since(start);
     ++run_now;
-    trials.push_back(std::move(t));
+    if (t.accuracy > best_accuracy) {
+      best_accuracy = t.accuracy;
+      best = t.id + fmt(" (%.2f%%)", 100 * t.accuracy);
+    }
     // Test hook: die like a preempted job once N trials of this process are done.
     if (kill_after && run_now == static_cast<std::size_t>(std::atoll(kill_after))) {
       std::fflush(nullptr);
       std::raise(SIGKILL);
     }
+  }
+  if (o.wait_for_others) o.wait_for_others();
+  if (!o.analyse) {
+    report.spec = spec;
+    report.trials_run = run_now;
+    report.trial_seconds = trial_seconds;
+    report.total_seconds = seconds_since(t0);
+    return report;
+  }
+  // Every trial, whoever ran it, from its file.
+  std::vector<TrialResult> trials;
+  for (const auto& p : plan) {
+    const fs::path file = o.out / "trials" / (trial_id(p.model, *p.candidate, p.seed) + ".json");
+    trials.push_back(parse_trial(read_file_text(file), file.string()));
   }
   SweepReport r = analyse(spec, std::move(trials));
   r.trials_run = run_now;

@@ -101,8 +101,11 @@ void EnergyCallback::on_train_end(Trainer&) {
   end_open(train_, train_samples_);
   energy::PhaseResult total = tracker_->stop();
   total.samples = train_samples_;
+  energy::RunInfo info = tracker_->run_info();
+  std::vector<energy::PhaseResult> nodes;
+  if (options_.combine) nodes = options_.combine(total, info);  // the job's, from every process
   results_.push_back(total);
-  const auto& info = tracker_->run_info();
+  results_.insert(results_.end(), nodes.begin(), nodes.end());
   if (!options_.out_dir.empty()) {
     std::filesystem::create_directories(options_.out_dir);
     std::string warn = energy::append_emissions_csv(options_.out_dir / "emissions.csv",

@@ -209,11 +209,13 @@ TrainingReport run_training(const TrainingOptions& o) {
   const std::int64_t epochs = o.resolved_epochs();
   const fs::path checkpoint_path = o.out_dir.empty() ? fs::path() : o.out_dir / "checkpoint.vckpt";
   const fs::path resume_from = resume_source(o, checkpoint_path);
-  OutputDir out(o.out_dir);
+  // Only the writing process creates the folder; the others read the same checkpoint.
+  const fs::path out_dir = o.write_outputs ? o.out_dir : fs::path();
+  OutputDir out(out_dir);
   // Temporaries of earlier runs of this folder that were killed mid-write.
-  if (!o.out_dir.empty())
+  if (!out_dir.empty())
     for (const char* file : {"checkpoint.vckpt", "results.json"})
-      remove_stale_temporaries(o.out_dir / file);
+      remove_stale_temporaries(out_dir / file);
 
   TrainingReport report;
   report.model = o.model;
@@ -236,7 +238,10 @@ TrainingReport run_training(const TrainingOptions& o) {
   topts.batch_size = o.batch_size;
   topts.seed = o.seed;
   topts.checkpoint_every = o.checkpoint_every;
-  topts.checkpoint_path = checkpoint_path;
+  topts.checkpoint_path = o.write_outputs ? checkpoint_path : fs::path();
+  topts.shard = o.shard;
+  topts.shards = o.shards;
+  topts.reducer = o.reducer;
   topts.label_smoothing = static_cast<float>(o.label_smoothing);
   topts.checkpoint_meta = {{"model.spec", o.model}, {"train.config", config_json(o).dump()}};
   if (!loaded.yaml.empty()) topts.checkpoint_meta.emplace_back("model.yaml", loaded.yaml);
@@ -251,7 +256,11 @@ TrainingReport run_training(const TrainingOptions& o) {
     return t;
   };
   std::unique_ptr<Trainer> trainer = new_trainer();
-  if (const char* k = std::getenv("VERDANT_DEBUG_SIGKILL_AT_STEP"))
+  // VERDANT_DEBUG_SIGKILL_RANK=R limits it to one process of an MPI job.
+  const char* kill_rank = std::getenv("VERDANT_DEBUG_SIGKILL_RANK");
+  const char* my_rank = std::getenv("OMPI_COMM_WORLD_RANK");
+  if (const char* k = std::getenv("VERDANT_DEBUG_SIGKILL_AT_STEP");
+      k && (!kill_rank || (my_rank && std::string(kill_rank) == my_rank)))
     trainer->add_callback(std::make_shared<KillAtStep>(std::atoll(k)));
 
   TrainingContext context{o, model, split, *optimizer, *trainer, checkpoint_path, new_trainer};
@@ -263,13 +272,14 @@ TrainingReport run_training(const TrainingOptions& o) {
   std::shared_ptr<EnergyCallback> energy;
   if (o.energy.enabled && !driver) {
     EnergyCallbackOptions eo;
-    eo.out_dir = o.out_dir;
+    eo.out_dir = out_dir;
     eo.location = o.energy.location;
     eo.price_per_kwh = o.energy.price_per_kwh;
     eo.interval_s = o.energy.interval_s;
     eo.project_name = "verdant-" + o.command;
     eo.experiment_id = o.model;
     eo.print = o.energy.print;
+    eo.combine = o.energy.combine;
     energy = std::make_shared<EnergyCallback>(eo);
     // Added last, so its phases enclose every other callback's work.
     trainer->add_callback(energy);
@@ -318,8 +328,9 @@ TrainingReport run_training(const TrainingOptions& o) {
                                .accuracy = epochs_done.back().eval_accuracy,
                                .samples = split.test->size()};
     } else {
-      report.test = evaluate(*context.model, *split.test, topts.eval_batch_size,
-                             &context.trainer.objective());
+      report.test =
+          evaluate_sharded(*context.model, *split.test, topts.eval_batch_size,
+                           &context.trainer.objective(), o.shard, o.shards, o.reducer.get());
     }
   }
   std::vector<double> seconds;
@@ -329,8 +340,8 @@ TrainingReport run_training(const TrainingOptions& o) {
   if (energy) {
     if (const auto* total = energy->find("total")) report.energy = *total;
   }
-  if (!o.out_dir.empty()) {
-    const fs::path results = o.out_dir / "results.json";
+  if (!out_dir.empty()) {
+    const fs::path results = out_dir / "results.json";
     write_file_atomic(results, results_json(o, report));
     report.files = {results, checkpoint_path};
   }

@@ -10,6 +10,7 @@
 #include "verdant/autograd/generator.hpp"
 #include "verdant/autograd/ops.hpp"
 #include "verdant/core/error.hpp"
+#include "verdant/data/views.hpp"
 
 namespace verdant::train {
 
@@ -108,6 +109,37 @@ EvalResult evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_
   return r;
 }
 
+EvalResult evaluate_sharded(nn::Module& model, const data::Dataset& dataset,
+                            std::int64_t batch_size, Objective* objective, std::int64_t shard,
+                            std::int64_t shards, Reducer* reducer) {
+  if (shards <= 1 || !reducer) return evaluate(model, dataset, batch_size, objective);
+  const std::int64_t n = dataset.size();
+  const std::int64_t begin = n * shard / shards, end = n * (shard + 1) / shards;
+  EvalResult part;
+  if (end > begin) {
+    // A view of this shard's samples (the dataset outlives it).
+    std::shared_ptr<const data::Dataset> whole(&dataset, [](const data::Dataset*) {});
+    part = evaluate(model, data::SubsetDataset(whole, begin, end - begin), batch_size, objective);
+  }
+  double sums[3] = {part.loss * double(part.samples), double(part.correct), double(part.samples)};
+  reducer->sum(sums);
+  EvalResult r;
+  r.samples = static_cast<std::int64_t>(sums[2]);
+  r.correct = static_cast<std::int64_t>(sums[1]);
+  if (r.samples) {
+    r.loss = sums[0] / sums[2];
+    r.accuracy = sums[1] / sums[2];
+  }
+  return r;
+}
+
+void CollapseWatch::reduce(Reducer& reducer) {
+  double v[2] = {double(seen_), input_dependent_ ? 1.0 : 0.0};
+  reducer.sum(v);
+  seen_ = static_cast<std::int64_t>(v[0]);
+  input_dependent_ = v[1] > 0;
+}
+
 void CollapseWatch::observe(const Tensor& logits) {
   const std::int64_t n = logits.dim(0);
   seen_ += n;
@@ -158,7 +190,9 @@ Trainer::Trainer(nn::Module& model, nn::Optimizer& optimizer, const data::Datase
       loader_(train_set, {.batch_size = options_.batch_size,
                           .shuffle = true,
                           .drop_last = options_.drop_last,
-                          .seed = options_.seed}) {
+                          .seed = options_.seed,
+                          .shard = options_.shard,
+                          .shards = options_.shards}) {
   if (loader_.num_batches() == 0)
     throw UsageError("the training set (" + std::to_string(train_set.size()) +
                      " samples) gives no batch of size " + std::to_string(options_.batch_size));
@@ -202,32 +236,44 @@ FitResult Trainer::fit() {
                     .steps_per_epoch = steps,
                     .global_step = global_step_,
                     .batch_size = batch.size(),
+                    .global_batch_size = batch.global_size,
                     .lr = lr};
       for (auto& cb : callbacks_) cb->on_step_begin(*this, info);
 
       optimizer_.zero_grad();
-      autograd::Variable logits = objective_->forward(model_, autograd::Variable(batch.x));
-      autograd::Variable loss = objective_->loss(logits, batch);
-      double loss_value = loss.item();
-      if (!std::isfinite(loss_value))
-        throw Error("training diverged: loss is " +
-                        std::string(std::isnan(loss_value) ? "NaN" : "infinite") + " at epoch " +
-                        std::to_string(epoch_ + 1) + ", step " + std::to_string(step_ + 1) +
-                        " (global step " + std::to_string(global_step_ + 1) + "); try a lower lr",
-                    {"lr"});
-      loss.backward();
+      // A shard can be empty (a last batch smaller than the number of processes): it adds
+      // nothing, but takes part in the gradient exchange with zero gradients.
+      double loss_value = 0;
+      std::int64_t correct = 0;
+      if (batch.size() > 0) {
+        autograd::Variable logits = objective_->forward(model_, autograd::Variable(batch.x));
+        autograd::Variable loss = objective_->loss(logits, batch);
+        loss_value = loss.item();
+        if (!std::isfinite(loss_value))
+          throw Error("training diverged: loss is " +
+                          std::string(std::isnan(loss_value) ? "NaN" : "infinite") + " at epoch " +
+                          std::to_string(epoch_ + 1) + ", step " + std::to_string(step_ + 1) +
+                          " (global step " + std::to_string(global_step_ + 1) + "); try a lower lr",
+                      {"lr"});
+        loss.backward();
+        correct = count_correct(logits.value(), batch.y);
+        collapse_.observe(logits.value());
+      }
       for (auto& cb : callbacks_) cb->on_before_optimizer_step(*this, info);
       optimizer_.step();
 
-      std::int64_t correct = count_correct(logits.value(), batch.y);
-      collapse_.observe(logits.value());
-      loss_sum_ += loss_value * static_cast<double>(batch.size());
-      correct_ += correct;
-      seen_ += batch.size();
+      // The step's statistics over every shard, so all processes agree.
+      double step_sums[3] = {loss_value * static_cast<double>(batch.size()), double(correct),
+                             double(batch.size())};
+      if (options_.reducer) options_.reducer->sum(step_sums);
+      const double step_n = step_sums[2];
+      loss_sum_ += step_sums[0];
+      correct_ += static_cast<std::int64_t>(step_sums[1]);
+      seen_ += static_cast<std::int64_t>(step_n);
       ++step_;
       ++global_step_;
-      info.loss = loss_value;
-      info.accuracy = static_cast<double>(correct) / static_cast<double>(batch.size());
+      info.loss = step_n > 0 ? step_sums[0] / step_n : 0;
+      info.accuracy = step_n > 0 ? step_sums[1] / step_n : 0;
       info.epoch_loss = loss_sum_ / static_cast<double>(seen_);
       info.epoch_accuracy = static_cast<double>(correct_) / static_cast<double>(seen_);
       for (auto& cb : callbacks_) cb->on_step_end(*this, info);
@@ -248,9 +294,12 @@ FitResult Trainer::fit() {
       stats.accuracy = seen_ ? static_cast<double>(correct_) / static_cast<double>(seen_) : 0;
       stats.seconds = epoch_seconds_;
       stats.lr = lr;
+      if (options_.reducer) collapse_.reduce(*options_.reducer);
       collapse_.end_epoch(epoch_, stats.loss, "try warmup 200 or a lower lr");
       if (eval_set_) {
-        EvalResult ev = evaluate(model_, *eval_set_, options_.eval_batch_size, objective_.get());
+        const EvalResult ev =
+            evaluate_sharded(model_, *eval_set_, options_.eval_batch_size, objective_.get(),
+                             options_.shard, options_.shards, options_.reducer.get());
         stats.eval_loss = ev.loss;
         stats.eval_accuracy = ev.accuracy;
       }

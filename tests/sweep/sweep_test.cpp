@@ -3,6 +3,7 @@
 // errors, each "file:line:" before any training.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <random>
 
 #include "support/error_helpers.hpp"
@@ -142,6 +143,25 @@ TEST(SweepFile, ErrorsNameFileAndLine) {
   bad("candidates: {grid: {sparsity: [0.5]}}\n", "names no model");
   bad("models: [mlp]\n", "no candidates");
   bad("models: [mlp\n", "invalid YAML");
+}
+
+}  // namespace
+}  // namespace verdant::sweep
+
+namespace verdant::sweep {
+namespace {
+
+TEST(SweepFile, ShippedSweepsParse) {
+  const std::filesystem::path dir =
+      std::filesystem::path(VERDANT_SOURCE_DIR) / "recipes" / "sweeps";
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    const SweepSpec s = load_sweep(entry.path());
+    EXPECT_GE(s.candidates.size(), 2u) << entry.path();
+    ++count;
+  }
+  EXPECT_GE(count, 1);
 }
 
 }  // namespace

@@ -61,6 +61,21 @@ class Variable {
   std::shared_ptr<VariableImpl> impl_;
 };
 
+// While one exists on this thread, backward() calls `on_ready(leaf)` as soon as a leaf's
+// gradient is complete (every op that used it has passed its gradient on), in the order the
+// gradients become ready. Data parallelism starts exchanging a bucket of gradients while the
+// rest of the backward pass runs (PyTorch DDP's overlap).
+class GradReadyHook {
+ public:
+  explicit GradReadyHook(std::function<void(const Variable&)> on_ready);
+  ~GradReadyHook();
+  GradReadyHook(const GradReadyHook&) = delete;
+  GradReadyHook& operator=(const GradReadyHook&) = delete;
+
+ private:
+  std::function<void(const Variable&)> previous_;
+};
+
 // Backward step of one op. `inputs` are the op's differentiable inputs; the backward
 // function receives the gradient of the op's result and calls accumulate() per input.
 class Node {

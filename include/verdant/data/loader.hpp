@@ -13,6 +13,7 @@ struct Batch {
   Tensor x;                           // f32 [B, ...sample_shape]
   Tensor y;                           // i32 [B]
   std::vector<std::int64_t> indices;  // each sample's position in the dataset
+  std::int64_t global_size = 0;       // samples of the whole batch, over every shard
   std::int64_t size() const { return y.defined() ? y.numel() : 0; }
 };
 
@@ -21,6 +22,9 @@ struct LoaderOptions {
   bool shuffle = true;
   bool drop_last = false;
   std::uint64_t seed = 0;
+  // Data parallelism: every batch is split into `shards` contiguous parts and this loader
+  // yields part `shard`. All shards follow the one order of (seed, epoch).
+  std::int64_t shard = 0, shards = 1;
 };
 
 class DataLoader {

@@ -114,6 +114,12 @@ struct SweepOptions {
   std::function<void(const SweepProgress&)> on_progress;
   std::function<void(const std::string&)> log;
   bool pick_model = true;  // write the pick's checkpoint and .vdm into out/pick/
+  // A sweep shared by several processes (module dist): `next` hands out planned trial indices
+  // from one queue (default: 0, 1, 2, ... here); after its last trial a process calls
+  // `wait_for_others`, and only the one with `analyse` set reads every trial and decides.
+  std::function<std::int64_t()> next;
+  std::function<void()> wait_for_others;
+  bool analyse = true;
 };
 
 // Runs the trials not finished yet (a trial is finished once its JSON exists), then

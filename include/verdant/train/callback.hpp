@@ -13,16 +13,17 @@ struct Checkpoint;
 
 // Where the loop is, passed to step hooks.
 struct StepInfo {
-  std::int64_t epoch = 0;            // 0-based
-  std::int64_t step = 0;             // 0-based batch index within the epoch
-  std::int64_t steps_per_epoch = 0;  // batches per epoch
-  std::int64_t global_step = 0;      // optimizer steps done before this one (0-based)
-  std::int64_t batch_size = 0;       // samples in this batch
-  double lr = 0;                     // learning rate used for this step
-  double loss = 0;                   // this batch's mean loss (valid in on_step_end)
-  double accuracy = 0;               // this batch's accuracy in [0, 1]
-  double epoch_loss = 0;             // running mean loss over the epoch so far
-  double epoch_accuracy = 0;         // running accuracy over the epoch so far
+  std::int64_t epoch = 0;              // 0-based
+  std::int64_t step = 0;               // 0-based batch index within the epoch
+  std::int64_t steps_per_epoch = 0;    // batches per epoch
+  std::int64_t global_step = 0;        // optimizer steps done before this one (0-based)
+  std::int64_t batch_size = 0;         // samples in this batch (this process's shard of it)
+  std::int64_t global_batch_size = 0;  // samples of the batch over every shard
+  double lr = 0;                       // learning rate used for this step
+  double loss = 0;                     // this batch's mean loss (valid in on_step_end)
+  double accuracy = 0;                 // this batch's accuracy in [0, 1]
+  double epoch_loss = 0;               // running mean loss over the epoch so far
+  double epoch_accuracy = 0;           // running accuracy over the epoch so far
 };
 
 struct EpochStats {

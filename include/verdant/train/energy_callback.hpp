@@ -8,6 +8,7 @@
 // reads only /proc/self/stat, /proc/stat and the meters.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,10 @@ struct EnergyCallbackOptions {
   std::string project_name = "verdant-train";
   std::string experiment_id;
   bool print = true;  // one line per epoch and a summary on stderr
+  // Data parallelism: turns this process's total into the job's (every process calls it at
+  // the end, together) and returns one record per node for energy.jsonl.
+  std::function<std::vector<energy::PhaseResult>(energy::PhaseResult& total, energy::RunInfo& info)>
+      combine;
 };
 
 class EnergyCallback : public TrainerCallback {

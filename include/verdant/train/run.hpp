@@ -44,6 +44,8 @@ struct EnergyOptions {
   std::optional<double> price_per_kwh;
   double interval_s = 1.0;
   bool print = true;  // one line per epoch and a summary on stderr
+  // Data parallelism: see EnergyCallbackOptions::combine.
+  std::function<std::vector<energy::PhaseResult>(energy::PhaseResult&, energy::RunInfo&)> combine;
 };
 
 struct TrainingOptions;
@@ -99,6 +101,11 @@ struct TrainingOptions {
   std::filesystem::path resume_from;
   std::int64_t checkpoint_every = 0;  // also checkpoint every N steps (0: at epoch ends)
   EnergyOptions energy;
+  // Data parallelism (module dist sets these): this process's shard of every batch, the sums
+  // over processes, and whether this process writes the outputs (only one does).
+  std::int64_t shard = 0, shards = 1;
+  std::shared_ptr<Reducer> reducer;
+  bool write_outputs = true;
   std::vector<std::shared_ptr<TrainerCallback>> callbacks;  // e.g. progress output
   std::vector<std::shared_ptr<TrainingExtension>> extensions;
   std::function<void(const std::string&)> log;  // informational lines; null: silent

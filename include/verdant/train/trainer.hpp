@@ -15,6 +15,7 @@
 #include "verdant/train/callback.hpp"
 #include "verdant/train/checkpoint.hpp"
 #include "verdant/train/objective.hpp"
+#include "verdant/train/reducer.hpp"
 
 namespace verdant::train {
 
@@ -30,6 +31,10 @@ struct TrainOptions {
   std::vector<std::pair<std::string, std::string>> checkpoint_meta;
   float label_smoothing = 0.f;
   std::int64_t eval_batch_size = 256;  // larger batches cost memory (lenet5 im2col), not speed
+  // Data parallelism: this process trains on shard `shard` of `shards` of every batch (and
+  // evaluates on its share of the evaluation set); `reducer` sums statistics over the shards.
+  std::int64_t shard = 0, shards = 1;
+  std::shared_ptr<Reducer> reducer;
 };
 
 // Throws SettingError naming the first option that cannot work ("epochs must be positive").
@@ -47,6 +52,11 @@ struct EvalResult {
 // model (e.g. through fake-quantized activations).
 EvalResult evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_t batch_size = 256,
                     Objective* objective = nullptr);
+// The same over shard `shard` of `shards` contiguous parts of `dataset`, summed with
+// `reducer`: every process gets the result over the whole dataset.
+EvalResult evaluate_sharded(nn::Module& model, const data::Dataset& dataset,
+                            std::int64_t batch_size, Objective* objective, std::int64_t shard,
+                            std::int64_t shards, Reducer* reducer);
 
 // Watches the training predictions of one epoch. When, in every batch of a whole epoch, all
 // examples got the same class, the network's output no longer depends on its input: it has
@@ -57,6 +67,8 @@ class CollapseWatch {
   // Fewer training examples in an epoch than this prove nothing.
   static constexpr std::int64_t kMinSamples = 2048;
   void observe(const Tensor& logits);  // one batch, [N, C]
+  // Data parallelism: combines what every process saw this epoch (before end_epoch).
+  void reduce(Reducer& reducer);
   // Throws verdant::Error ("training collapsed in epoch E: ...", then `hint`) when the epoch
   // that just finished collapsed; either way it then starts watching the next epoch.
   void end_epoch(std::int64_t epoch, double mean_loss, const std::string& hint);
