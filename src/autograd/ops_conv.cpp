@@ -16,10 +16,15 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
   const Tensor& X = val(x, "conv2d", "input");
   const Tensor& W = val(weight, "conv2d", "weight");
   require(X.ndim() == 4, "conv2d: input must be [N, C, H, W], got " + shape_str(X.shape()));
-  require(W.ndim() == 4 && W.dim(1) == X.dim(1),
-          "conv2d: weight " + shape_str(W.shape()) + " does not fit input " + shape_str(X.shape()));
-  require(p.stride_h > 0 && p.stride_w > 0 && p.pad_h >= 0 && p.pad_w >= 0,
-          "conv2d: stride must be positive and padding non-negative");
+  require(p.groups > 0 && X.dim(1) % p.groups == 0, "conv2d: " + std::to_string(X.dim(1)) +
+                                                        " input channels cannot be split into " +
+                                                        std::to_string(p.groups) + " groups");
+  require(W.ndim() == 4 && W.dim(1) * p.groups == X.dim(1) && W.dim(0) % p.groups == 0,
+          "conv2d: weight " + shape_str(W.shape()) + " does not fit input " + shape_str(X.shape()) +
+              (p.groups > 1 ? " in " + std::to_string(p.groups) + " groups" : ""));
+  require(p.stride_h > 0 && p.stride_w > 0 && p.pad_h >= 0 && p.pad_w >= 0 && p.dilation_h > 0 &&
+              p.dilation_w > 0,
+          "conv2d: stride and dilation must be positive and padding non-negative");
   kernels::ConvGeometry g;
   g.batch = X.dim(0);
   g.channels = X.dim(1);
@@ -31,17 +36,23 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
   g.stride_w = p.stride_w;
   g.pad_h = p.pad_h;
   g.pad_w = p.pad_w;
-  require(g.height + 2 * g.pad_h >= g.kernel_h && g.width + 2 * g.pad_w >= g.kernel_w,
+  g.dilation_h = p.dilation_h;
+  g.dilation_w = p.dilation_w;
+  require(g.height + 2 * g.pad_h >= g.span_h() && g.width + 2 * g.pad_w >= g.span_w(),
           "conv2d: kernel " + shape_str(W.shape()) + " larger than padded input " +
               shape_str(X.shape()));
   const std::int64_t OC = W.dim(0), N = g.batch, OH = g.out_h(), OW = g.out_w(), P = OH * OW;
   const std::int64_t CKK = g.col_rows(), NP = g.col_cols();
+  // Group gi reads rows [gi * GK, (gi + 1) * GK) of the columns (its channels are contiguous)
+  // and writes output channels [gi * GO, (gi + 1) * GO).
+  const std::int64_t G = p.groups, GK = CKK / G, GO = OC / G;
 
   Tensor cols({CKK, NP}, DType::f32);
   kernels::im2col(X.data<float>(), g, cols.data<float>());
   Tensor Y2({OC, NP}, DType::f32);  // [OC, N*P]
-  sgemm(false, false, OC, NP, CKK, 1.f, W.data<float>(), CKK, cols.data<float>(), NP, 0.f,
-        Y2.data<float>(), NP);
+  for (std::int64_t gi = 0; gi < G; ++gi)
+    sgemm(false, false, GO, NP, GK, 1.f, W.data<float>() + gi * GO * GK, GK,
+          cols.data<float>() + gi * GK * NP, NP, 0.f, Y2.data<float>() + gi * GO * NP, NP);
 
   // Permute [OC, N, P] -> [N, OC, P], adding the bias on the way.
   Tensor Y({N, OC, OH, OW}, DType::f32);
@@ -67,7 +78,7 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
   Y2 = Tensor();
   return make_result(
       std::move(Y), {x, weight, bias},
-      [cols, W, g, OC, N, P, CKK, NP](const Tensor& gy, Node& self) {
+      [cols, W, g, OC, N, P, CKK, NP, G, GK, GO](const Tensor& gy, Node& self) {
         // gY [N, OC, P] -> gY2 [OC, N*P]
         Tensor gy2({OC, NP}, DType::f32);
         {
@@ -81,10 +92,11 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
             for (std::int64_t i = 0; i < P; ++i) d[i] = s[i];
           }
         }
-        if (self.needs_grad(1)) {  // dW = gY2 cols^T
+        if (self.needs_grad(1)) {  // dW = gY2 cols^T, per group
           Tensor dW(W.shape(), DType::f32);
-          sgemm(false, true, OC, CKK, NP, 1.f, gy2.data<float>(), NP, cols.data<float>(), NP, 0.f,
-                dW.data<float>(), CKK);
+          for (std::int64_t gi = 0; gi < G; ++gi)
+            sgemm(false, true, GO, GK, NP, 1.f, gy2.data<float>() + gi * GO * NP, NP,
+                  cols.data<float>() + gi * GK * NP, NP, 0.f, dW.data<float>() + gi * GO * GK, GK);
           self.accumulate(1, std::move(dW));
         }
         if (self.needs_grad(2)) {
@@ -99,10 +111,12 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
           }
           self.accumulate(2, std::move(dB));
         }
-        if (self.needs_grad(0)) {  // dcols = W^T gY2, then scatter back
+        if (self.needs_grad(0)) {  // dcols = W^T gY2 per group, then scatter back
           Tensor dcols({CKK, NP}, DType::f32);
-          sgemm(true, false, CKK, NP, OC, 1.f, W.data<float>(), CKK, gy2.data<float>(), NP, 0.f,
-                dcols.data<float>(), NP);
+          for (std::int64_t gi = 0; gi < G; ++gi)
+            sgemm(true, false, GK, NP, GO, 1.f, W.data<float>() + gi * GO * GK, GK,
+                  gy2.data<float>() + gi * GO * NP, NP, 0.f, dcols.data<float>() + gi * GK * NP,
+                  NP);
           Tensor dX({g.batch, g.channels, g.height, g.width}, DType::f32);
           kernels::col2im(dcols.data<float>(), g, dX.data<float>());
           self.accumulate(0, std::move(dX));

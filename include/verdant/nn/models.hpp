@@ -23,7 +23,9 @@ std::vector<std::string> model_names();
 //   input: [1, 28, 28]
 //   layers:
 //     - conv2d: {out_channels: 20, kernel: 5, stride: 1, padding: 0, bias: true}
-//     - relu | tanh | sigmoid | gelu | flatten
+//       (optionally groups: G (depthwise: G = input channels) and dilation: D)
+//     - relu | tanh | sigmoid | gelu | flatten | softmax | logsoftmax (the last two: flat input)
+//     - leakyrelu: {negative_slope: 0.01}
 //     - maxpool2d: {kernel: 2, stride: 2, padding: 0}   (avgpool2d likewise)
 //     - batchnorm1d | batchnorm2d   (optionally {eps: 1e-5, momentum: 0.1})
 //     - dropout: {p: 0.5}
