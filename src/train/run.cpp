@@ -223,6 +223,9 @@ TrainingReport run_training(const TrainingOptions& o) {
   data::DataSplit split = data::load_split(
       o.data, o.evaluate || o.test_at_end ? data::Parts::both : data::Parts::train);
   report.data = split.description;
+  check_input_shape(*model, split.train->sample_shape(), o.model,
+                    "the data (" + split.description + ")");
+  for (const auto& note : loaded.notes) say(o, o.model + ": " + note);
   std::unique_ptr<nn::Optimizer> optimizer = make_optimizer(o.optimizer, *model);
 
   TrainOptions topts;
@@ -334,6 +337,8 @@ EvaluationReport run_evaluation(const EvaluationOptions& o) {
   set_num_threads(o.threads);
   const LoadedModel loaded = load_model(o.checkpoint, "checkpoint");
   const data::DataSplit split = data::load_split(o.data, data::Parts::test);
+  check_input_shape(*loaded.model, split.test->sample_shape(), o.checkpoint,
+                    "the data (" + split.description + ")");
   EvaluationReport r;
   const std::string* spec =
       loaded.checkpoint ? loaded.checkpoint->find_meta("model.spec") : nullptr;

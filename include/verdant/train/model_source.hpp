@@ -1,17 +1,19 @@
 #pragma once
 // Models by the names users give them: a built-in name ("mlp", "lenet5"), a YAML layer
-// stack, or a `.vckpt` checkpoint with trained weights. Files are told apart by their first
-// bytes, not their extension.
+// stack, a `.vckpt` checkpoint with trained weights, or an ONNX file (imported with its
+// weights). Files are told apart by their first bytes, and ONNX also by its extension.
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "verdant/nn/module.hpp"
 #include "verdant/train/checkpoint.hpp"
 
 namespace verdant::train {
 
-enum class ModelFormat { builtin, yaml, checkpoint };
+enum class ModelFormat { builtin, yaml, checkpoint, onnx };
 
 struct LoadedModel {
   std::shared_ptr<nn::Sequential> model;
@@ -20,6 +22,7 @@ struct LoadedModel {
   // built-in models, which are rebuilt by name).
   std::string yaml;
   std::optional<Checkpoint> checkpoint;  // the file's contents, when it was one
+  std::vector<std::string> notes;        // ONNX: nodes left out or folded on import
 };
 
 // Loads `spec`. A built-in name builds a fresh model from the default generator. Errors name
@@ -32,6 +35,29 @@ LoadedModel load_model(const std::string& spec, const std::string& setting = "mo
 std::shared_ptr<nn::Sequential> build_model(const std::string& spec,
                                             std::string* yaml_text = nullptr,
                                             const std::string& setting = "model");
+
+// Refuses data the model cannot take: verdant::Error "<origin>: the model takes samples of
+// shape [3, 32, 32], but <data> has [1, 28, 28]". A model that starts with Flatten takes any
+// shape with as many elements.
+void check_input_shape(const nn::Sequential& model, const Shape& sample_shape,
+                       const std::string& origin, const std::string& data);
+
+// `verdant import`: an ONNX file to a checkpoint that eval, train, compress and export read
+// like any other.
+struct ImportOptions {
+  std::string model;          // the .onnx file
+  std::filesystem::path out;  // the checkpoint to write
+};
+struct ImportReport {
+  std::shared_ptr<nn::Sequential> model;
+  std::int64_t opset = 0;
+  std::string producer;
+  std::vector<std::string> notes;
+  std::size_t bytes = 0;  // of the checkpoint
+};
+// Settings are SettingErrors ("out"); a bad ONNX file is an Error naming it. The checkpoint is
+// decoded and rebuilt before it is written (atomically); on any failure nothing is written.
+ImportReport import_to_checkpoint(const ImportOptions& options);
 
 // Rebuilds the model a checkpoint was made from and loads its weights.
 std::shared_ptr<nn::Sequential> model_from_checkpoint(const Checkpoint& ckpt,
