@@ -1,11 +1,17 @@
 #include "verdant/export/run.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <numeric>
 
 #include "verdant/core/error.hpp"
+#include "verdant/core/io.hpp"
 #include "verdant/data/split.hpp"
+#include "verdant/interop/onnx_export.hpp"
+#include "verdant/nn/models.hpp"
 #include "verdant/nn/module.hpp"
 #include "verdant/runtime/model.hpp"
 #include "verdant/train/model_source.hpp"
@@ -42,6 +48,8 @@ int argmax(const std::vector<float>& v) {
 Agreement measure_agreement(nn::Sequential& model, const ExportOptions& int8_options,
                             const ExportResult& int8_result, const ExportJobOptions& o) {
   auto split = data::load_split({.location = o.calibration}, data::Parts::test);
+  train::check_input_shape(model, split.test->sample_shape(), o.model,
+                           "the calibration data (" + split.description + ")");
   std::vector<std::int32_t> labels;
   const auto xs = take(*split.test, o.agreement_samples, &labels);
   ExportOptions fp32_options = int8_options;
@@ -75,10 +83,53 @@ Agreement measure_agreement(nn::Sequential& model, const ExportOptions& int8_opt
   return g;
 }
 
+// The quantization of the .vdm int8 model `bytes`, one entry per Linear/Conv2d: the input
+// parameters of each int8 layer and its per-channel weight scales, for the ONNX QDQ file.
+std::vector<interop::QdqLayer> qdq_layers(const std::vector<std::uint8_t>& bytes) {
+  auto m = load_vdm(bytes);
+  std::vector<interop::QdqLayer> out;
+  for (std::size_t i = 0; i < m->num_layers(); ++i) {
+    const vdm::LayerRecord& l = m->layer(i);
+    if (l.kind == vdm::LayerKind::flatten) continue;
+    interop::QdqLayer q;
+    q.input = {l.in_scale, l.in_zero_point};
+    const vdm::TensorRecord* t = m->tensors(i);
+    for (std::uint32_t k = 0; k < l.num_tensors; ++k) {
+      if (t[k].role != vdm::TensorRole::weight_scale) continue;
+      q.weight_scale.resize(t[k].count);
+      std::memcpy(q.weight_scale.data(), m->file_data() + t[k].offset, t[k].count * sizeof(float));
+    }
+    if (q.weight_scale.size() != l.out_c)
+      throw Error("export: int8 layer " + std::to_string(i) + " has no weight scales");
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+std::string extension_of(const std::filesystem::path& p) {
+  std::string e = p.extension().string();
+  for (auto& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return e;
+}
+
 }  // namespace
 
 ExportReport run_export(const ExportJobOptions& o) {
-  if (o.out.empty()) throw SettingError("out", "out is needed: the .vdm file to write");
+  const bool onnx = o.format == Format::onnx;
+  if (o.out.empty())
+    throw SettingError(
+        "out", std::string("out is needed: the ") + (onnx ? ".onnx" : ".vdm") + " file to write");
+  if (!onnx && extension_of(o.out) == ".onnx")
+    throw SettingError("format", "out " + o.out.string() +
+                                     " is an .onnx file but format is vdm; give format onnx");
+  if (onnx && extension_of(o.out) == ".vdm")
+    throw SettingError(
+        "format", "out " + o.out.string() + " is a .vdm file but format is onnx; give format vdm");
+  if (onnx && (o.onnx_opset < 11 || o.onnx_opset > 17))
+    throw SettingError("opset", "opset must be in [11, 17], got " + std::to_string(o.onnx_opset));
+  if (onnx && o.precision == Precision::int8 && o.onnx_opset < 13)
+    throw SettingError("opset", "opset " + std::to_string(o.onnx_opset) +
+                                    " has no per-channel DequantizeLinear; int8 QDQ needs 13");
   if (o.activation_bits != 0 && (o.activation_bits < 2 || o.activation_bits > 8))
     throw SettingError("activation_bits", "activation_bits must be in [2, 8]");
   if (o.calibration_samples <= 0)
@@ -114,12 +165,41 @@ ExportReport run_export(const ExportJobOptions& o) {
   std::vector<float> calibration;
   if (int8 && !o.calibration.empty() && eo.activation_quant.empty()) {
     auto split = data::load_split({.location = o.calibration}, data::Parts::train);
+    train::check_input_shape(model, split.train->sample_shape(), o.model,
+                             "the calibration data (" + split.description + ")");
     calibration = take(*split.train, o.calibration_samples, nullptr);
     report.calibration_images = static_cast<std::size_t>(
         std::min<std::int64_t>(o.calibration_samples, split.train->size()));
   }
-  report.result =
-      export_vdm_file(model, eo, calibration, report.calibration_images, o.out.string());
+  if (!onnx) {
+    report.result =
+        export_vdm_file(model, eo, calibration, report.calibration_images, o.out.string());
+  } else {
+    interop::OnnxExportOptions x;
+    x.name = eo.name;
+    x.opset = o.onnx_opset;
+    char norm[128];
+    std::snprintf(norm, sizeof norm, "(pixel / 255 - %g) / %g", double{data::kFashionMnistMean},
+                  double{data::kFashionMnistStd});
+    x.metadata = {{"verdant.source", o.model}, {"verdant.input_normalization", norm}};
+    std::shared_ptr<nn::Sequential> onnx_model = loaded.model;
+    if (int8) {
+      // The .vdm int8 model fixes the quantization (calibrated or learned, widened where the
+      // runtime needs it); the QDQ file states the same numbers on the folded layers.
+      report.result = export_vdm(model, eo, calibration, report.calibration_images);
+      x.int8 = qdq_layers(report.result.bytes);
+      onnx_model = nn::fold_batch_norm(model);
+    }
+    const std::vector<std::uint8_t> bytes = interop::export_onnx(*onnx_model, x);
+    write_file_atomic(o.out, std::span<const std::uint8_t>(bytes.data(), bytes.size()));
+    std::vector<std::uint8_t> vdm_bytes = std::move(report.result.bytes);
+    report.result.bytes = bytes;
+    if (int8 && o.agreement_samples > 0 && !o.calibration.empty()) {
+      ExportResult vdm{.bytes = std::move(vdm_bytes)};
+      report.agreement = measure_agreement(model, eo, vdm, o);
+    }
+    return report;
+  }
   if (int8 && o.agreement_samples > 0 && !o.calibration.empty())
     report.agreement = measure_agreement(model, eo, report.result, o);
   return report;

@@ -406,6 +406,61 @@ std::string model_yaml(const Sequential& model,
   return y.str();
 }
 
+std::shared_ptr<Sequential> fold_batch_norm(const Sequential& model) {
+  auto out = std::make_shared<Sequential>();
+  out->set_input_shape(model.input_shape());
+  const auto& kids = model.named_children();
+  for (std::size_t i = 0; i < kids.size(); ++i) {
+    auto* bn = i + 1 < kids.size() ? dynamic_cast<BatchNorm*>(kids[i + 1].second.get()) : nullptr;
+    auto* lin = dynamic_cast<Linear*>(kids[i].second.get());
+    auto* conv = dynamic_cast<Conv2d*>(kids[i].second.get());
+    const bool fits =
+        bn &&
+        ((lin && bn->type_name() == "BatchNorm1d" && bn->num_features() == lin->out_features()) ||
+         (conv && bn->type_name() == "BatchNorm2d" &&
+          bn->num_features() == conv->options().out_channels));
+    if (!fits) {
+      out->push_back(kids[i].first, kids[i].second);
+      continue;
+    }
+    std::shared_ptr<Module> folded;
+    Variable w, b;
+    const Variable* old_b = nullptr;
+    const Variable* old_w = nullptr;
+    if (lin) {
+      auto l = std::make_shared<Linear>(lin->in_features(), lin->out_features(), true);
+      w = l->weight(), b = l->bias(), old_w = &lin->weight();
+      if (lin->has_bias()) old_b = &lin->bias();
+      folded = l;
+    } else {
+      Conv2dOptions o = conv->options();
+      o.bias = true;
+      auto c = std::make_shared<Conv2d>(o);
+      w = c->weight(), b = c->bias(), old_w = &conv->weight();
+      if (conv->options().bias) old_b = &conv->bias();
+      folded = c;
+    }
+    const std::int64_t channels = bn->num_features(), per = old_w->numel() / channels;
+    const float* src = old_w->value().data<float>();
+    float* dst = w.value().data<float>();
+    float* bias = b.value().data<float>();
+    const float* gamma = bn->weight().value().data<float>();
+    const float* beta = bn->bias().value().data<float>();
+    const float* mean = bn->running_mean().data<float>();
+    const float* var = bn->running_var().data<float>();
+    for (std::int64_t c = 0; c < channels; ++c) {
+      const double g = gamma[c] / std::sqrt(static_cast<double>(var[c]) + bn->eps());
+      for (std::int64_t k = 0; k < per; ++k)
+        dst[c * per + k] = static_cast<float>(src[c * per + k] * g);
+      const double b0 = old_b ? old_b->value().data<float>()[c] : 0.0;
+      bias[c] = static_cast<float>((b0 - mean[c]) * g + beta[c]);
+    }
+    out->push_back(kids[i].first, folded);
+    ++i;  // the BatchNorm is gone
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------ summary
 ModelSummary summarize(Sequential& model, Shape input_shape) {
   ModelSummary s;

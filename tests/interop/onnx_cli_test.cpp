@@ -92,6 +92,27 @@ TEST_F(OnnxCli, BadFilesAreOneLineAndWriteNothing) {
   EXPECT_EQ(read_file_bytes(good), bytes);
 }
 
+TEST_F(OnnxCli, ExportFormatOnnxAndItsMistakes) {
+  RunResult r = verdant({"export", "mlp", "--format", "onnx", "--out", path("mlp.onnx")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ONNX opset 13, fp32"), std::string::npos) << r.out;
+  r = verdant({"info", path("mlp.onnx")});
+  EXPECT_NE(r.out.find("266,610"), std::string::npos) << r.out;
+  r = verdant({"export", "mlp", "--out", path("x.onnx")});
+  expect_error(r, 2, "out " + path("x.onnx") + " is an .onnx file but --format is vdm");
+  r = verdant({"export", "mlp", "--format", "onnx", "--precision", "int8", "--opset", "11", "--out",
+               path("x.onnx")});
+  expect_error(r, 2, "--opset 11 has no per-channel DequantizeLinear");
+  r = verdant({"export", path("mlp.onnx"), "--format", "onnx", "--precision", "int8", "--out",
+               path("q.onnx"), "--calibration", path("fmnist"), "--agreement-samples", "50"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("int8 QDQ"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir_ / "x.onnx"));
+  // A QDQ file is for other runtimes; importing it names the first quantization node.
+  r = verdant({"info", path("q.onnx")});
+  expect_error(r, 1, "(op QuantizeLinear, opset 13) is not supported");
+}
+
 TEST_F(OnnxCli, InputShapeThatDoesNotFitTheDataSaysBothShapes) {
   OnnxBuilder b(13);
   b.input("x", {3, 32, 32});

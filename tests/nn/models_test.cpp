@@ -229,6 +229,36 @@ layers:
   EXPECT_NEAR(a.value().at(0) + a.value().at(1) + a.value().at(2), 1.f, 1e-6);
 }
 
+TEST(FoldBatchNorm, SameOutputsInEvalModeWithFewerLayers) {
+  auto m = parse(R"(input: [3, 6, 6]
+layers:
+  - conv2d: {out_channels: 4, kernel: 3, bias: false}
+  - batchnorm2d: {eps: 0.01}
+  - relu
+  - batchnorm2d
+  - flatten
+  - linear: {out_features: 5}
+  - batchnorm1d
+)");
+  for (auto& [name, b] : m->named_buffers())
+    if (b.dtype() == DType::f32)
+      for (std::int64_t i = 0; i < b.numel(); ++i) b.data<float>()[i] = 0.5f + 0.1f * i;
+  for (auto& [name, p] : m->named_parameters())
+    for (std::int64_t i = 0; i < p.numel(); ++i) p.value().data<float>()[i] += 0.05f * (i % 7);
+  m->eval();
+  auto f = fold_batch_norm(*m);
+  // The BatchNorm after the ReLU stays; the other two are folded.
+  ASSERT_EQ(f->size(), 5u);
+  EXPECT_EQ((*f)[2]->type_name(), "BatchNorm2d");
+  EXPECT_TRUE(dynamic_cast<Conv2d*>((*f)[0].get())->options().bias);
+  Tensor x({2, 3, 6, 6}, DType::f32);
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::cos(0.1f * i);
+  NoGradGuard g;
+  const Variable a = (*m)(Variable(x)), b = (*f)(Variable(x));
+  ASSERT_EQ(a.shape(), b.shape());
+  for (std::int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.value().at(i), b.value().at(i), 1e-5);
+}
+
 TEST(Layers, LeakyReluDepthwiseAndGroupErrors) {
   LeakyReLU lr(0.2f);
   NoGradGuard g;

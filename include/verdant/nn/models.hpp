@@ -44,6 +44,12 @@ std::shared_ptr<Sequential> parse_model_yaml(const std::string& text, const std:
 std::string model_yaml(const Sequential& model,
                        const std::map<std::string, std::int64_t>& out_features = {});
 
+// A copy of `model` for inference in which every BatchNorm directly after a Linear or Conv2d
+// is folded into that layer (w' = w * g, b' = (b - mean) * g + beta, g = gamma / sqrt(var +
+// eps), per output channel, as eval mode computes it); the layer gains a bias if it had none.
+// Other layers are shared with `model`, not copied. Other BatchNorms stay.
+std::shared_ptr<Sequential> fold_batch_norm(const Sequential& model);
+
 // A built-in name, or a path to a .yaml/.yml file.
 std::shared_ptr<Sequential> load_model(const std::string& name_or_path,
                                        Generator& gen = autograd::default_generator());
