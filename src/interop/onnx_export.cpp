@@ -277,12 +277,21 @@ class Exporter {
 
   std::string pool(const char* op, const std::string& x, const std::string& out, std::int64_t k,
                    std::int64_t s, std::int64_t p) {
-    auto* n = node(op, {x}, out);
+    std::string in = x;
+    if (std::string(op) == "AveragePool" && p > 0) {
+      // Verdant's (and PyTorch's default) average pooling counts padded cells as zeros. An
+      // explicit zero Pad says so to every runtime (OpenCV 4.6 ignores count_include_pad), as
+      // torch.onnx.export writes it.
+      const std::vector<std::int64_t> pads{0, 0, p, p, 0, 0, p, p};
+      initializer(out + "/pads", onnx::TensorProto::INT64, {8}, pads.data(), pads.size());
+      node("Pad", {x, out + "/pads"}, out + "/pad");
+      in = out + "/pad";
+      p = 0;
+    }
+    auto* n = node(op, {in}, out);
     attr(n, "kernel_shape", {k, k});
     attr(n, "strides", {s, s});
     attr(n, "pads", {p, p, p, p});
-    // Verdant's (and PyTorch's default) average pooling counts padded cells as zeros.
-    if (std::string(op) == "AveragePool" && p > 0) attr(n, "count_include_pad", std::int64_t{1});
     return out;
   }
 
