@@ -357,7 +357,10 @@ std::string model_yaml(const Sequential& model,
   y << "input: [";
   for (std::size_t i = 0; i < in.size(); ++i) y << (i ? ", " : "") << in[i];
   y << "]\nlayers:\n";
-  for (const auto& [name, child] : model.named_children()) {
+  for (const auto& entry : model.named_children()) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const std::string& name = entry.first;
+    const ModulePtr& child = entry.second;
     auto out = [&](std::int64_t n) {
       auto it = out_features.find(name);
       return it == out_features.end() ? n : it->second;
