@@ -21,7 +21,31 @@ std::int64_t default_opset(const onnx::ModelProto& model) {
   return 0;
 }
 
+void check_geometry_attributes(const onnx::GraphProto& graph, const std::string& origin) {
+  for (const auto& n : graph.node()) {
+    for (const auto& a : n.attribute()) {
+      if (a.type() == onnx::AttributeProto::GRAPH) check_geometry_attributes(a.g(), origin);
+      for (const auto& g : a.graphs()) check_geometry_attributes(g, origin);
+      const std::string& name = a.name();
+      const bool positive =
+          name == "strides" || name == "dilations" || name == "kernel_shape" || name == "group";
+      if (!positive && name != "pads") continue;
+      const std::int64_t lo = positive ? 1 : 0;
+      auto bad = [&](std::int64_t v) {
+        const std::string node = !n.name().empty() ? n.name() : n.output_size() ? n.output(0) : "?";
+        throw Error(origin + ": node '" + node + "' (" + n.op_type() + "): attribute " + name +
+                    " holds " + std::to_string(v) + "; it must be " +
+                    (positive ? "positive" : "non-negative"));
+      };
+      if (a.type() == onnx::AttributeProto::INT && a.i() < lo) bad(a.i());
+      for (const auto v : a.ints())
+        if (v < lo) bad(v);
+    }
+  }
+}
+
 void check_and_infer(onnx::ModelProto& model, const std::string& origin, const std::string& what) {
+  check_geometry_attributes(model.graph(), origin);
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {

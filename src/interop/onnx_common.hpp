@@ -19,6 +19,12 @@ std::string first_line(const std::string& message);
 // The model's opset for the default domain ("" or "ai.onnx"); 0 when it imports none.
 std::int64_t default_opset(const onnx::ModelProto& model);
 
+// libonnx 1.12's shape inference divides by strides, dilations and group without checking
+// them (a crafted file with strides 0 kills the process with SIGFPE). Every node (subgraphs
+// included) must have them, and kernel_shape, positive, and pads not negative; else
+// verdant::Error "<origin>: node '...' (Op): attribute strides holds 0; it must be positive".
+void check_geometry_attributes(const onnx::GraphProto& graph, const std::string& origin);
+
 // onnx::checker::check_model, then strict shape inference (onnx.checker's full_check) on
 // `model`, which receives the inferred shapes. Any complaint -> verdant::Error
 // "<origin>: <what> <libonnx's first line>".

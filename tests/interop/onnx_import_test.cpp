@@ -303,6 +303,21 @@ TEST(OnnxImport, StructuralProblemsAreOneLineErrors) {
     b.output("y", {1, 28, 28});
     EXPECT_TRUE(contains(err(b), "only the batch dimension may be dynamic")) << err(b);
   }
+  {  // libonnx's shape inference would divide by these zeros
+    for (const char* attribute : {"strides", "dilations", "group"}) {
+      OnnxBuilder b;
+      b.input("x", {1, 6, 6});
+      b.weight("w", {1, 1, 3, 3});
+      auto* conv = b.node("Conv", {"x", "w"}, {"y"}, "c");
+      if (std::string(attribute) == "group")
+        OnnxBuilder::attr(conv, attribute, std::int64_t{0});
+      else
+        OnnxBuilder::attr(conv, attribute, std::vector<std::int64_t>{0, 2});
+      b.output("y", {1, 4, 4});
+      EXPECT_EQ(err(b), std::string("m.onnx: node 'c' (Conv): attribute ") + attribute +
+                            " holds 0; it must be positive");
+    }
+  }
   {  // onnx.checker's complaint, in one line
     OnnxBuilder b;
     b.input("x", {4});
