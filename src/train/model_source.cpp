@@ -58,14 +58,16 @@ std::shared_ptr<nn::Sequential> parse_yaml_model(const std::vector<std::uint8_t>
                                                  const std::string& spec) {
   // YAML is text: a NUL byte means some other binary file.
   if (std::find(bytes.begin(), bytes.end(), std::uint8_t{0}) != bytes.end())
-    throw Error(spec + ": neither a checkpoint (.vckpt) nor a YAML model file");
+    throw Error(spec + ": neither a checkpoint (.vckpt) nor a YAML model file, nor an ONNX model");
   const std::string text(bytes.begin(), bytes.end());
   try {
     return nn::parse_model_yaml(text, spec);
   } catch (const Error& e) {
     const std::string what = e.what();
     if (what.find("invalid YAML") != std::string::npos)
-      throw Error(spec + ": neither a checkpoint (.vckpt) nor a YAML model file (" + what + ")");
+      throw Error(spec +
+                  ": neither a checkpoint (.vckpt) nor a YAML model file, nor an ONNX model (" +
+                  what + ")");
     throw;
   }
 }

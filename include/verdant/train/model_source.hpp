@@ -27,7 +27,8 @@ struct LoadedModel {
 
 // Loads `spec`. A built-in name builds a fresh model from the default generator. Errors name
 // the setting (`setting`, e.g. "model") or the file: an unknown name lists the valid ones, a
-// missing file says so, and a file that is neither a checkpoint nor a YAML model says that.
+// missing file says so, a file that is neither a checkpoint, a YAML model nor ONNX says that,
+// and a bad ONNX file gets the importer's error (interop/onnx_import.hpp).
 LoadedModel load_model(const std::string& spec, const std::string& setting = "model");
 
 // A built-in name or a YAML file, untrained (a checkpoint is refused). When it is a file,
