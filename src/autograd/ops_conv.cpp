@@ -14,6 +14,15 @@ using kernels::sgemm;
 
 namespace {
 
+// The bias of a convolution with OC output channels, or nullptr without one.
+const float* bias_values(const Variable& bias, std::int64_t OC) {
+  if (!bias.defined()) return nullptr;
+  const Tensor& B = val(bias, "conv2d", "bias");
+  require(B.numel() == OC, "conv2d: bias " + shape_str(B.shape()) + " for " + std::to_string(OC) +
+                               " output channels");
+  return B.data<float>();
+}
+
 // One input channel per group (depthwise, OC = C * multiplier): direct loops over the planes.
 // im2col would copy every input pixel kh * kw times for a product with one row each.
 Variable depthwise_conv2d(const Variable& x, const Variable& weight, const Variable& bias,
@@ -23,13 +32,7 @@ Variable depthwise_conv2d(const Variable& x, const Variable& weight, const Varia
   const std::int64_t N = g.batch, C = g.channels, H = g.height, Wd = g.width;
   const std::int64_t KH = g.kernel_h, KW = g.kernel_w, OH = g.out_h(), OW = g.out_w();
   const std::int64_t M = OC / C;  // filters per input channel
-  const float* bptr = nullptr;
-  if (bias.defined()) {
-    const Tensor& B = val(bias, "conv2d", "bias");
-    require(B.numel() == OC, "conv2d: bias " + shape_str(B.shape()) + " for " + std::to_string(OC) +
-                                 " output channels");
-    bptr = B.data<float>();
-  }
+  const float* bptr = bias_values(bias, OC);
   // Calls f(oy, ox, iy, ix, k) for every tap that reads inside the input.
   auto taps = [g, OH, OW, KH, KW, H, Wd](auto&& f) {
     for (std::int64_t oy = 0; oy < OH; ++oy)
@@ -162,13 +165,7 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
 
   // Permute [OC, N, P] -> [N, OC, P], adding the bias on the way.
   Tensor Y({N, OC, OH, OW}, DType::f32);
-  const float* bptr = nullptr;
-  if (bias.defined()) {
-    const Tensor& B = val(bias, "conv2d", "bias");
-    require(B.numel() == OC, "conv2d: bias " + shape_str(B.shape()) + " for " + std::to_string(OC) +
-                                 " output channels");
-    bptr = B.data<float>();
-  }
+  const float* bptr = bias_values(bias, OC);
   {
     const float* y2 = Y2.data<float>();
     float* y = Y.data<float>();

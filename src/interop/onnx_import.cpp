@@ -207,44 +207,31 @@ class Importer {
         fail(what + " holds " + std::to_string(t.raw_data().size()) + " bytes for " +
              std::to_string(n) + " elements of shape " + shape_text(c.dims) + " (truncated?)");
     };
+    // Values from raw_data (little-endian, what torch writes) or the typed repeated field.
+    auto take = [&](auto& out, const auto& field, auto stored) {
+      using Stored = decltype(stored);
+      if (!t.raw_data().empty() || field.empty()) {
+        raw_size_ok(sizeof(Stored));
+        std::vector<Stored> v(un);
+        if (un) std::memcpy(v.data(), t.raw_data().data(), un * sizeof(Stored));
+        out.assign(v.begin(), v.end());
+      } else {
+        if (static_cast<std::size_t>(field.size()) != un)
+          fail(what + " holds " + std::to_string(field.size()) + " values for shape " +
+               shape_text(c.dims));
+        out.assign(field.begin(), field.end());
+      }
+    };
     switch (t.data_type()) {
       case onnx::TensorProto::FLOAT:
         c.is_float = true;
-        if (!t.raw_data().empty() || t.float_data_size() == 0) {
-          raw_size_ok(4);
-          c.f.resize(un);
-          if (un) std::memcpy(c.f.data(), t.raw_data().data(), un * 4);
-        } else {
-          if (static_cast<std::size_t>(t.float_data_size()) != un)
-            fail(what + " holds " + std::to_string(t.float_data_size()) + " values for shape " +
-                 shape_text(c.dims));
-          c.f.assign(t.float_data().begin(), t.float_data().end());
-        }
+        take(c.f, t.float_data(), float{});
         return c;
       case onnx::TensorProto::INT64:
-        if (!t.raw_data().empty() || t.int64_data_size() == 0) {
-          raw_size_ok(8);
-          c.i.resize(un);
-          if (un) std::memcpy(c.i.data(), t.raw_data().data(), un * 8);
-        } else {
-          if (static_cast<std::size_t>(t.int64_data_size()) != un)
-            fail(what + " holds " + std::to_string(t.int64_data_size()) + " values for shape " +
-                 shape_text(c.dims));
-          c.i.assign(t.int64_data().begin(), t.int64_data().end());
-        }
+        take(c.i, t.int64_data(), std::int64_t{});
         return c;
       case onnx::TensorProto::INT32:
-        if (!t.raw_data().empty() || t.int32_data_size() == 0) {
-          raw_size_ok(4);
-          std::vector<std::int32_t> v(un);
-          if (un) std::memcpy(v.data(), t.raw_data().data(), un * 4);
-          c.i.assign(v.begin(), v.end());
-        } else {
-          if (static_cast<std::size_t>(t.int32_data_size()) != un)
-            fail(what + " holds " + std::to_string(t.int32_data_size()) + " values for shape " +
-                 shape_text(c.dims));
-          c.i.assign(t.int32_data().begin(), t.int32_data().end());
-        }
+        take(c.i, t.int32_data(), std::int32_t{});
         return c;
       default:
         fail(what + " has element type " + onnx::TensorProto::DataType_Name(t.data_type()) +

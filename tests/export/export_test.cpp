@@ -10,6 +10,7 @@
 #include <limits>
 #include <random>
 
+#include "support/models.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/export/export.hpp"
 #include "verdant/nn/layers.hpp"
@@ -198,11 +199,9 @@ layers:
   - logsoftmax
 )",
                                     "m.yaml");
+  test_support::set_batch_norm_statistics(*model);
   std::mt19937 g(5);
   std::uniform_real_distribution<float> u(0.5f, 1.5f);
-  for (auto& [name, b] : model->named_buffers())
-    if (b.dtype() == DType::f32)
-      for (std::int64_t i = 0; i < b.numel(); ++i) b.data<float>()[i] = u(g);
   for (auto& [name, p] : model->named_parameters())
     if (name.find("bias") != std::string::npos)
       for (std::int64_t i = 0; i < p.numel(); ++i) p.value().data<float>()[i] = u(g) - 1.f;

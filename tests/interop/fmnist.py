@@ -1,15 +1,36 @@
 """Shared by the Python ONNX tests: Fashion-MNIST as Verdant normalises it, and running the
 Verdant tools."""
+import argparse
 import gzip
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 
 MEAN, STD = 0.2860, 0.3530  # data::kFashionMnistMean / kFashionMnistStd
 SKIP = 77  # CTest's SKIP_RETURN_CODE
+
+
+def parser(doc):
+    """The options every ONNX test script takes (CTest passes the built tools)."""
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--verdant", required=True)
+    ap.add_argument("--edge", required=True)
+    ap.add_argument("--logits", required=True)
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--work", required=True)
+    return ap
+
+
+def work_folder(path):
+    """Empties `path` and returns a function naming files in it."""
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return lambda name: os.path.join(path, name)
 
 
 def _idx(path):
@@ -76,3 +97,26 @@ def close(ours, ref, rel=1e-4):
     bound = rel * np.maximum(np.abs(ref), 1.0)
     worst = float(np.max(np.abs(ours - ref) / bound))
     return worst <= 1.0, worst
+
+
+class Checks:
+    """Prints each check as it is made, with the seconds since the start; exit_code() says
+    whether all passed."""
+
+    def __init__(self):
+        self.t0 = time.time()
+        self.failures = []
+
+    def __call__(self, ok, what):
+        print(("ok   " if ok else "FAIL ") + what + f" [{self.elapsed():.0f} s]", flush=True)
+        if not ok:
+            self.failures.append(what)
+
+    def elapsed(self):
+        return time.time() - self.t0
+
+    def exit_code(self):
+        print(f"{self.elapsed():.1f} s")
+        if self.failures:
+            print(f"{len(self.failures)} check(s) failed")
+        return 1 if self.failures else 0

@@ -8,6 +8,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "support/error_helpers.hpp"
+#include "support/models.hpp"
 #include "verdant/interop/onnx_export.hpp"
 #include "verdant/interop/onnx_import.hpp"
 #include "verdant/nn/layers.hpp"
@@ -50,34 +51,10 @@ Tensor forward(nn::Sequential& m, const Tensor& x) {
   return m(Variable(x)).value();
 }
 
-// Every layer type Verdant writes to ONNX, with non-trivial batch-norm statistics.
+// Every layer type, with batch-norm statistics that matter.
 std::shared_ptr<nn::Sequential> every_layer() {
-  auto m = nn::parse_model_yaml(R"(input: [4, 12, 12]
-layers:
-  - conv2d: {out_channels: 8, kernel: 3, padding: 1, groups: 2}
-  - batchnorm2d: {eps: 0.001, momentum: 0.2}
-  - leakyrelu: {negative_slope: 0.125}
-  - conv2d: {out_channels: 8, kernel: 3, padding: 1, groups: 8, bias: false}
-  - relu
-  - conv2d: {out_channels: 6, kernel: 3, stride: 2, dilation: 2}
-  - gelu
-  - maxpool2d: {kernel: 2}
-  - avgpool2d: {kernel: 3, stride: 1, padding: 1}
-  - avgpool2d: {kernel: 2}
-  - flatten
-  - dropout: {p: 0.25}
-  - linear: {out_features: 5}
-  - batchnorm1d
-  - tanh
-  - linear: {out_features: 4}
-  - sigmoid
-  - linear: {out_features: 3}
-  - logsoftmax
-)",
-                                "every.yaml");
-  for (auto& [name, b] : m->named_buffers())
-    if (b.dtype() == DType::f32)
-      for (std::int64_t i = 0; i < b.numel(); ++i) b.data<float>()[i] = 0.6f + 0.05f * i;
+  auto m = nn::parse_model_yaml(test_support::kEveryLayerYaml, "every.yaml");
+  test_support::set_batch_norm_statistics(*m);
   return m;
 }
 

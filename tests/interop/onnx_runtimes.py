@@ -7,11 +7,8 @@ so onnx_numpy.py evaluates the QDQ file; its predictions must equal verdant-edge
 99.5% of the images (the whole test set for `mlp`, a 2,000-image slice for `lenet5`).
 Every exported file passes onnx.checker.check_model(full_check=True).
 """
-import argparse
 import os
-import shutil
 import sys
-import time
 
 import numpy as np
 
@@ -48,25 +45,12 @@ def imported_cnn():
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--verdant", required=True)
-    ap.add_argument("--edge", required=True)
-    ap.add_argument("--logits", required=True)
-    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--work", required=True)
+    ap = fmnist.parser(__doc__)
     a = ap.parse_args()
-    t0 = time.time()
-    shutil.rmtree(a.work, ignore_errors=True)
-    os.makedirs(a.work)
-    w = lambda name: os.path.join(a.work, name)
+    w = fmnist.work_folder(a.work)
     xte, _ = fmnist.load(a.data, False)
     images = fmnist.find(a.data, "t10k-images-idx3-ubyte")
-    failures = []
-
-    def check(ok, what):
-        print(("ok   " if ok else "FAIL ") + what + f" [{time.time() - t0:.0f} s]", flush=True)
-        if not ok:
-            failures.append(what)
+    check = fmnist.Checks()
 
     quick = ["--data", a.data, "--epochs", "1", "--threads", "2", "--no-energy", "--no-eval"]
     fmnist.run(a.verdant, "train", "--model", "mlp", "--limit-train", "6000", "--out",
@@ -113,11 +97,7 @@ def main():
         check(len(edge) == count and same >= 0.995,
               f"{name}: NumPy QDQ evaluator reproduces verdant-edge's int8 predictions on "
               f"{100 * same:.2f}% of {count} test images")
-    print(f"{time.time() - t0:.1f} s")
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        return 1
-    return 0
+    return check.exit_code()
 
 
 if __name__ == "__main__":

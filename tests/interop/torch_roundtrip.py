@@ -7,12 +7,9 @@ accuracy the same to 0.01 points (`verdant eval`), `verdant import` gives the sa
 imported CNN fine-tunes (`verdant train`) and compresses (`verdant compress`, pruning + QAT), and
 the results export to .vdm and run in verdant-edge.
 """
-import argparse
 import json
 import os
-import shutil
 import sys
-import time
 
 import numpy as np
 
@@ -58,29 +55,16 @@ def train(model, x, y, steps, lr):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--verdant", required=True)
-    ap.add_argument("--edge", required=True)
-    ap.add_argument("--logits", required=True)
-    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--work", required=True)
+    ap = fmnist.parser(__doc__)
     ap.add_argument("--steps", type=int, default=300)
     a = ap.parse_args()
-    t0 = time.time()
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    shutil.rmtree(a.work, ignore_errors=True)
-    os.makedirs(a.work)
-    w = lambda name: os.path.join(a.work, name)
+    w = fmnist.work_folder(a.work)
     xtr, ytr = fmnist.load(a.data, True, 6000)
     xte, yte = fmnist.load(a.data, False)
     xtr, ytr = torch.from_numpy(xtr), torch.from_numpy(ytr)
-    failures = []
-
-    def check(ok, what):
-        print(("ok   " if ok else "FAIL ") + what + f" [{time.time() - t0:.0f} s]", flush=True)
-        if not ok:
-            failures.append(what)
+    check = fmnist.Checks()
 
     models = {"mlp": (mlp(), 3e-3), "cnn": (cnn(), 3e-3)}
     for name, (model, lr) in models.items():
@@ -89,7 +73,7 @@ def main():
             ref = model(torch.from_numpy(xte)).numpy()
         ref_acc = 100.0 * float((ref.argmax(1) == yte).mean())
         print(f"{name}: PyTorch trained {a.steps} steps (loss {loss:.3f}), test accuracy "
-              f"{ref_acc:.2f}% [{time.time() - t0:.0f} s]", flush=True)
+              f"{ref_acc:.2f}% [{check.elapsed():.0f} s]", flush=True)
         # Opset 11 as torch writes it by default (it folds BatchNorm into Conv in eval mode);
         # opset 17 keeping the BatchNormalization nodes (TrainingMode.PRESERVE on an eval model).
         for opset, kw in ((11, {}), (17, {"training": torch.onnx.TrainingMode.PRESERVE})):
@@ -155,11 +139,7 @@ def main():
     same = float((fmnist.edge_predictions(text) == ref).mean())
     check(same >= 0.999, f"cnn17.vdm (fp32) in verdant-edge predicts PyTorch's class for "
                          f"{100 * same:.2f}% of {n} test images")
-    print(f"{time.time() - t0:.1f} s")
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        return 1
-    return 0
+    return check.exit_code()
 
 
 if __name__ == "__main__":

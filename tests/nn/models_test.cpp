@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include "support/models.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/nn/layers.hpp"
 #include "verdant/nn/models.hpp"
@@ -174,29 +175,7 @@ layers:
 // Every layer type the YAML knows, through the writer and back: the same layers, hyper-
 // parameters and outputs (weights copied over).
 TEST(ModelYaml, WriterRoundTripsEveryLayerType) {
-  auto m = parse(R"(input: [4, 12, 12]
-layers:
-  - conv2d: {out_channels: 8, kernel: 3, padding: 1, groups: 2}
-  - batchnorm2d: {eps: 0.001, momentum: 0.2}
-  - leakyrelu: {negative_slope: 0.125}
-  - conv2d: {out_channels: 8, kernel: 3, padding: 1, groups: 8, bias: false}
-  - relu
-  - conv2d: {out_channels: 6, kernel: 3, stride: 2, dilation: 2}
-  - gelu
-  - maxpool2d: {kernel: 2}
-  - avgpool2d: {kernel: 2}
-  - flatten
-  - dropout: {p: 0.25}
-  - linear: {out_features: 5}
-  - batchnorm1d
-  - tanh
-  - linear: {out_features: 3}
-  - sigmoid
-  - linear: {out_features: 3}
-  - logsoftmax
-  - softmax
-)");
-  // 12 -> conv s2 d2 (span 5): (12 - 5) / 2 + 1 = 4 -> maxpool 2 -> avgpool 2 -> 1.
+  auto m = parse(test_support::kEveryLayerYaml);
   EXPECT_EQ(summarize(*m).layers.back().output_shape, (Shape{3}));
   auto* depthwise = dynamic_cast<Conv2d*>((*m)[3].get());
   ASSERT_NE(depthwise, nullptr);
@@ -240,9 +219,7 @@ layers:
   - linear: {out_features: 5}
   - batchnorm1d
 )");
-  for (auto& [name, b] : m->named_buffers())
-    if (b.dtype() == DType::f32)
-      for (std::int64_t i = 0; i < b.numel(); ++i) b.data<float>()[i] = 0.5f + 0.1f * i;
+  test_support::set_batch_norm_statistics(*m, 0.1f);
   for (auto& [name, p] : m->named_parameters())
     for (std::int64_t i = 0; i < p.numel(); ++i) p.value().data<float>()[i] += 0.05f * (i % 7);
   m->eval();
