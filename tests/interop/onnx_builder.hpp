@@ -48,6 +48,22 @@ class OnnxBuilder {
     t->set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4));
     return values;
   }
+  // A float initializer whose data lives in an external file (as onnx.save_model(...,
+  // save_as_external_data=True) writes it), at `offset` bytes into `location`.
+  void external_weight(const std::string& name, const std::vector<std::int64_t>& dims,
+                       const std::string& location, std::int64_t offset) {
+    auto* t = graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    for (auto d : dims) t->add_dims(d);
+    t->set_data_location(onnx::TensorProto::EXTERNAL);
+    auto* loc = t->add_external_data();
+    loc->set_key("location");
+    loc->set_value(location);
+    auto* off = t->add_external_data();
+    off->set_key("offset");
+    off->set_value(std::to_string(offset));
+  }
   void ints(const std::string& name, const std::vector<std::int64_t>& values) {
     auto* t = graph()->add_initializer();
     t->set_name(name);

@@ -84,6 +84,18 @@ TEST_F(OnnxCli, BadFilesAreOneLineAndWriteNothing) {
                path("elu.onnx") +
                    ": node 'act' (op Elu, opset 16) is not supported; supported "
                    "operators: Add, AveragePool");
+  OnnxBuilder ext(17);
+  ext.input("x", {4});
+  ext.external_weight("w", {2, 4}, "weights.bin", 0);
+  OnnxBuilder::attr(ext.node("Gemm", {"x", "w"}, {"y"}), "transB", std::int64_t{1});
+  ext.output("y", {2});
+  write_file_atomic(dir_ / "ext.onnx", ext.bytes());
+  r = verdant({"import", path("ext.onnx"), "--out", path("a.vckpt")});
+  expect_error(r, 1,
+               path("ext.onnx") +
+                   ": initializer 'w' reads its data from external file "
+                   "'weights.bin', which does not exist (" +
+                   path("weights.bin") + ")");
   r = verdant({"import", path("missing.onnx"), "--out", path("a.vckpt")});
   expect_error(r, 2, "missing.onnx: no such model file");
   r = verdant({"import", good, "--out", good});
