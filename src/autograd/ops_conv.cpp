@@ -12,14 +12,127 @@ using detail::require;
 using detail::val;
 using kernels::sgemm;
 
+namespace {
+
+// The bias of a convolution with OC output channels, or nullptr without one.
+const float* bias_values(const Variable& bias, std::int64_t OC) {
+  if (!bias.defined()) return nullptr;
+  const Tensor& B = val(bias, "conv2d", "bias");
+  require(B.numel() == OC, "conv2d: bias " + shape_str(B.shape()) + " for " + std::to_string(OC) +
+                               " output channels");
+  return B.data<float>();
+}
+
+// One input channel per group (depthwise, OC = C * multiplier): direct loops over the planes.
+// im2col would copy every input pixel kh * kw times for a product with one row each.
+Variable depthwise_conv2d(const Variable& x, const Variable& weight, const Variable& bias,
+                          const kernels::ConvGeometry& g, std::int64_t OC) {
+  const Tensor& X = x.value();
+  const Tensor& W = weight.value();
+  const std::int64_t N = g.batch, C = g.channels, H = g.height, Wd = g.width;
+  const std::int64_t KH = g.kernel_h, KW = g.kernel_w, OH = g.out_h(), OW = g.out_w();
+  const std::int64_t M = OC / C;  // filters per input channel
+  const float* bptr = bias_values(bias, OC);
+  // Calls f(oy, ox, iy, ix, k) for every tap that reads inside the input.
+  auto taps = [g, OH, OW, KH, KW, H, Wd](auto&& f) {
+    for (std::int64_t oy = 0; oy < OH; ++oy)
+      for (std::int64_t ky = 0; ky < KH; ++ky) {
+        const std::int64_t iy = oy * g.stride_h - g.pad_h + ky * g.dilation_h;
+        if (iy < 0 || iy >= H) continue;
+        for (std::int64_t ox = 0; ox < OW; ++ox)
+          for (std::int64_t kx = 0; kx < KW; ++kx) {
+            const std::int64_t ix = ox * g.stride_w - g.pad_w + kx * g.dilation_w;
+            if (ix >= 0 && ix < Wd) f(oy, ox, iy, ix, ky * KW + kx);
+          }
+      }
+  };
+  Tensor Y({N, OC, OH, OW}, DType::f32);
+  {
+    const float* xp = X.data<float>();
+    const float* wp = W.data<float>();
+    float* yp = Y.data<float>();
+#pragma omp parallel for schedule(static) if (N * OC * OH * OW >= detail::kParallelMin)
+    for (std::int64_t no = 0; no < N * OC; ++no) {
+      const std::int64_t n = no / OC, oc = no % OC;
+      const float* src = xp + (n * C + oc / M) * H * Wd;
+      const float* w = wp + oc * KH * KW;
+      float* dst = yp + no * OH * OW;
+      const float b = bptr ? bptr[oc] : 0.f;
+      for (std::int64_t i = 0; i < OH * OW; ++i) dst[i] = b;
+      taps([&](std::int64_t oy, std::int64_t ox, std::int64_t iy, std::int64_t ix, std::int64_t k) {
+        dst[oy * OW + ox] += w[k] * src[iy * Wd + ix];
+      });
+    }
+  }
+  return make_result(
+      std::move(Y), {x, weight, bias},
+      [X, W, g, N, C, H, Wd, KH, KW, OH, OW, OC, M, taps](const Tensor& gy, Node& self) {
+        const float* gp = gy.data<float>();
+        const float* xp = X.data<float>();
+        const float* wp = W.data<float>();
+        if (self.needs_grad(1)) {
+          Tensor dW(W.shape(), DType::f32);
+          float* dw = dW.data<float>();
+#pragma omp parallel for schedule(static) if (N * OC * OH * OW >= detail::kParallelMin)
+          for (std::int64_t oc = 0; oc < OC; ++oc) {
+            float* d = dw + oc * KH * KW;
+            for (std::int64_t k = 0; k < KH * KW; ++k) d[k] = 0.f;
+            for (std::int64_t n = 0; n < N; ++n) {
+              const float* src = xp + (n * C + oc / M) * H * Wd;
+              const float* go = gp + (n * OC + oc) * OH * OW;
+              taps([&](std::int64_t oy, std::int64_t ox, std::int64_t iy, std::int64_t ix,
+                       std::int64_t k) { d[k] += go[oy * OW + ox] * src[iy * Wd + ix]; });
+            }
+          }
+          self.accumulate(1, std::move(dW));
+        }
+        if (self.needs_grad(2)) {
+          Tensor dB({OC}, DType::f32);
+          float* db = dB.data<float>();
+          for (std::int64_t oc = 0; oc < OC; ++oc) {
+            double acc = 0;
+            for (std::int64_t n = 0; n < N; ++n)
+              for (std::int64_t i = 0; i < OH * OW; ++i) acc += gp[(n * OC + oc) * OH * OW + i];
+            db[oc] = static_cast<float>(acc);
+          }
+          self.accumulate(2, std::move(dB));
+        }
+        if (self.needs_grad(0)) {  // each input plane gathers from its M output planes
+          Tensor dX({N, C, H, Wd}, DType::f32);
+          float* dx = dX.data<float>();
+#pragma omp parallel for schedule(static) if (N * OC * OH * OW >= detail::kParallelMin)
+          for (std::int64_t nc = 0; nc < N * C; ++nc) {
+            const std::int64_t n = nc / C, c = nc % C;
+            float* d = dx + nc * H * Wd;
+            for (std::int64_t i = 0; i < H * Wd; ++i) d[i] = 0.f;
+            for (std::int64_t oc = c * M; oc < (c + 1) * M; ++oc) {
+              const float* w = wp + oc * KH * KW;
+              const float* go = gp + (n * OC + oc) * OH * OW;
+              taps([&](std::int64_t oy, std::int64_t ox, std::int64_t iy, std::int64_t ix,
+                       std::int64_t k) { d[iy * Wd + ix] += w[k] * go[oy * OW + ox]; });
+            }
+          }
+          self.accumulate(0, std::move(dX));
+        }
+      },
+      "conv2d");
+}
+
+}  // namespace
+
 Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, Conv2dParams p) {
   const Tensor& X = val(x, "conv2d", "input");
   const Tensor& W = val(weight, "conv2d", "weight");
   require(X.ndim() == 4, "conv2d: input must be [N, C, H, W], got " + shape_str(X.shape()));
-  require(W.ndim() == 4 && W.dim(1) == X.dim(1),
-          "conv2d: weight " + shape_str(W.shape()) + " does not fit input " + shape_str(X.shape()));
-  require(p.stride_h > 0 && p.stride_w > 0 && p.pad_h >= 0 && p.pad_w >= 0,
-          "conv2d: stride must be positive and padding non-negative");
+  require(p.groups > 0 && X.dim(1) % p.groups == 0, "conv2d: " + std::to_string(X.dim(1)) +
+                                                        " input channels cannot be split into " +
+                                                        std::to_string(p.groups) + " groups");
+  require(W.ndim() == 4 && W.dim(1) * p.groups == X.dim(1) && W.dim(0) % p.groups == 0,
+          "conv2d: weight " + shape_str(W.shape()) + " does not fit input " + shape_str(X.shape()) +
+              (p.groups > 1 ? " in " + std::to_string(p.groups) + " groups" : ""));
+  require(p.stride_h > 0 && p.stride_w > 0 && p.pad_h >= 0 && p.pad_w >= 0 && p.dilation_h > 0 &&
+              p.dilation_w > 0,
+          "conv2d: stride and dilation must be positive and padding non-negative");
   kernels::ConvGeometry g;
   g.batch = X.dim(0);
   g.channels = X.dim(1);
@@ -31,27 +144,28 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
   g.stride_w = p.stride_w;
   g.pad_h = p.pad_h;
   g.pad_w = p.pad_w;
-  require(g.height + 2 * g.pad_h >= g.kernel_h && g.width + 2 * g.pad_w >= g.kernel_w,
+  g.dilation_h = p.dilation_h;
+  g.dilation_w = p.dilation_w;
+  require(g.height + 2 * g.pad_h >= g.span_h() && g.width + 2 * g.pad_w >= g.span_w(),
           "conv2d: kernel " + shape_str(W.shape()) + " larger than padded input " +
               shape_str(X.shape()));
   const std::int64_t OC = W.dim(0), N = g.batch, OH = g.out_h(), OW = g.out_w(), P = OH * OW;
   const std::int64_t CKK = g.col_rows(), NP = g.col_cols();
+  // Group gi reads rows [gi * GK, (gi + 1) * GK) of the columns (its channels are contiguous)
+  // and writes output channels [gi * GO, (gi + 1) * GO).
+  const std::int64_t G = p.groups, GK = CKK / G, GO = OC / G;
+  if (G == g.channels) return depthwise_conv2d(x, weight, bias, g, OC);
 
   Tensor cols({CKK, NP}, DType::f32);
   kernels::im2col(X.data<float>(), g, cols.data<float>());
   Tensor Y2({OC, NP}, DType::f32);  // [OC, N*P]
-  sgemm(false, false, OC, NP, CKK, 1.f, W.data<float>(), CKK, cols.data<float>(), NP, 0.f,
-        Y2.data<float>(), NP);
+  for (std::int64_t gi = 0; gi < G; ++gi)
+    sgemm(false, false, GO, NP, GK, 1.f, W.data<float>() + gi * GO * GK, GK,
+          cols.data<float>() + gi * GK * NP, NP, 0.f, Y2.data<float>() + gi * GO * NP, NP);
 
   // Permute [OC, N, P] -> [N, OC, P], adding the bias on the way.
   Tensor Y({N, OC, OH, OW}, DType::f32);
-  const float* bptr = nullptr;
-  if (bias.defined()) {
-    const Tensor& B = val(bias, "conv2d", "bias");
-    require(B.numel() == OC, "conv2d: bias " + shape_str(B.shape()) + " for " + std::to_string(OC) +
-                                 " output channels");
-    bptr = B.data<float>();
-  }
+  const float* bptr = bias_values(bias, OC);
   {
     const float* y2 = Y2.data<float>();
     float* y = Y.data<float>();
@@ -67,7 +181,7 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
   Y2 = Tensor();
   return make_result(
       std::move(Y), {x, weight, bias},
-      [cols, W, g, OC, N, P, CKK, NP](const Tensor& gy, Node& self) {
+      [cols, W, g, OC, N, P, CKK, NP, G, GK, GO](const Tensor& gy, Node& self) {
         // gY [N, OC, P] -> gY2 [OC, N*P]
         Tensor gy2({OC, NP}, DType::f32);
         {
@@ -81,10 +195,11 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
             for (std::int64_t i = 0; i < P; ++i) d[i] = s[i];
           }
         }
-        if (self.needs_grad(1)) {  // dW = gY2 cols^T
+        if (self.needs_grad(1)) {  // dW = gY2 cols^T, per group
           Tensor dW(W.shape(), DType::f32);
-          sgemm(false, true, OC, CKK, NP, 1.f, gy2.data<float>(), NP, cols.data<float>(), NP, 0.f,
-                dW.data<float>(), CKK);
+          for (std::int64_t gi = 0; gi < G; ++gi)
+            sgemm(false, true, GO, GK, NP, 1.f, gy2.data<float>() + gi * GO * NP, NP,
+                  cols.data<float>() + gi * GK * NP, NP, 0.f, dW.data<float>() + gi * GO * GK, GK);
           self.accumulate(1, std::move(dW));
         }
         if (self.needs_grad(2)) {
@@ -99,10 +214,12 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
           }
           self.accumulate(2, std::move(dB));
         }
-        if (self.needs_grad(0)) {  // dcols = W^T gY2, then scatter back
+        if (self.needs_grad(0)) {  // dcols = W^T gY2 per group, then scatter back
           Tensor dcols({CKK, NP}, DType::f32);
-          sgemm(true, false, CKK, NP, OC, 1.f, W.data<float>(), CKK, gy2.data<float>(), NP, 0.f,
-                dcols.data<float>(), NP);
+          for (std::int64_t gi = 0; gi < G; ++gi)
+            sgemm(true, false, GK, NP, GO, 1.f, W.data<float>() + gi * GO * GK, GK,
+                  gy2.data<float>() + gi * GO * NP, NP, 0.f, dcols.data<float>() + gi * GK * NP,
+                  NP);
           Tensor dX({g.batch, g.channels, g.height, g.width}, DType::f32);
           kernels::col2im(dcols.data<float>(), g, dX.data<float>());
           self.accumulate(0, std::move(dX));

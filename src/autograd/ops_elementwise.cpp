@@ -45,6 +45,12 @@ Variable relu(const Variable& x) {
       [](float v, float) { return v > 0.f ? 1.f : 0.f; });
 }
 
+Variable leaky_relu(const Variable& x, float negative_slope) {
+  return unary(
+      x, "leaky_relu", [negative_slope](float v) { return v > 0.f ? v : negative_slope * v; },
+      [negative_slope](float v, float) { return v > 0.f ? 1.f : negative_slope; });
+}
+
 Variable tanh(const Variable& x) {
   return unary(
       x, "tanh", [](float v) { return std::tanh(v); }, [](float, float y) { return 1.f - y * y; });

@@ -19,11 +19,15 @@ int run_eval(const train::EvaluationOptions& o) {
 }
 
 const bool registered = register_command(
-    {"eval", "Evaluate a checkpoint on the Fashion-MNIST test set", [](CLI::App& sub) -> Runner {
+    {"eval", "Evaluate a checkpoint (or ONNX model) on the Fashion-MNIST test set",
+     [](CLI::App& sub) -> Runner {
        auto o = std::make_shared<train::EvaluationOptions>();
-       sub.add_option("--checkpoint", o->checkpoint, "A .vckpt file written by `verdant train`")
+       sub.add_option("--checkpoint", o->checkpoint,
+                      "A .vckpt file written by `verdant train` (or import), or an .onnx model")
            ->required();
-       add_data_options(sub, o->data, {.limit_train = false});
+       DataFlags flags;
+       flags.limit_train = false;
+       add_data_options(sub, o->data, flags);
        sub.add_option("--batch-size", o->batch_size, "Samples per forward pass")
            ->check(positive())
            ->capture_default_str();

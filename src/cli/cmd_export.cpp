@@ -1,4 +1,5 @@
-// `verdant export`: a checkpoint (or a built-in model, untrained) -> .vdm edge model.
+// `verdant export`: a checkpoint, an .onnx file (or a built-in model, untrained) -> .vdm edge
+// model, or ONNX (fp32, or int8 QDQ) with --format onnx.
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -22,10 +23,16 @@ int export_and_report(ExportCommand& c) {
   const exporter::ExportJobOptions& o = c.job;
   const exporter::ExportReport r = exporter::run_export(o);
   const bool int8 = o.precision == exporter::Precision::int8;
-  std::printf("wrote %s: %zu bytes, %s, model %s\n", o.out.c_str(), r.result.bytes.size(),
-              int8 ? "int8" : "fp32", o.model.c_str());
+  if (o.format == exporter::Format::onnx)
+    std::printf("wrote %s: %zu bytes, ONNX opset %lld, %s, model %s\n", o.out.c_str(),
+                r.result.bytes.size(), static_cast<long long>(o.onnx_opset),
+                int8 ? "int8 QDQ (the .vdm's quantization)" : "fp32", o.model.c_str());
+  else
+    std::printf("wrote %s: %zu bytes, %s, model %s\n", o.out.c_str(), r.result.bytes.size(),
+                int8 ? "int8" : "fp32", o.model.c_str());
   for (std::size_t i = 0; i < r.result.layers.size(); ++i)
     std::printf("  %zu %s\n", i, r.result.layers[i].description.c_str());
+  for (const auto& note : r.result.notes) std::printf("  note: %s\n", note.c_str());
   if (r.calibration_images > 0)
     std::printf("calibration: min-max over %zu training samples from %s\n", r.calibration_images,
                 o.calibration->location.c_str());
@@ -52,13 +59,26 @@ int export_and_report(ExportCommand& c) {
 
 const bool registered = register_command(
     {"export",
-     "Export a model to a .vdm edge model (fp32 or int8, sparse layers as CSR or 4x4 blocks)",
+     "Export a model to a .vdm edge model (fp32 or int8, sparse layers as CSR or 4x4 blocks) "
+     "or to ONNX (fp32 or int8 QDQ)",
      [](CLI::App& sub) -> Runner {
        auto c = std::make_shared<ExportCommand>();
        auto* o = &c->job;
-       sub.add_option("model", o->model, "A checkpoint, or a built-in model name (untrained)")
+       sub.add_option("model", o->model,
+                      "A checkpoint, an .onnx file, or a built-in model name (untrained)")
            ->required();
-       sub.add_option("--out", o->out, "Output .vdm file (written atomically)")->required();
+       sub.add_option("--out", o->out, "Output .vdm or .onnx file (written atomically)")
+           ->required();
+       const std::map<std::string, exporter::Format> formats{{"vdm", exporter::Format::vdm},
+                                                             {"onnx", exporter::Format::onnx}};
+       sub.add_option("--format", o->format,
+                      "vdm: Verdant's edge runtime; onnx: any ONNX runtime (int8 as "
+                      "QuantizeLinear/DequantizeLinear pairs)")
+           ->transform(CLI::CheckedTransformer(formats))
+           ->default_str("vdm");
+       sub.add_option("--opset", o->onnx_opset, "ONNX opset (11 to 17; int8 needs 13 or more)")
+           ->check(CLI::Range(11, 17))
+           ->capture_default_str();
        const std::map<std::string, exporter::Precision> precisions{
            {"fp32", exporter::Precision::fp32}, {"int8", exporter::Precision::int8}};
        sub.add_option("--precision", o->precision,

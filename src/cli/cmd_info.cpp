@@ -1,5 +1,5 @@
 // `verdant info MODEL`: layers, output shapes, parameter counts and forward FLOPs of a
-// built-in model, a YAML model file or the model inside a checkpoint.
+// built-in model, a YAML model file, the model inside a checkpoint or an ONNX file.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -21,7 +21,8 @@ int run_info(const std::string& spec) {
 const bool registered = register_command(
     {"info", "Describe a model (layers, shapes, parameters, FLOPs)", [](CLI::App& sub) -> Runner {
        auto model = std::make_shared<std::string>("lenet5");
-       sub.add_option("model", *model, "Built-in model name (mlp, lenet5), YAML file or checkpoint")
+       sub.add_option("model", *model,
+                      "Built-in model name (mlp, lenet5), YAML file, checkpoint or .onnx file")
            ->capture_default_str();
        return [model] { return run_info(*model); };
      }});

@@ -22,7 +22,11 @@ struct ScheduleCommand {
   std::string plot;
   // --advise
   bool advise = false;
-  schedule::AdvisorOptions advisor{.top = 10};
+  schedule::AdvisorOptions advisor = [] {
+    schedule::AdvisorOptions options;
+    options.top = 10;
+    return options;
+  }();
   std::string prices;
 };
 

@@ -135,7 +135,8 @@ void add_location_options(CLI::App& app, energy::LocationRequest& location,
 
 void add_training_options(CLI::App& app, train::TrainingOptions& o, TrainingFlags& flags) {
   app.add_option("--model", o.model,
-                 "Built-in model (mlp, lenet5), YAML model file or checkpoint to start from")
+                 "Built-in model (mlp, lenet5), YAML model file, checkpoint or .onnx file to start "
+                 "from")
       ->capture_default_str();
   add_data_options(app, o.data);
   app.add_option("--epochs", o.epochs,

@@ -685,6 +685,13 @@ std::shared_ptr<nn::Sequential> Session::finish() {
                     ") is not supported; set remove: false");
     }
     if (j == kids.size()) throw Error("structured pruning of the last weight layer " + cname);
+    // Removing channels would change the group sizes.
+    for (std::size_t k : {i, j})
+      if (auto* c = dynamic_cast<const nn::Conv2d*>(kids[k].second.get());
+          c && c->options().groups > 1)
+        throw Error("structured removal next to the grouped convolution " + kids[k].first +
+                    " (groups " + std::to_string(c->options().groups) +
+                    ") is not supported; set remove: false");
     const std::string next = kids[j].first + ".weight";
     const std::int64_t in = tensors[next].dim(1);
     tensors[next] = take_input_columns(tensors[next], keep, in / channels);

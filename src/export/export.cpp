@@ -12,6 +12,7 @@
 #include "verdant/core/io.hpp"
 #include "verdant/kernels/block_sparse.hpp"
 #include "verdant/nn/layers.hpp"
+#include "verdant/nn/models.hpp"
 #include "verdant/nn/module.hpp"
 #include "verdant/runtime/model.hpp"
 #include "verdant/runtime/vdm_writer.hpp"
@@ -32,8 +33,39 @@ std::string layer_name(const std::string& child, const nn::Module& m) {
   return "layer " + child + " (" + m.type_name() + ")";
 }
 
+// A Conv2d's weight as the runtime's dense conv takes it: groups become a block-diagonal
+// [OC, C, k, k] weight (zeros across groups) and dilation a kernel of dilation * (k - 1) + 1
+// with zeros between the taps. Both compute exactly what the layer does.
+std::vector<float> dense_conv_weight(nn::Conv2d& conv, std::uint32_t* kernel) {
+  const auto& o = conv.options();
+  const std::int64_t k = o.kernel, d = o.dilation, span = d * (k - 1) + 1;
+  const std::int64_t cg = o.in_channels / o.groups, og = o.out_channels / o.groups;
+  const float* w = conv.weight().value().data<float>();
+  std::vector<float> out(static_cast<std::size_t>(o.out_channels * o.in_channels * span * span));
+  for (std::int64_t oc = 0; oc < o.out_channels; ++oc)
+    for (std::int64_t j = 0; j < cg; ++j) {
+      const std::int64_t c = oc / og * cg + j;  // the input channel of the whole layer
+      for (std::int64_t ky = 0; ky < k; ++ky)
+        for (std::int64_t kx = 0; kx < k; ++kx)
+          out[static_cast<std::size_t>(((oc * o.in_channels + c) * span + ky * d) * span +
+                                       kx * d)] = w[((oc * cg + j) * k + ky) * k + kx];
+    }
+  *kernel = static_cast<std::uint32_t>(span);
+  return out;
+}
+
+// Whether only Dropout layers follow child i.
+bool last_but_dropout(const nn::Sequential& model, std::size_t i) {
+  const auto& kids = model.named_children();
+  for (std::size_t j = i + 1; j < kids.size(); ++j)
+    if (kids[j].second->type_name() != "Dropout") return false;
+  return true;
+}
+
 // The engine's layer stack as .vdm layers: ReLU and pooling fold into the layer before.
-ModelSpec to_spec(nn::Sequential& model, const ExportOptions& o) {
+// BatchNorm must already be folded (nn::fold_batch_norm); a softmax at the very end is left
+// out (it does not change the predicted class), with a note.
+ModelSpec to_spec(nn::Sequential& model, const ExportOptions& o, std::vector<std::string>* notes) {
   ModelSpec spec;
   const Shape& in = model.input_shape();
   if (in.size() == 3) {
@@ -48,8 +80,10 @@ ModelSpec to_spec(nn::Sequential& model, const ExportOptions& o) {
   spec.byte_scale = o.byte_scale;
   spec.byte_offset = o.byte_offset;
   spec.name = o.name;
-  for (const auto& [child, mod] : model.named_children()) {
-    nn::Module& m = *mod;
+  const auto& kids = model.named_children();
+  for (std::size_t i = 0; i < kids.size(); ++i) {
+    const std::string& child = kids[i].first;
+    nn::Module& m = *kids[i].second;
     const std::string type = m.type_name();
     const std::string at = layer_name(child, m);
     if (auto* lin = dynamic_cast<nn::Linear*>(&m)) {
@@ -68,7 +102,17 @@ ModelSpec to_spec(nn::Sequential& model, const ExportOptions& o) {
       s.kernel_h = s.kernel_w = static_cast<std::uint32_t>(co.kernel);
       s.stride = static_cast<std::uint32_t>(co.stride);
       s.padding = static_cast<std::uint32_t>(co.padding);
-      s.weight = tensor_values(conv->weight().value());
+      if (co.groups == 1 && co.dilation == 1) {
+        s.weight = tensor_values(conv->weight().value());
+      } else {
+        s.weight = dense_conv_weight(*conv, &s.kernel_h);
+        s.kernel_w = s.kernel_h;
+        notes->push_back(at + ": " + (co.groups > 1 ? "grouped" : "") +
+                         (co.groups > 1 && co.dilation > 1 ? " and " : "") +
+                         (co.dilation > 1 ? "dilated" : "") +
+                         " convolution stored as an equivalent dense one (zeros " +
+                         (co.groups > 1 ? "across groups" : "between taps") + ")");
+      }
       s.bias = conv->bias().defined() ? tensor_values(conv->bias().value())
                                       : std::vector<float>(s.out_c, 0.f);
       spec.layers.push_back(std::move(s));
@@ -101,6 +145,17 @@ ModelSpec to_spec(nn::Sequential& model, const ExportOptions& o) {
       s.pool_stride = static_cast<std::uint32_t>(st);
     } else if (type == "Dropout") {
       // identity at inference
+    } else if ((type == "Softmax" || type == "LogSoftmax") && last_but_dropout(model, i)) {
+      notes->push_back(at +
+                       ": left out; the .vdm model outputs the logits before it (the "
+                       "predicted class is the same)");
+    } else if (type.rfind("BatchNorm", 0) == 0) {
+      throw Error(at + ": .vdm folds BatchNorm only directly after a Linear or Conv2d");
+    } else if (type == "LeakyReLU" || type == "Sigmoid" || type == "Tanh" || type == "GELU" ||
+               type == "Softmax" || type == "LogSoftmax") {
+      throw Error(at + ": the .vdm runtime has no " + type +
+                  " (it fuses only ReLU after a Linear or Conv2d); export this model to ONNX "
+                  "(format onnx) instead");
     } else {
       throw Error(at +
                   ": not supported by the .vdm format (Linear, Conv2d, ReLU, max/avg "
@@ -270,10 +325,14 @@ std::vector<ActivationQuant> learned_activations(const train::Checkpoint& c,
 
 ExportResult export_vdm(nn::Sequential& model, const ExportOptions& options,
                         const std::vector<float>& calibration, std::size_t calibration_count) {
-  ModelSpec spec = to_spec(model, options);
   check_finite_parameters(model, options.source);
-  std::string err;
   ExportResult result;
+  const auto folded = nn::fold_batch_norm(model);
+  if (folded->size() < model.size())
+    result.notes.push_back(std::to_string(model.size() - folded->size()) +
+                           " BatchNorm layer(s) folded into the Linear/Conv2d before them");
+  ModelSpec spec = to_spec(*folded, options, &result.notes);
+  std::string err;
   if (options.precision == Precision::int8) {
     const std::size_t n_in = std::size_t{spec.input_c} * spec.input_h * spec.input_w;
     std::vector<float> mins(spec.layers.size(), 0.f), maxs(spec.layers.size(), 0.f);

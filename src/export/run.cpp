@@ -1,12 +1,18 @@
 #include "verdant/export/run.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <numeric>
 
 #include "verdant/core/error.hpp"
+#include "verdant/core/io.hpp"
 #include "verdant/data/split.hpp"
+#include "verdant/interop/onnx_export.hpp"
 #include "verdant/nn/layers.hpp"
+#include "verdant/nn/models.hpp"
 #include "verdant/nn/module.hpp"
 #include "verdant/runtime/model.hpp"
 #include "verdant/train/model_source.hpp"
@@ -40,10 +46,19 @@ int argmax(const std::vector<float>& v) {
   return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
+// The part of `data` an exported model is fed, refused when the model cannot take it.
+data::DataSplit load_for_model(nn::Sequential& model, const data::DataOptions& data,
+                               data::Parts part, const std::string& origin) {
+  data::DataSplit split = data::load_split(data, part);
+  train::check_model_fits(model, {split.sample_shape, split.num_classes}, origin,
+                          "the calibration data (" + split.description + ")");
+  return split;
+}
+
 Agreement measure_agreement(nn::Sequential& model, const ExportOptions& int8_options,
                             const ExportResult& int8_result, const ExportJobOptions& o,
                             const data::DataOptions& data) {
-  auto split = data::load_split(data, data::Parts::test);
+  auto split = load_for_model(model, data, data::Parts::test, o.model);
   std::vector<std::int32_t> labels;
   const auto xs = take(*split.test, o.agreement_samples, &labels);
   ExportOptions fp32_options = int8_options;
@@ -95,6 +110,15 @@ InputConvention input_convention(const train::Checkpoint* ckpt, data::DataOption
   return c;
 }
 
+// What the exported model's inputs are, for the ONNX file's metadata.
+std::string input_normalization_text(const InputConvention& c) {
+  if (!c.pixels) return "none: raw features (the normalization is folded into the first layer)";
+  char text[128];
+  std::snprintf(text, sizeof text, "(pixel / 255 - %g) / %g", double{c.normalization.mean[0]},
+                double{c.normalization.std[0]});
+  return text;
+}
+
 // Rewrites the first weight layer so that the model takes raw features: for a Linear after
 // x' = (x - mean) / std, W' = W / std (per input) and b' = b - W' mean; a Conv2d without
 // padding the same with one (mean, std).
@@ -144,10 +168,53 @@ void fold_input_normalization(nn::Sequential& model, const data::Normalization& 
   }
 }
 
+// The quantization of the .vdm int8 model `bytes`, one entry per Linear/Conv2d: the input
+// parameters of each int8 layer and its per-channel weight scales, for the ONNX QDQ file.
+std::vector<interop::QdqLayer> qdq_layers(const std::vector<std::uint8_t>& bytes) {
+  auto m = load_vdm(bytes);
+  std::vector<interop::QdqLayer> out;
+  for (std::size_t i = 0; i < m->num_layers(); ++i) {
+    const vdm::LayerRecord& l = m->layer(i);
+    if (l.kind == vdm::LayerKind::flatten) continue;
+    interop::QdqLayer q;
+    q.input = {l.in_scale, l.in_zero_point};
+    const vdm::TensorRecord* t = m->tensors(i);
+    for (std::uint32_t k = 0; k < l.num_tensors; ++k) {
+      if (t[k].role != vdm::TensorRole::weight_scale) continue;
+      q.weight_scale.resize(t[k].count);
+      std::memcpy(q.weight_scale.data(), m->file_data() + t[k].offset, t[k].count * sizeof(float));
+    }
+    if (q.weight_scale.size() != l.out_c)
+      throw Error("export: int8 layer " + std::to_string(i) + " has no weight scales");
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+std::string extension_of(const std::filesystem::path& p) {
+  std::string e = p.extension().string();
+  for (auto& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return e;
+}
+
 }  // namespace
 
 ExportReport run_export(const ExportJobOptions& o) {
-  if (o.out.empty()) throw SettingError("out", "out is needed: the .vdm file to write");
+  const bool onnx = o.format == Format::onnx;
+  if (o.out.empty())
+    throw SettingError(
+        "out", std::string("out is needed: the ") + (onnx ? ".onnx" : ".vdm") + " file to write");
+  if (!onnx && extension_of(o.out) == ".onnx")
+    throw SettingError("format", "out " + o.out.string() +
+                                     " is an .onnx file but format is vdm; give format onnx");
+  if (onnx && extension_of(o.out) == ".vdm")
+    throw SettingError(
+        "format", "out " + o.out.string() + " is a .vdm file but format is onnx; give format vdm");
+  if (onnx && (o.onnx_opset < 11 || o.onnx_opset > 17))
+    throw SettingError("opset", "opset must be in [11, 17], got " + std::to_string(o.onnx_opset));
+  if (onnx && o.precision == Precision::int8 && o.onnx_opset < 13)
+    throw SettingError("opset", "opset " + std::to_string(o.onnx_opset) +
+                                    " has no per-channel DequantizeLinear; int8 QDQ needs 13");
   if (o.activation_bits != 0 && (o.activation_bits < 2 || o.activation_bits > 8))
     throw SettingError("activation_bits", "activation_bits must be in [2, 8]");
   if (o.calibration_samples <= 0)
@@ -191,15 +258,43 @@ ExportReport run_export(const ExportJobOptions& o) {
   report.learned = eo.activation_quant;
   std::vector<float> calibration;
   if (int8 && o.calibration && eo.activation_quant.empty()) {
-    auto split = data::load_split(model_inputs, data::Parts::train);
+    auto split = load_for_model(model, model_inputs, data::Parts::train, o.model);
     calibration = take(*split.train, o.calibration_samples, nullptr);
     report.calibration_images = static_cast<std::size_t>(
         std::min<std::int64_t>(o.calibration_samples, split.train->size()));
   }
-  report.result =
-      export_vdm_file(model, eo, calibration, report.calibration_images, o.out.string());
-  if (int8 && o.agreement_samples > 0 && o.calibration)
-    report.agreement = measure_agreement(model, eo, report.result, o, model_inputs);
+  if (!onnx) {
+    report.result =
+        export_vdm_file(model, eo, calibration, report.calibration_images, o.out.string());
+    if (int8 && o.agreement_samples > 0 && o.calibration)
+      report.agreement = measure_agreement(model, eo, report.result, o, model_inputs);
+    return report;
+  }
+  interop::OnnxExportOptions x;
+  x.name = eo.name;
+  x.opset = o.onnx_opset;
+  x.metadata = {{"verdant.source", o.model},
+                {"verdant.input_normalization", input_normalization_text(input)}};
+  std::shared_ptr<nn::Sequential> onnx_model = loaded.model;
+  if (int8) {
+    if (eo.first_layer_fp32)
+      throw Error(o.model +
+                  ": int8 ONNX needs every layer quantized, but this model's first layer stays "
+                  "fp32 (it takes raw features); export it as fp32 ONNX or as an int8 .vdm");
+    // The .vdm int8 model fixes the quantization (calibrated or learned, widened where the
+    // runtime needs it); the QDQ file states the same numbers on the folded layers.
+    report.result = export_vdm(model, eo, calibration, report.calibration_images);
+    x.int8 = qdq_layers(report.result.bytes);
+    onnx_model = nn::fold_batch_norm(model);
+  }
+  const std::vector<std::uint8_t> bytes = interop::export_onnx(*onnx_model, x);
+  write_file_atomic(o.out, std::span<const std::uint8_t>(bytes.data(), bytes.size()));
+  std::vector<std::uint8_t> vdm_bytes = std::move(report.result.bytes);
+  report.result.bytes = bytes;
+  if (int8 && o.agreement_samples > 0 && o.calibration) {
+    ExportResult vdm{.bytes = std::move(vdm_bytes)};
+    report.agreement = measure_agreement(model, eo, vdm, o, model_inputs);
+  }
   return report;
 }
 

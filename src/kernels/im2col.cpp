@@ -19,7 +19,7 @@ void im2col_row(const float* images, const ConvGeometry& g, std::int64_t row, fl
   for (std::int64_t n = 0; n < g.batch; ++n) {
     const float* img = images + (n * g.channels + c) * plane;
     for (std::int64_t oy = 0; oy < oh; ++oy) {
-      const std::int64_t iy = oy * g.stride_h - g.pad_h + ky;
+      const std::int64_t iy = oy * g.stride_h - g.pad_h + ky * g.dilation_h;
       float* dst = out + (n * oh + oy) * ow;
       if (iy < 0 || iy >= g.height) {
         std::memset(dst, 0, sizeof(float) * ow);
@@ -27,10 +27,10 @@ void im2col_row(const float* images, const ConvGeometry& g, std::int64_t row, fl
       }
       const float* src = img + iy * g.width;
       if (g.stride_w == 1 && g.pad_w == 0) {
-        std::memcpy(dst, src + kx, sizeof(float) * ow);
+        std::memcpy(dst, src + kx * g.dilation_w, sizeof(float) * ow);
       } else {
         for (std::int64_t ox = 0; ox < ow; ++ox) {
-          const std::int64_t ix = ox * g.stride_w - g.pad_w + kx;
+          const std::int64_t ix = ox * g.stride_w - g.pad_w + kx * g.dilation_w;
           dst[ox] = (ix >= 0 && ix < g.width) ? src[ix] : 0.f;
         }
       }
@@ -52,6 +52,7 @@ void col2im(const float* columns, const ConvGeometry& geom, float* images) {
   const std::int64_t N = geom.batch, C = geom.channels, H = geom.height, W = geom.width;
   const std::int64_t KH = geom.kernel_h, KW = geom.kernel_w, SH = geom.stride_h, SW = geom.stride_w;
   const std::int64_t PH = geom.pad_h, PW = geom.pad_w;
+  const std::int64_t DH = geom.dilation_h, DW = geom.dilation_w;
   const std::int64_t oh = geom.out_h(), ow = geom.out_w(), cols = geom.col_cols();
   const std::int64_t plane = H * W;
   const bool dense = SW == 1 && PW == 0;
@@ -68,16 +69,16 @@ void col2im(const float* columns, const ConvGeometry& geom, float* images) {
           float* __restrict__ img = images + (n * C + c) * plane;
           const float* __restrict__ src = row + n * oh * ow;
           for (std::int64_t oy = 0; oy < oh; ++oy) {
-            const std::int64_t iy = oy * SH - PH + ky;
+            const std::int64_t iy = oy * SH - PH + ky * DH;
             if (iy < 0 || iy >= H) continue;
             float* __restrict__ dst = img + iy * W;
             const float* __restrict__ s = src + oy * ow;
             if (dense) {
-              float* __restrict__ d = dst + kx;
+              float* __restrict__ d = dst + kx * DW;
               for (std::int64_t ox = 0; ox < ow; ++ox) d[ox] += s[ox];
             } else {
               for (std::int64_t ox = 0; ox < ow; ++ox) {
-                const std::int64_t ix = ox * SW - PW + kx;
+                const std::int64_t ix = ox * SW - PW + kx * DW;
                 if (ix >= 0 && ix < W) dst[ix] += s[ox];
               }
             }
@@ -96,8 +97,8 @@ void im2col_reference(const float* images, const ConvGeometry& g, float* columns
         for (std::int64_t n = 0; n < g.batch; ++n)
           for (std::int64_t oy = 0; oy < oh; ++oy)
             for (std::int64_t ox = 0; ox < ow; ++ox) {
-              const std::int64_t iy = oy * g.stride_h - g.pad_h + ky;
-              const std::int64_t ix = ox * g.stride_w - g.pad_w + kx;
+              const std::int64_t iy = oy * g.stride_h - g.pad_h + ky * g.dilation_h;
+              const std::int64_t ix = ox * g.stride_w - g.pad_w + kx * g.dilation_w;
               const std::int64_t row = (c * g.kernel_h + ky) * g.kernel_w + kx;
               const std::int64_t col = (n * oh + oy) * ow + ox;
               const bool inside = iy >= 0 && iy < g.height && ix >= 0 && ix < g.width;
@@ -115,8 +116,8 @@ void col2im_reference(const float* columns, const ConvGeometry& g, float* images
         for (std::int64_t n = 0; n < g.batch; ++n)
           for (std::int64_t oy = 0; oy < oh; ++oy)
             for (std::int64_t ox = 0; ox < ow; ++ox) {
-              const std::int64_t iy = oy * g.stride_h - g.pad_h + ky;
-              const std::int64_t ix = ox * g.stride_w - g.pad_w + kx;
+              const std::int64_t iy = oy * g.stride_h - g.pad_h + ky * g.dilation_h;
+              const std::int64_t ix = ox * g.stride_w - g.pad_w + kx * g.dilation_w;
               if (iy < 0 || iy >= g.height || ix < 0 || ix >= g.width) continue;
               const std::int64_t row = (c * g.kernel_h + ky) * g.kernel_w + kx;
               const std::int64_t col = (n * oh + oy) * ow + ox;

@@ -1,6 +1,7 @@
 #include "verdant/nn/layers.hpp"
 
 #include <cmath>
+#include <cstdio>
 
 #include "verdant/core/error.hpp"
 #include "verdant/nn/init.hpp"
@@ -46,23 +47,41 @@ Conv2d::Conv2d(const Conv2dOptions& o, Generator& gen) : opt_(o) {
   require_positive(o.out_channels, "Conv2d", "out_channels");
   require_positive(o.kernel, "Conv2d", "kernel");
   require_positive(o.stride, "Conv2d", "stride");
+  require_positive(o.groups, "Conv2d", "groups");
+  require_positive(o.dilation, "Conv2d", "dilation");
   if (o.padding < 0) throw Error("Conv2d: padding must be non-negative");
-  Tensor w({o.out_channels, o.in_channels, o.kernel, o.kernel}, DType::f32);
+  if (o.in_channels % o.groups || o.out_channels % o.groups)
+    throw Error("Conv2d: in_channels " + std::to_string(o.in_channels) + " and out_channels " +
+                std::to_string(o.out_channels) + " must be divisible by groups " +
+                std::to_string(o.groups));
+  const std::int64_t in_per_group = o.in_channels / o.groups;
+  Tensor w({o.out_channels, in_per_group, o.kernel, o.kernel}, DType::f32);
   init::kaiming_uniform(w, gen);
   weight_ = register_parameter("weight", std::move(w));
   if (o.bias)
     bias_ = register_parameter("bias",
-                               bias_init(o.out_channels, o.in_channels * o.kernel * o.kernel, gen));
+                               bias_init(o.out_channels, in_per_group * o.kernel * o.kernel, gen));
 }
 
 Variable Conv2d::forward(const Variable& x) {
-  return autograd::conv2d(x, weight_, bias_, autograd::Conv2dParams(opt_.stride, opt_.padding));
+  return autograd::conv2d(
+      x, weight_, bias_,
+      autograd::Conv2dParams(opt_.stride, opt_.padding, opt_.dilation, opt_.groups));
 }
 
 std::string Conv2d::describe() const {
   return "in=" + std::to_string(opt_.in_channels) + ", out=" + std::to_string(opt_.out_channels) +
          ", kernel=" + std::to_string(opt_.kernel) + ", stride=" + std::to_string(opt_.stride) +
-         ", padding=" + std::to_string(opt_.padding) + (opt_.bias ? "" : ", bias=false");
+         ", padding=" + std::to_string(opt_.padding) +
+         (opt_.groups != 1 ? ", groups=" + std::to_string(opt_.groups) : "") +
+         (opt_.dilation != 1 ? ", dilation=" + std::to_string(opt_.dilation) : "") +
+         (opt_.bias ? "" : ", bias=false");
+}
+
+std::string LeakyReLU::describe() const {
+  char b[32];
+  std::snprintf(b, sizeof b, "negative_slope=%g", static_cast<double>(slope_));
+  return b;
 }
 
 MaxPool2d::MaxPool2d(std::int64_t kernel, std::int64_t stride, std::int64_t padding)

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -233,16 +234,25 @@ class YamlModelParser {
     if (type == "conv2d") {
       need_image();
       Options o =
-          options(type, value, mark, {"out_channels", "kernel", "stride", "padding", "bias"});
+          options(type, value, mark,
+                  {"out_channels", "kernel", "stride", "padding", "bias", "groups", "dilation"});
       Conv2dOptions c{shape_[0], o.required_positive(type, "out_channels"),
                       o.required_positive(type, "kernel")};
       c.stride = o.positive_or("stride", 1);
       c.padding = o.non_negative_or("padding", 0);
       c.bias = o.bool_or("bias", true);
-      const std::int64_t oh = (shape_[1] + 2 * c.padding - c.kernel) / c.stride + 1;
-      const std::int64_t ow = (shape_[2] + 2 * c.padding - c.kernel) / c.stride + 1;
-      if (shape_[1] + 2 * c.padding < c.kernel || shape_[2] + 2 * c.padding < c.kernel)
+      c.groups = o.positive_or("groups", 1);
+      c.dilation = o.positive_or("dilation", 1);
+      if (c.in_channels % c.groups || c.out_channels % c.groups)
+        throw Error(where(mark) + "conv2d groups " + std::to_string(c.groups) +
+                    " must divide both the input channels (" + std::to_string(c.in_channels) +
+                    ") and out_channels (" + std::to_string(c.out_channels) + ")");
+      const std::int64_t span = c.dilation * (c.kernel - 1) + 1;
+      const std::int64_t oh = (shape_[1] + 2 * c.padding - span) / c.stride + 1;
+      const std::int64_t ow = (shape_[2] + 2 * c.padding - span) / c.stride + 1;
+      if (shape_[1] + 2 * c.padding < span || shape_[2] + 2 * c.padding < span)
         throw Error(where(mark) + "conv2d kernel " + std::to_string(c.kernel) +
+                    (c.dilation > 1 ? " (dilation " + std::to_string(c.dilation) + ")" : "") +
                     " is larger than the input " + shape_text());
       shape_ = {c.out_channels, oh, ow};
       return std::make_shared<Conv2d>(c, gen_);
@@ -305,10 +315,25 @@ class YamlModelParser {
       if (type == "sigmoid") return std::make_shared<Sigmoid>();
       return std::make_shared<GELU>();
     }
+    if (type == "leakyrelu") {
+      Options o = options(type, value, mark, {"negative_slope"});
+      const double slope = o.number_or("negative_slope", 0.01);
+      if (!std::isfinite(slope))
+        throw Error(where(mark) + "leakyrelu 'negative_slope' must be a finite number");
+      return std::make_shared<LeakyReLU>(static_cast<float>(slope));
+    }
+    if (type == "softmax" || type == "logsoftmax") {
+      options(type, value, mark, {});
+      if (shape_.size() != 1)
+        throw Error(where(mark) + type + " needs a flat input, but the shape here is " +
+                    shape_text());
+      if (type == "softmax") return std::make_shared<Softmax>();
+      return std::make_shared<LogSoftmax>();
+    }
     throw Error(
         where(mark) + "unknown layer '" + type +
         "' (valid: conv2d, maxpool2d, avgpool2d, linear, batchnorm1d, batchnorm2d, dropout, "
-        "flatten, relu, tanh, sigmoid, gelu)");
+        "flatten, relu, leakyrelu, tanh, sigmoid, gelu, softmax, logsoftmax)");
   }
 
   std::string origin_;
@@ -343,7 +368,10 @@ std::string model_yaml(const Sequential& model,
   y << "input: [";
   for (std::size_t i = 0; i < in.size(); ++i) y << (i ? ", " : "") << in[i];
   y << "]\nlayers:\n";
-  for (const auto& [name, child] : model.named_children()) {
+  for (const auto& entry : model.named_children()) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const std::string& name = entry.first;
+    const ModulePtr& child = entry.second;
     auto out = [&](std::int64_t n) {
       auto it = out_features.find(name);
       return it == out_features.end() ? n : it->second;
@@ -356,7 +384,10 @@ std::string model_yaml(const Sequential& model,
       const auto& o = c->options();
       y << "  - conv2d: {out_channels: " << out(o.out_channels) << ", kernel: " << o.kernel
         << ", stride: " << o.stride << ", padding: " << o.padding
-        << ", bias: " << (o.bias ? "true" : "false") << "}\n";
+        << ", bias: " << (o.bias ? "true" : "false");
+      if (o.groups != 1) y << ", groups: " << o.groups;
+      if (o.dilation != 1) y << ", dilation: " << o.dilation;
+      y << "}\n";
     } else if (auto* p = dynamic_cast<const MaxPool2d*>(m)) {
       y << "  - maxpool2d: {kernel: " << p->kernel() << ", stride: " << p->stride()
         << ", padding: " << p->padding() << "}\n";
@@ -368,6 +399,10 @@ std::string model_yaml(const Sequential& model,
     } else if (auto* b = dynamic_cast<const BatchNorm*>(m)) {
       y << "  - " << (b->type_name() == "BatchNorm2d" ? "batchnorm2d" : "batchnorm1d")
         << ": {eps: " << b->eps() << ", momentum: " << b->momentum() << "}\n";
+    } else if (auto* lr = dynamic_cast<const LeakyReLU*>(m)) {
+      char slope[32];
+      std::snprintf(slope, sizeof slope, "%.9g", static_cast<double>(lr->negative_slope()));
+      y << "  - leakyrelu: {negative_slope: " << slope << "}\n";
     } else if (auto* f = dynamic_cast<const Flatten*>(m)) {
       if (f->start_dim() != 1)
         throw Error("model YAML: Flatten with start_dim != 1 cannot be written");
@@ -376,12 +411,68 @@ std::string model_yaml(const Sequential& model,
       std::string t = m->type_name();
       std::transform(t.begin(), t.end(), t.begin(),
                      [](unsigned char ch) { return std::tolower(ch); });
-      if (t != "relu" && t != "tanh" && t != "sigmoid" && t != "gelu")
+      if (t != "relu" && t != "tanh" && t != "sigmoid" && t != "gelu" && t != "softmax" &&
+          t != "logsoftmax")
         throw Error("model YAML: layer " + name + " (" + m->type_name() + ") cannot be rebuilt");
       y << "  - " << t << "\n";
     }
   }
   return y.str();
+}
+
+std::shared_ptr<Sequential> fold_batch_norm(const Sequential& model) {
+  auto out = std::make_shared<Sequential>();
+  out->set_input_shape(model.input_shape());
+  const auto& kids = model.named_children();
+  for (std::size_t i = 0; i < kids.size(); ++i) {
+    auto* bn = i + 1 < kids.size() ? dynamic_cast<BatchNorm*>(kids[i + 1].second.get()) : nullptr;
+    auto* lin = dynamic_cast<Linear*>(kids[i].second.get());
+    auto* conv = dynamic_cast<Conv2d*>(kids[i].second.get());
+    const bool fits =
+        bn &&
+        ((lin && bn->type_name() == "BatchNorm1d" && bn->num_features() == lin->out_features()) ||
+         (conv && bn->type_name() == "BatchNorm2d" &&
+          bn->num_features() == conv->options().out_channels));
+    if (!fits) {
+      out->push_back(kids[i].first, kids[i].second);
+      continue;
+    }
+    std::shared_ptr<Module> folded;
+    Variable w, b;
+    const Variable* old_b = nullptr;
+    const Variable* old_w = nullptr;
+    if (lin) {
+      auto l = std::make_shared<Linear>(lin->in_features(), lin->out_features(), true);
+      w = l->weight(), b = l->bias(), old_w = &lin->weight();
+      if (lin->has_bias()) old_b = &lin->bias();
+      folded = l;
+    } else {
+      Conv2dOptions o = conv->options();
+      o.bias = true;
+      auto c = std::make_shared<Conv2d>(o);
+      w = c->weight(), b = c->bias(), old_w = &conv->weight();
+      if (conv->options().bias) old_b = &conv->bias();
+      folded = c;
+    }
+    const std::int64_t channels = bn->num_features(), per = old_w->numel() / channels;
+    const float* src = old_w->value().data<float>();
+    float* dst = w.value().data<float>();
+    float* bias = b.value().data<float>();
+    const float* gamma = bn->weight().value().data<float>();
+    const float* beta = bn->bias().value().data<float>();
+    const float* mean = bn->running_mean().data<float>();
+    const float* var = bn->running_var().data<float>();
+    for (std::int64_t c = 0; c < channels; ++c) {
+      const double g = gamma[c] / std::sqrt(static_cast<double>(var[c]) + bn->eps());
+      for (std::int64_t k = 0; k < per; ++k)
+        dst[c * per + k] = static_cast<float>(src[c * per + k] * g);
+      const double b0 = old_b ? old_b->value().data<float>()[c] : 0.0;
+      bias[c] = static_cast<float>((b0 - mean[c]) * g + beta[c]);
+    }
+    out->push_back(kids[i].first, folded);
+    ++i;  // the BatchNorm is gone
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------ summary
@@ -410,14 +501,16 @@ ModelSummary summarize(Sequential& model, Shape input_shape) {
         l.flops = 2 * lin->in_features() * lin->out_features();
       } else if (auto* conv = dynamic_cast<Conv2d*>(layer.get())) {
         const auto& o = conv->options();
-        l.flops = 2 * o.in_channels * o.kernel * o.kernel * out_n;
+        l.flops = 2 * (o.in_channels / o.groups) * o.kernel * o.kernel * out_n;
       } else if (auto* mp = dynamic_cast<MaxPool2d*>(layer.get())) {
         l.flops = mp->kernel() * mp->kernel() * out_n;
       } else if (auto* ap = dynamic_cast<AvgPool2d*>(layer.get())) {
         l.flops = ap->kernel() * ap->kernel() * out_n;
       } else if (dynamic_cast<BatchNorm*>(layer.get())) {
         l.flops = 2 * out_n;
-      } else if (l.type == "ReLU" || l.type == "Tanh" || l.type == "Sigmoid" || l.type == "GELU") {
+      } else if (l.type == "ReLU" || l.type == "LeakyReLU" || l.type == "Tanh" ||
+                 l.type == "Sigmoid" || l.type == "GELU" || l.type == "Softmax" ||
+                 l.type == "LogSoftmax") {
         l.flops = out_n;
       }
       s.total_parameters += l.parameters;

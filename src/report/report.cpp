@@ -92,12 +92,6 @@ std::map<std::string, std::string> last_emissions_row(const fs::path& file) {
   return row;
 }
 
-double number(const std::map<std::string, std::string>& row, const std::string& key) {
-  const auto it = row.find(key);
-  if (it == row.end() || it->second.empty()) return 0;
-  return std::strtod(it->second.c_str(), nullptr);
-}
-
 std::string text(const std::map<std::string, std::string>& row, const std::string& key) {
   const auto it = row.find(key);
   return it == row.end() ? "" : it->second;

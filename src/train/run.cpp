@@ -228,7 +228,8 @@ TrainingReport run_training(const TrainingOptions& o) {
   autograd::manual_seed(o.seed);
   LoadedModel loaded = load_model(o.model, "model", data_shape);
   std::shared_ptr<nn::Sequential> model = loaded.model;
-  check_model_fits(*model, data_shape, o.model, o.data.location.string());
+  check_model_fits(*model, data_shape, o.model, "the data (" + split.description + ")");
+  for (const auto& note : loaded.notes) say(o, o.model + ": " + note);
   std::unique_ptr<nn::Optimizer> optimizer = make_optimizer(o.optimizer, *model);
 
   TrainOptions topts;
@@ -358,7 +359,7 @@ EvaluationReport run_evaluation(const EvaluationOptions& o) {
   if (loaded.checkpoint) apply_data_meta(*loaded.checkpoint, o.checkpoint, data);
   const data::DataSplit split = data::load_split(data, data::Parts::test);
   check_model_fits(*loaded.model, {split.sample_shape, split.num_classes}, o.checkpoint,
-                   o.data.location.string());
+                   "the data (" + split.description + ")");
   EvaluationReport r;
   const std::string* spec =
       loaded.checkpoint ? loaded.checkpoint->find_meta("model.spec") : nullptr;

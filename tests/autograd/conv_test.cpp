@@ -4,27 +4,31 @@
 #include <cmath>
 
 #include "gradcheck.hpp"
+#include "verdant/core/error.hpp"
 
 namespace verdant::autograd {
 namespace {
 
-Tensor direct_conv(const Tensor& x, const Tensor& w, const Tensor& b, int s, int p) {
+Tensor direct_conv(const Tensor& x, const Tensor& w, const Tensor& b, int s, int p, int d = 1,
+                   int groups = 1) {
   const auto N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
-  const auto O = w.dim(0), K = w.dim(2);
-  const auto OH = (H + 2 * p - K) / s + 1, OW = (W + 2 * p - K) / s + 1;
+  const auto O = w.dim(0), K = w.dim(2), CG = C / groups, OG = O / groups;
+  const auto span = d * (K - 1) + 1;
+  const auto OH = (H + 2 * p - span) / s + 1, OW = (W + 2 * p - span) / s + 1;
   Tensor y({N, O, OH, OW}, DType::f32);
   for (int n = 0; n < N; ++n)
     for (int o = 0; o < O; ++o)
       for (int oy = 0; oy < OH; ++oy)
         for (int ox = 0; ox < OW; ++ox) {
           double acc = b.at(o);
-          for (int c = 0; c < C; ++c)
+          for (int cg = 0; cg < CG; ++cg)
             for (int ky = 0; ky < K; ++ky)
               for (int kx = 0; kx < K; ++kx) {
-                const int iy = oy * s - p + ky, ix = ox * s - p + kx;
+                const int c = static_cast<int>(o / OG * CG + cg);
+                const int iy = oy * s - p + ky * d, ix = ox * s - p + kx * d;
                 if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
                 acc += static_cast<double>(x.at(((n * C + c) * H + iy) * W + ix)) *
-                       w.at(((o * C + c) * K + ky) * K + kx);
+                       w.at(((o * CG + cg) * K + ky) * K + kx);
               }
           y.data<float>()[((n * O + o) * OH + oy) * OW + ox] = static_cast<float>(acc);
         }
@@ -34,19 +38,28 @@ Tensor direct_conv(const Tensor& x, const Tensor& w, const Tensor& b, int s, int
 TEST(Conv2d, ForwardMatchesDirectConvolution) {
   struct Case {
     Shape x, w;
-    int s, p;
+    int s, p, d = 1, groups = 1;
   };
   for (const Case& c :
        {Case{{2, 1, 28, 28}, {20, 1, 5, 5}, 1, 0}, Case{{3, 4, 9, 7}, {5, 4, 3, 3}, 2, 1},
-        Case{{1, 2, 5, 5}, {3, 2, 5, 5}, 1, 2}}) {
+        Case{{1, 2, 5, 5}, {3, 2, 5, 5}, 1, 2}, Case{{2, 3, 11, 10}, {4, 3, 3, 3}, 1, 1, 2},
+        Case{{2, 6, 8, 8}, {6, 1, 3, 3}, 1, 1, 1, 6},
+        Case{{1, 4, 9, 9}, {8, 2, 3, 3}, 2, 2, 2, 2}}) {
     Tensor x = testing::random_tensor(c.x, 1), w = testing::random_tensor(c.w, 2),
            b = testing::random_tensor({c.w[0]}, 3);
-    Variable y = conv2d(Variable(x), Variable(w), Variable(b), Conv2dParams(c.s, c.p));
-    Tensor ref = direct_conv(x, w, b, c.s, c.p);
+    Variable y =
+        conv2d(Variable(x), Variable(w), Variable(b), Conv2dParams(c.s, c.p, c.d, c.groups));
+    Tensor ref = direct_conv(x, w, b, c.s, c.p, c.d, c.groups);
     ASSERT_EQ(y.shape(), ref.shape());
     for (std::int64_t i = 0; i < ref.numel(); ++i)
       ASSERT_NEAR(y.value().at(i), ref.at(i), 1e-4) << i;
   }
+}
+
+TEST(Conv2d, GroupsThatDoNotDivideTheChannelsAreOneLineErrors) {
+  Variable x(Tensor::zeros({1, 4, 5, 5})), w(Tensor::zeros({3, 2, 3, 3}));
+  EXPECT_THROW(conv2d(x, w, {}, Conv2dParams(1, 0, 1, 3)), Error);  // 4 channels, 3 groups
+  EXPECT_THROW(conv2d(x, w, {}, Conv2dParams(1, 0, 1, 2)), Error);  // 3 filters, 2 groups
 }
 
 TEST(Pooling, ForwardValues) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <tuple>
 
 #include "verdant/kernels/block_sparse.hpp"
 
@@ -73,6 +74,22 @@ TEST(GradCheck, Conv2dStrideAndPadding) {
   }
 }
 
+TEST(GradCheck, Conv2dDilation) {
+  for (auto [stride, pad, dilation] : {std::tuple{1, 0, 2}, std::tuple{2, 2, 3}}) {
+    expect_gradients_match(
+        [=](auto& v) { return conv2d(v[0], v[1], v[2], Conv2dParams(stride, pad, dilation)); },
+        {param({2, 2, 8, 7}, 1), param({3, 2, 3, 3}, 2), param({3}, 3)});
+  }
+}
+
+// Grouped (2 groups of 2 channels) and depthwise (one group per channel, two filters each).
+TEST(GradCheck, Conv2dGroupsAndDepthwise) {
+  expect_gradients_match([](auto& v) { return conv2d(v[0], v[1], v[2], Conv2dParams(1, 1, 1, 2)); },
+                         {param({2, 4, 5, 5}, 1), param({6, 2, 3, 3}, 2), param({6}, 3)});
+  expect_gradients_match([](auto& v) { return conv2d(v[0], v[1], {}, Conv2dParams(2, 1, 1, 3)); },
+                         {param({1, 3, 6, 6}, 4), param({6, 1, 3, 3}, 5)});
+}
+
 TEST(GradCheck, Conv2dWithoutBias) {
   expect_gradients_match([](auto& v) { return conv2d(v[0], v[1]); },
                          {param({1, 2, 5, 5}, 6), param({3, 2, 2, 2}, 7)});
@@ -92,6 +109,7 @@ TEST(GradCheck, AvgPool) {
 
 TEST(GradCheck, Activations) {
   expect_gradients_match([](auto& v) { return relu(v[0]); }, {spaced({4, 7}, 3)});
+  expect_gradients_match([](auto& v) { return leaky_relu(v[0], 0.1f); }, {spaced({4, 7}, 9)});
   expect_gradients_match([](auto& v) { return tanh(v[0]); }, {param({4, 7}, 4, -2.f, 2.f)});
   expect_gradients_match([](auto& v) { return sigmoid(v[0]); }, {param({4, 7}, 5, -3.f, 3.f)});
   expect_gradients_match([](auto& v) { return gelu(v[0]); }, {param({4, 7}, 6, -3.f, 3.f)});

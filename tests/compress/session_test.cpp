@@ -142,6 +142,31 @@ TEST(Session, StructuredRemovalKeepsTheFunction) {
   for (std::int64_t i = 0; i < out.numel(); ++i) EXPECT_NEAR(out.at(i), masked_out.at(i), 1e-4f);
 }
 
+// Removing channels next to a grouped (depthwise) convolution would change its groups.
+TEST(Session, StructuredRemovalNextToAGroupedConvolutionIsRefused) {
+  auto model = verdant::nn::parse_model_yaml(
+      "input: [1, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4, kernel: 3}\n  - relu\n"
+      "  - conv2d: {out_channels: 4, kernel: 3, groups: 4}\n  - flatten\n"
+      "  - linear: {out_features: 3}\n",
+      "dw.yaml");
+  auto r = vc::parse_recipe("modifiers:\n  - prune: {structure: channels, final_sparsity: 0.5}\n",
+                            "r.yaml");
+  vc::Session s(r, model, 1);
+  s.begin(1, 0);
+  s.step_begin(0, 0);
+  s.before_optimizer_step(0, 0, 0);
+  s.step_end();
+  try {
+    s.finish();
+    FAIL() << "expected an error";
+  } catch (const verdant::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("next to the grouped convolution 2 (groups 4) is not "
+                                         "supported; set remove: false"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Session, RiglKeepsEachLayersDensity) {
   verdant::autograd::manual_seed(3);
   auto model = verdant::nn::make_model("mlp");

@@ -3,12 +3,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iterator>
 #include <limits>
 #include <random>
 
+#include "support/models.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/export/export.hpp"
 #include "verdant/nn/layers.hpp"
@@ -142,20 +144,101 @@ TEST(Export, BlockPrunedLayersBecomeBlockSparse) {
   EXPECT_EQ(a, b);
 }
 
+std::string export_error(nn::Sequential& s) {
+  try {
+    export_vdm(s, ExportOptions{}, {}, 0);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 TEST(Export, UnsupportedLayerNamesIt) {
   nn::Sequential s;
   s.push_back(std::make_shared<nn::Flatten>());
   s.push_back(std::make_shared<nn::Linear>(4, 3));
   s.push_back(std::make_shared<nn::Tanh>());
   s.set_input_shape({4});
-  try {
-    export_vdm(s, ExportOptions{}, {}, 0);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(),
-                 "layer 2 (Tanh): not supported by the .vdm format (Linear, Conv2d, ReLU, "
-                 "max/avg pooling, Flatten, Dropout)");
+  EXPECT_EQ(export_error(s),
+            "layer 2 (Tanh): the .vdm runtime has no Tanh (it fuses only ReLU after a Linear or "
+            "Conv2d); export this model to ONNX (format onnx) instead");
+  auto bn = nn::parse_model_yaml(
+      "input: [4]\nlayers:\n  - linear: {out_features: 3}\n  - relu\n  - batchnorm1d\n", "m");
+  EXPECT_EQ(export_error(*bn),
+            "layer 2 (BatchNorm1d): .vdm folds BatchNorm only directly after a Linear or Conv2d");
+  // A softmax before the last layer changes what the next layer sees: not left out.
+  auto sm = nn::parse_model_yaml(
+      "input: [4]\nlayers:\n  - linear: {out_features: 3}\n  - softmax\n  - linear: "
+      "{out_features: 2}\n",
+      "m");
+  EXPECT_EQ(export_error(*sm).rfind("layer 1 (Softmax): the .vdm runtime has no Softmax", 0), 0u);
+}
+
+// What ONNX import produces: BatchNorm after Conv2d/Linear (folded), depthwise and dilated
+// convolutions (stored dense), global average pooling (the runtime's avg pool), a final
+// LogSoftmax (left out). The .vdm reproduces the engine up to that LogSoftmax.
+TEST(Export, ImportedLayersFoldDensifyAndMatchTheEngine) {
+  auto model = nn::parse_model_yaml(R"(input: [2, 10, 10]
+layers:
+  - conv2d: {out_channels: 4, kernel: 3, padding: 1, bias: false}
+  - batchnorm2d
+  - relu
+  - conv2d: {out_channels: 4, kernel: 3, padding: 1, groups: 4}
+  - batchnorm2d: {eps: 0.001}
+  - relu
+  - maxpool2d: {kernel: 2}
+  - conv2d: {out_channels: 6, kernel: 3, padding: 2, dilation: 2}
+  - relu
+  - avgpool2d: {kernel: 5}
+  - flatten
+  - linear: {out_features: 8}
+  - batchnorm1d
+  - relu
+  - dropout: {p: 0.5}
+  - linear: {out_features: 3}
+  - logsoftmax
+)",
+                                    "m.yaml");
+  test_support::set_batch_norm_statistics(*model);
+  std::mt19937 g(5);
+  std::uniform_real_distribution<float> u(0.5f, 1.5f);
+  for (auto& [name, p] : model->named_parameters())
+    if (name.find("bias") != std::string::npos)
+      for (std::int64_t i = 0; i < p.numel(); ++i) p.value().data<float>()[i] = u(g) - 1.f;
+  model->eval();
+  auto r = export_vdm(*model, ExportOptions{}, {}, 0);
+  ASSERT_EQ(r.notes.size(), 4u);
+  EXPECT_EQ(r.notes[0], "3 BatchNorm layer(s) folded into the Linear/Conv2d before them");
+  EXPECT_NE(r.notes[1].find("layer 3 (Conv2d): grouped convolution stored as an equivalent dense"),
+            std::string::npos)
+      << r.notes[1];
+  EXPECT_NE(r.notes[2].find("layer 7 (Conv2d): dilated"), std::string::npos) << r.notes[2];
+  EXPECT_NE(r.notes[3].find("layer 16 (LogSoftmax): left out"), std::string::npos) << r.notes[3];
+  auto m = load(r);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->num_layers(), 6u);  // conv, conv+pool, conv+avgpool, flatten, linear, linear
+  const std::size_t n = m->input_size();
+  const auto xs = random_inputs(6, n, 7);
+  for (std::size_t i = 0; i < 6; ++i) {
+    const auto ref = engine_forward(*model, xs.data() + i * n, n);  // log-probabilities
+    std::vector<float> out(m->output_size());
+    ASSERT_EQ(m->run(xs.data() + i * n, n, out.data(), out.size()), runtime::RunStatus::ok);
+    double lse = 0;
+    const float top = *std::max_element(out.begin(), out.end());
+    for (float v : out) lse += std::exp(double{v} - top);
+    for (std::size_t j = 0; j < out.size(); ++j)
+      EXPECT_NEAR(out[j] - top - std::log(lse), ref[j], 1e-4) << i << " " << j;
   }
+  // int8 of the same model loads and mostly agrees.
+  ExportOptions o8;
+  o8.precision = Precision::int8;
+  const auto cal = random_inputs(64, n, 8);
+  auto m8 = load(export_vdm(*model, o8, cal, 64));
+  ASSERT_NE(m8, nullptr);
+  int same = 0;
+  for (std::size_t i = 0; i < 6; ++i)
+    same += m8->predict(xs.data() + i * n, n) == m->predict(xs.data() + i * n, n);
+  EXPECT_GE(same, 5);
 }
 
 TEST(Export, Int8WithoutCalibrationIsAnError) {

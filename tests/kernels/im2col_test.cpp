@@ -9,7 +9,7 @@ namespace verdant::kernels {
 namespace {
 
 ConvGeometry geom(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, std::int64_t k,
-                  std::int64_t s, std::int64_t p) {
+                  std::int64_t s, std::int64_t p, std::int64_t d = 1) {
   ConvGeometry g;
   g.batch = n;
   g.channels = c;
@@ -18,6 +18,7 @@ ConvGeometry geom(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w
   g.kernel_h = g.kernel_w = k;
   g.stride_h = g.stride_w = s;
   g.pad_h = g.pad_w = p;
+  g.dilation_h = g.dilation_w = d;
   return g;
 }
 
@@ -52,13 +53,16 @@ TEST_P(Im2colTest, MatchesReferenceAndIsAdjointOfCol2im) {
 INSTANTIATE_TEST_SUITE_P(Geometries, Im2colTest,
                          ::testing::Values(geom(2, 1, 8, 8, 5, 1, 0), geom(3, 2, 7, 6, 3, 2, 1),
                                            geom(1, 3, 5, 5, 3, 1, 2), geom(2, 4, 9, 9, 2, 2, 0),
-                                           geom(1, 1, 4, 4, 1, 1, 0)));
+                                           geom(1, 1, 4, 4, 1, 1, 0), geom(2, 2, 9, 8, 3, 1, 0, 2),
+                                           geom(1, 3, 10, 10, 3, 2, 2, 3)));
 
 TEST(Im2col, GeometryCounts) {
   const ConvGeometry g = geom(64, 20, 12, 12, 5, 1, 0);
   EXPECT_EQ(g.out_h(), 8);
   EXPECT_EQ(g.col_rows(), 500);
   EXPECT_EQ(g.col_cols(), 64 * 64);
+  // A 3x3 kernel with dilation 2 spans 5x5.
+  EXPECT_EQ(geom(1, 1, 12, 12, 3, 1, 0, 2).out_h(), 8);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +9,7 @@
 
 #include <unistd.h>
 
+#include "support/models.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/nn/layers.hpp"
 #include "verdant/nn/models.hpp"
@@ -168,6 +170,91 @@ layers:
   EXPECT_EQ(all->size(), 11u);
   EXPECT_EQ((*all)(Variable(Tensor::zeros({4, 3, 8, 8}))).shape(), (Shape{4, 2}));
   EXPECT_EQ(all->num_parameters(), 4 * 27 + 8 + 64 * 6 + 6 + 12 + 12);
+}
+
+// Every layer type the YAML knows, through the writer and back: the same layers, hyper-
+// parameters and outputs (weights copied over).
+TEST(ModelYaml, WriterRoundTripsEveryLayerType) {
+  auto m = parse(test_support::kEveryLayerYaml);
+  EXPECT_EQ(summarize(*m).layers.back().output_shape, (Shape{3}));
+  auto* depthwise = dynamic_cast<Conv2d*>((*m)[3].get());
+  ASSERT_NE(depthwise, nullptr);
+  EXPECT_EQ(depthwise->weight().shape(), (Shape{8, 1, 3, 3}));
+  const std::string yaml = model_yaml(*m);
+  EXPECT_NE(yaml.find("groups: 8"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("dilation: 2"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("leakyrelu: {negative_slope: 0.125}"), std::string::npos) << yaml;
+  auto back = parse_model_yaml(yaml, "written.yaml");
+  ASSERT_EQ(back->size(), m->size());
+  for (std::size_t i = 0; i < m->size(); ++i) {
+    EXPECT_EQ((*back)[i]->type_name(), (*m)[i]->type_name()) << i;
+    EXPECT_EQ((*back)[i]->describe(), (*m)[i]->describe()) << i;
+  }
+  EXPECT_EQ(model_yaml(*back), yaml);
+  auto src = m->named_parameters();
+  auto dst = back->named_parameters();
+  ASSERT_EQ(src.size(), dst.size());
+  for (std::size_t i = 0; i < src.size(); ++i)
+    std::copy_n(src[i].second.value().data<float>(), src[i].second.numel(),
+                dst[i].second.value().data<float>());
+  m->eval();
+  back->eval();
+  Tensor x({2, 4, 12, 12}, DType::f32);
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::sin(0.37f * i);
+  NoGradGuard g;
+  const Variable a = (*m)(Variable(x)), b = (*back)(Variable(x));
+  for (std::int64_t i = 0; i < a.numel(); ++i) EXPECT_EQ(a.value().at(i), b.value().at(i));
+  // The last layer is a softmax: rows sum to one.
+  EXPECT_NEAR(a.value().at(0) + a.value().at(1) + a.value().at(2), 1.f, 1e-6);
+}
+
+TEST(FoldBatchNorm, SameOutputsInEvalModeWithFewerLayers) {
+  auto m = parse(R"(input: [3, 6, 6]
+layers:
+  - conv2d: {out_channels: 4, kernel: 3, bias: false}
+  - batchnorm2d: {eps: 0.01}
+  - relu
+  - batchnorm2d
+  - flatten
+  - linear: {out_features: 5}
+  - batchnorm1d
+)");
+  test_support::set_batch_norm_statistics(*m, 0.1f);
+  for (auto& [name, p] : m->named_parameters())
+    for (std::int64_t i = 0; i < p.numel(); ++i) p.value().data<float>()[i] += 0.05f * (i % 7);
+  m->eval();
+  auto f = fold_batch_norm(*m);
+  // The BatchNorm after the ReLU stays; the other two are folded.
+  ASSERT_EQ(f->size(), 5u);
+  EXPECT_EQ((*f)[2]->type_name(), "BatchNorm2d");
+  EXPECT_TRUE(dynamic_cast<Conv2d*>((*f)[0].get())->options().bias);
+  Tensor x({2, 3, 6, 6}, DType::f32);
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::cos(0.1f * i);
+  NoGradGuard g;
+  const Variable a = (*m)(Variable(x)), b = (*f)(Variable(x));
+  ASSERT_EQ(a.shape(), b.shape());
+  for (std::int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.value().at(i), b.value().at(i), 1e-5);
+}
+
+TEST(Layers, LeakyReluDepthwiseAndGroupErrors) {
+  LeakyReLU lr(0.2f);
+  NoGradGuard g;
+  const Variable y = lr(Variable(Tensor::from({4}, {-2.f, -0.5f, 0.f, 3.f})));
+  EXPECT_FLOAT_EQ(y.value().at(0), -0.4f);
+  EXPECT_FLOAT_EQ(y.value().at(1), -0.1f);
+  EXPECT_FLOAT_EQ(y.value().at(3), 3.f);
+  EXPECT_THROW(Conv2d(Conv2dOptions{.in_channels = 3, .out_channels = 4, .kernel = 3, .groups = 2}),
+               Error);
+  EXPECT_NE(
+      error_of("input: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4, kernel: 3, groups: 2}\n")
+          .find("m.yaml:3: conv2d groups 2 must divide"),
+      std::string::npos);
+  EXPECT_NE(error_of("input: [1, 8, 8]\nlayers:\n  - softmax\n").find("softmax needs a flat input"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of("input: [1, 6, 6]\nlayers:\n  - conv2d: {out_channels: 1, kernel: 3, dilation: 3}\n")
+          .find("conv2d kernel 3 (dilation 3) is larger"),
+      std::string::npos);
 }
 
 TEST(ModelYaml, ErrorsNameFileAndLine) {

@@ -171,8 +171,8 @@ TEST_F(OwnData, BadDataIsOneLineNamingTheFile) {
   expect_error(train({"--model", "lenet5", "--data", csv}), 2, "lenet5 needs images");
   write_file_atomic(dir_ / "m.yaml",
                     "input: [1, 28, 28]\nlayers:\n  - flatten\n  - linear: {out_features: 3}\n");
-  expect_error(train({"--model", (dir_ / "m.yaml").string(), "--data", csv}), 2,
-               "takes samples of shape [1, 28, 28], the data's");
+  expect_error(train({"--model", (dir_ / "m.yaml").string(), "--data", csv}), 1,
+               "m.yaml: the model takes samples of shape [1, 28, 28], but the data (");
   EXPECT_FALSE(fs::exists(dir_ / "out"));
 }
 

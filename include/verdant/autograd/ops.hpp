@@ -27,12 +27,22 @@ Variable block_sparse_linear(const Variable& x, const Variable& weight, const Va
 // --- convolution and pooling (NCHW) ---
 struct Conv2dParams {
   std::int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  std::int64_t dilation_h = 1, dilation_w = 1;
+  // Channels split into `groups` independent convolutions (groups == C: depthwise).
+  std::int64_t groups = 1;
   Conv2dParams() = default;
-  Conv2dParams(std::int64_t stride, std::int64_t padding)
-      : stride_h(stride), stride_w(stride), pad_h(padding), pad_w(padding) {}
+  Conv2dParams(std::int64_t stride, std::int64_t padding, std::int64_t dilation = 1,
+               std::int64_t groups_ = 1)
+      : stride_h(stride),
+        stride_w(stride),
+        pad_h(padding),
+        pad_w(padding),
+        dilation_h(dilation),
+        dilation_w(dilation),
+        groups(groups_) {}
 };
-// x [N,C,H,W], weight [OC,C,KH,KW], bias [OC] or undefined -> [N,OC,OH,OW].
-// One batched im2col + one GEMM per call.
+// x [N,C,H,W], weight [OC,C/groups,KH,KW], bias [OC] or undefined -> [N,OC,OH,OW]; C and OC
+// divisible by groups. One batched im2col + one GEMM per group and call.
 Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias = {},
                 Conv2dParams params = {});
 
@@ -46,6 +56,8 @@ Variable avg_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride 
 
 // --- activations (elementwise) ---
 Variable relu(const Variable& x);
+// x for x > 0, negative_slope * x otherwise.
+Variable leaky_relu(const Variable& x, float negative_slope = 0.01f);
 Variable tanh(const Variable& x);
 Variable sigmoid(const Variable& x);
 Variable gelu(const Variable& x);  // exact (erf) form, PyTorch's default

@@ -55,12 +55,16 @@ struct LayerReport {
 struct ExportResult {
   std::vector<std::uint8_t> bytes;
   std::vector<LayerReport> layers;
+  std::vector<std::string> notes;  // what was folded, densified or left out
 };
 
 // `calibration` holds `calibration_count` model inputs back to back (needed for int8; min-max
-// ranges of every layer's output are taken over them). Unsupported layers (BatchNorm, other
-// activations, pooling not after a Conv2d, padded pooling) -> verdant::Error naming the layer;
-// a NaN or infinite parameter -> verdant::Error naming it and options.source.
+// ranges of every layer's output are taken over them). BatchNorm after a Linear/Conv2d is
+// folded into it; grouped (depthwise) and dilated convolutions are stored as equivalent dense
+// ones; average pooling over the whole image (global) is the runtime's avg pool; a final
+// Softmax/LogSoftmax is left out. Unsupported layers (other activations, a BatchNorm that
+// cannot be folded, pooling not after a Conv2d, padded pooling) -> verdant::Error naming the
+// layer; a NaN or infinite parameter -> verdant::Error naming it and options.source.
 ExportResult export_vdm(nn::Sequential& model, const ExportOptions& options,
                         const std::vector<float>& calibration, std::size_t calibration_count);
 

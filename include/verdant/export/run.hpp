@@ -1,7 +1,9 @@
 #pragma once
 // `verdant export` as a library call: loads a model, calibrates int8 on training images (or
 // uses the ranges quantization-aware training learned), writes the .vdm atomically after the
-// runtime has validated it, and measures how often int8 agrees with fp32 on test images.
+// runtime has validated it, and measures how often int8 agrees with fp32 on test images. With
+// format onnx it writes ONNX instead: fp32, or int8 as QDQ carrying exactly the .vdm's
+// quantization (the same weight scales and activation ranges).
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -17,9 +19,13 @@ struct Checkpoint;
 
 namespace verdant::exporter {
 
+enum class Format { vdm, onnx };
+
 struct ExportJobOptions {
-  std::string model;  // a checkpoint, or a built-in name or YAML file (untrained)
+  std::string model;  // a checkpoint, an .onnx file, or a built-in name or YAML file (untrained)
   std::filesystem::path out;
+  Format format = Format::vdm;
+  std::int64_t onnx_opset = 13;  // format onnx: opset of the file (int8 QDQ needs >= 13)
   Precision precision = Precision::fp32;
   SparseMode sparse = SparseMode::automatic;
   // Data (any format `train` reads): training samples calibrate int8 activation ranges, test

@@ -9,9 +9,13 @@ struct ConvGeometry {
   std::int64_t kernel_h = 1, kernel_w = 1;
   std::int64_t stride_h = 1, stride_w = 1;
   std::int64_t pad_h = 0, pad_w = 0;
+  // Spacing of the kernel taps (1: adjacent); a dilated kernel covers dilation * (k - 1) + 1.
+  std::int64_t dilation_h = 1, dilation_w = 1;
 
-  std::int64_t out_h() const { return (height + 2 * pad_h - kernel_h) / stride_h + 1; }
-  std::int64_t out_w() const { return (width + 2 * pad_w - kernel_w) / stride_w + 1; }
+  std::int64_t span_h() const { return dilation_h * (kernel_h - 1) + 1; }
+  std::int64_t span_w() const { return dilation_w * (kernel_w - 1) + 1; }
+  std::int64_t out_h() const { return (height + 2 * pad_h - span_h()) / stride_h + 1; }
+  std::int64_t out_w() const { return (width + 2 * pad_w - span_w()) / stride_w + 1; }
   // Rows of the column matrix: one per (channel, ky, kx).
   std::int64_t col_rows() const { return channels * kernel_h * kernel_w; }
   // Columns of the column matrix: one per (sample, oy, ox), for the whole batch.

@@ -39,6 +39,8 @@ struct Conv2dOptions {
   std::int64_t in_channels, out_channels, kernel;
   std::int64_t stride = 1, padding = 0;
   bool bias = true;
+  std::int64_t groups = 1;  // in and out channels divisible by it; == in_channels: depthwise
+  std::int64_t dilation = 1;
 };
 
 class Conv2d : public Module {
@@ -52,7 +54,7 @@ class Conv2d : public Module {
   std::string type_name() const override { return "Conv2d"; }
   std::string describe() const override;
   const Conv2dOptions& options() const { return opt_; }
-  Variable& weight() { return weight_; }  // [out, in, k, k]
+  Variable& weight() { return weight_; }  // [out, in / groups, k, k]
   Variable& bias() { return bias_; }
 
  private:
@@ -146,6 +148,28 @@ class ReLU : public Module {
  public:
   Variable forward(const Variable& x) override { return autograd::relu(x); }
   std::string type_name() const override { return "ReLU"; }
+};
+class LeakyReLU : public Module {
+ public:
+  explicit LeakyReLU(float negative_slope = 0.01f) : slope_(negative_slope) {}
+  Variable forward(const Variable& x) override { return autograd::leaky_relu(x, slope_); }
+  std::string type_name() const override { return "LeakyReLU"; }
+  std::string describe() const override;
+  float negative_slope() const { return slope_; }
+
+ private:
+  float slope_;
+};
+// Softmax and LogSoftmax over the features of a flat [N, F] input (a classifier's last layer).
+class Softmax : public Module {
+ public:
+  Variable forward(const Variable& x) override { return autograd::softmax(x, -1); }
+  std::string type_name() const override { return "Softmax"; }
+};
+class LogSoftmax : public Module {
+ public:
+  Variable forward(const Variable& x) override { return autograd::log_softmax(x, -1); }
+  std::string type_name() const override { return "LogSoftmax"; }
 };
 class Tanh : public Module {
  public:

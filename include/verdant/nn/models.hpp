@@ -28,7 +28,9 @@ std::vector<std::string> model_names();
 //   input: [1, 28, 28]
 //   layers:
 //     - conv2d: {out_channels: 20, kernel: 5, stride: 1, padding: 0, bias: true}
-//     - relu | tanh | sigmoid | gelu | flatten
+//       (optionally groups: G (depthwise: G = input channels) and dilation: D)
+//     - relu | tanh | sigmoid | gelu | flatten | softmax | logsoftmax (the last two: flat input)
+//     - leakyrelu: {negative_slope: 0.01}
 //     - maxpool2d: {kernel: 2, stride: 2, padding: 0}   (avgpool2d likewise)
 //     - batchnorm1d | batchnorm2d   (optionally {eps: 1e-5, momentum: 0.1})
 //     - dropout: {p: 0.5}
@@ -46,6 +48,12 @@ std::shared_ptr<Sequential> parse_model_yaml(const std::string& text, const std:
 // structurally pruned model is written smaller). Other layer types: verdant::Error.
 std::string model_yaml(const Sequential& model,
                        const std::map<std::string, std::int64_t>& out_features = {});
+
+// A copy of `model` for inference in which every BatchNorm directly after a Linear or Conv2d
+// is folded into that layer (w' = w * g, b' = (b - mean) * g + beta, g = gamma / sqrt(var +
+// eps), per output channel, as eval mode computes it); the layer gains a bias if it had none.
+// Other layers are shared with `model`, not copied. Other BatchNorms stay.
+std::shared_ptr<Sequential> fold_batch_norm(const Sequential& model);
 
 // A built-in name, or a path to a .yaml/.yml file.
 std::shared_ptr<Sequential> load_model(const std::string& name_or_path,

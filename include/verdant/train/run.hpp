@@ -81,7 +81,7 @@ class TrainingExtension {
 
 struct TrainingOptions {
   std::string command = "train";  // named in results.json and the energy records
-  std::string model = "lenet5";   // built-in name, YAML model file or checkpoint
+  std::string model = "lenet5";   // built-in name, YAML model file, checkpoint or .onnx file
   data::DataOptions data;
   bool evaluate = true;                // evaluate on the test part after every epoch
   bool test_at_end = true;             // and after the run (the report's `test`)
