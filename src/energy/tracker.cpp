@@ -135,10 +135,7 @@ void Tracker::start() {
     if (running_) throw Error("energy tracker: start() called twice");
     Point p;
     p.time = std::chrono::system_clock::now();
-    std::vector<Joules> readings;
-    for (auto& m : meters_.meters) readings.push_back(m->read());
-    for (Domain d : kAllDomains)
-      if (int i = domain_meter_[int(d)]; i >= 0) p.machine[d] = readings[i][d];
+    read_meters(&p);
     last_proc_cpu_ = read_tree().cpu_s;
     last_busy_ = read_machine_cpu(options_.proc_root).busy_s;
     process_intervals_.clear();
@@ -171,19 +168,26 @@ void Tracker::sample_now() {
   sample_locked();
 }
 
+void Tracker::read_meters(Point* p) {
+  std::vector<Joules> readings;
+  readings.reserve(meters_.meters.size());
+  for (auto& m : meters_.meters) readings.push_back(m->read());
+  for (Domain d : kAllDomains)
+    if (int i = domain_meter_[int(d)]; i >= 0) p->machine[d] = readings[i][d];
+  if (int i = domain_meter_[int(Domain::gpu)]; i >= 0) p->gpus = meters_.meters[i]->device_joules();
+}
+
 ProcessTreeUsage Tracker::read_tree() const {
   return options_.scan_descendants ? read_process_tree(options_.proc_root, root_)
                                    : read_process_only(options_.proc_root, root_);
 }
 
 void Tracker::sample_locked() {
-  const UtcTime now = std::chrono::system_clock::now();
-  std::vector<Joules> readings;
-  readings.reserve(meters_.meters.size());
-  for (auto& m : meters_.meters) readings.push_back(m->read());
-  Joules machine;
-  for (Domain d : kAllDomains)
-    if (int i = domain_meter_[int(d)]; i >= 0) machine[d] = readings[i][d];
+  Point p;
+  p.time = std::chrono::system_clock::now();
+  read_meters(&p);
+  const UtcTime now = p.time;
+  const Joules& machine = p.machine;
   ProcessTreeUsage tree = read_tree();
   MachineCpuTimes cpu = read_machine_cpu(options_.proc_root);
 
@@ -202,9 +206,6 @@ void Tracker::sample_locked() {
   process_intervals_.push_back({last_.time, now, d_process.total()});
   machine_intervals_.push_back({last_.time, now, d_machine.total()});
 
-  Point p;
-  p.time = now;
-  p.machine = machine;
   p.process = last_.process;
   p.process += d_process;
   p.cpu_share_time = last_.cpu_share_time + cpu_share * dt;
@@ -229,6 +230,9 @@ PhaseResult Tracker::make_result(const std::string& name, const Point& a, const 
     r.cpu_share = (b.cpu_share_time - a.cpu_share_time) / r.duration_s;
     r.ram_share = (b.ram_share_time - a.ram_share_time) / r.duration_s;
   }
+  // The same devices at both ends: the meter's set is fixed at construction.
+  for (std::size_t g = 0; g < b.gpus.size() && g < a.gpus.size(); ++g)
+    r.gpus.push_back({b.gpus[g].index, b.gpus[g].joules - a.gpus[g].joules});
   for (Domain d : kAllDomains) {
     int i = domain_meter_[int(d)];
     r.measured[int(d)] = i >= 0 && meters_.meters[i]->measured();

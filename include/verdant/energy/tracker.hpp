@@ -69,6 +69,7 @@ struct PhaseResult {
   bool machine_reported = false;              // false: another tracker on this machine reports it
   std::array<bool, kDomainCount> measured{};  // per domain
   std::array<std::string, kDomainCount> source{};  // per domain label; "none" if no meter
+  std::vector<Meter::DeviceJoules> gpus;           // per GPU (whole devices, like gpu above)
   double cpu_share = 0;                            // time-weighted mean over the phase
   double ram_share = 0;
   double emissions_kg = 0;          // process share, PUE included
@@ -110,6 +111,10 @@ struct RunInfo {
   std::string currency;
   bool machine_leader = false;
   std::string machine_reason;
+  // What emissions.csv rows hold: "process" (the tree's share, the default) or "machine"
+  // (the whole machine, written only for phases whose machine_reported is true).
+  std::string tracking_mode = "process";
+  std::string python_version;  // for emissions.csv, set by the Python package
 };
 
 class Tracker {
@@ -153,9 +158,10 @@ class Tracker {
  private:
   struct Point {
     UtcTime time;
-    Joules machine;             // cumulative
-    Joules process;             // cumulative
-    double cpu_share_time = 0;  // integral of share over time, for the mean
+    Joules machine;                         // cumulative
+    Joules process;                         // cumulative
+    std::vector<Meter::DeviceJoules> gpus;  // cumulative, per GPU
+    double cpu_share_time = 0;              // integral of share over time, for the mean
     double ram_share_time = 0;
     double elapsed = 0;
     std::size_t interval_index = 0;  // intervals recorded so far
@@ -166,6 +172,7 @@ class Tracker {
     bool open = false;
   };
   void sample_locked();
+  void read_meters(Point* p);
   ProcessTreeUsage read_tree() const;
   PhaseResult make_result(const std::string& name, const Point& a, const Point& b) const;
   void run_sampler();
