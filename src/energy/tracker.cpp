@@ -9,10 +9,16 @@
 #include <random>
 #include <utility>
 
+#include "file_util.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/energy/procstat.hpp"
 
 namespace verdant::energy {
+
+struct Tracker::ProcFiles {
+  detail::RereadFile machine;  // <proc>/stat
+  detail::RereadFile root;     // <proc>/<root>/stat
+};
 
 namespace {
 
@@ -80,6 +86,9 @@ Tracker::Tracker(MeterSet meters, CarbonIntensity carbon, TrackerOptions options
   if (!(options_.interval_s > 0)) throw UsageError("sampling interval must be > 0 s");
   if (options_.price_per_kwh) validate_price(*options_.price_per_kwh);
   root_ = options_.root_pid ? options_.root_pid : ::getpid();
+  proc_.reset(
+      new ProcFiles{detail::RereadFile(options_.proc_root / "stat"),
+                    detail::RereadFile(options_.proc_root / std::to_string(root_) / "stat")});
   warnings_ = meters_.warnings;
   domain_meter_.fill(-1);
   for (std::size_t i = 0; i < meters_.meters.size(); ++i)
@@ -137,7 +146,7 @@ void Tracker::start() {
     p.time = std::chrono::system_clock::now();
     read_meters(&p);
     last_proc_cpu_ = read_tree().cpu_s;
-    last_busy_ = read_machine_cpu(options_.proc_root).busy_s;
+    last_busy_ = read_machine().busy_s;
     process_intervals_.clear();
     machine_intervals_.clear();
     phases_.clear();
@@ -178,8 +187,19 @@ void Tracker::read_meters(Point* p) {
 }
 
 ProcessTreeUsage Tracker::read_tree() const {
-  return options_.scan_descendants ? read_process_tree(options_.proc_root, root_)
-                                   : read_process_only(options_.proc_root, root_);
+  if (options_.scan_descendants) return read_process_tree(options_.proc_root, root_);
+  auto text = proc_->root.read();  // the process may have exited: zeros, as for a scan
+  return text ? parse_process_stat(*text) : ProcessTreeUsage{};
+}
+
+MachineCpuTimes Tracker::read_machine() const {
+  // After read_meters(): a meter may have just read the same file.
+  for (const auto& m : meters_.meters)
+    if (const MachineCpuTimes* t = m->machine_cpu(options_.proc_root)) return *t;
+  std::string why;
+  auto text = proc_->machine.read(&why);
+  if (!text) throw Error(why);
+  return parse_machine_cpu(*text, proc_->machine.path().string());
 }
 
 void Tracker::sample_locked() {
@@ -189,7 +209,7 @@ void Tracker::sample_locked() {
   const UtcTime now = p.time;
   const Joules& machine = p.machine;
   ProcessTreeUsage tree = read_tree();
-  MachineCpuTimes cpu = read_machine_cpu(options_.proc_root);
+  MachineCpuTimes cpu = read_machine();
 
   const Joules d_machine = machine - last_.machine;
   const double d_busy = cpu.busy_s - last_busy_;

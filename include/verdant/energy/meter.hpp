@@ -10,6 +10,8 @@
 
 namespace verdant::energy {
 
+struct MachineCpuTimes;  // procstat.hpp
+
 enum class Domain : int { cpu = 0, dram = 1, gpu = 2 };
 inline constexpr int kDomainCount = 3;
 inline constexpr std::array<Domain, kDomainCount> kAllDomains = {Domain::cpu, Domain::dram,
@@ -57,6 +59,11 @@ class Meter {
     double joules = 0;
   };
   virtual std::vector<DeviceJoules> device_joules() const { return {}; }
+  // For a meter that reads <proc_root>/stat at every read() (the estimate): that reading, so
+  // a tracker on the same proc root need not read the file a second time per sample.
+  virtual const MachineCpuTimes* machine_cpu(const std::filesystem::path& /*proc_root*/) const {
+    return nullptr;
+  }
 };
 
 // ---- RAPL through the powercap sysfs tree ------------------------------------------------
