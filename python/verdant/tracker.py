@@ -1,8 +1,8 @@
 """CodeCarbon's tracker API and Zeus's measurement windows over Verdant's C++ tracker.
 
 The meters are sampled by ``energy::Tracker`` on its own C++ thread, which never takes the
-GIL; a Python call here only marks a boundary (one sample, about 0.1 ms) or writes the
-outputs, through the same C++ sinks as ``verdant measure``.
+GIL; a Python call here only marks a boundary (one sample: about 35 us on a 2-core VM) or
+writes the outputs, through the same C++ sinks as ``verdant measure``.
 
 Arguments follow CodeCarbon's ``EmissionsTracker`` / ``OfflineEmissionsTracker`` /
 ``track_emissions`` (mlco2/codecarbon, ``codecarbon/emissions_tracker.py``, releases 2.x and
@@ -89,8 +89,9 @@ def _refuse_unsupported(kwargs: Dict[str, Any]) -> None:
 
 
 def _gpu_ids(value: Any) -> Optional[List[int]]:
-    """CodeCarbon's gpu_ids: a list of indices or a comma-separated string; None: every GPU
-    (or those CUDA_VISIBLE_DEVICES lists, as CodeCarbon does)."""
+    """CodeCarbon's gpu_ids: NVML indices as a list or a comma-separated string; None: every
+    GPU, or those CUDA_VISIBLE_DEVICES lists as CodeCarbon does (CUDA's order is NVML's
+    unless CUDA_DEVICE_ORDER says otherwise)."""
     source = "gpu_ids"
     if value is None:
         env = os.environ.get(_GPU_ENV)
@@ -330,18 +331,16 @@ class BaseEmissionsTracker:
             nvml_library=os.environ.get("VERDANT_NVML_LIBRARY", "libnvidia-ml.so.1"),
         )
         for w in self._tracker.warnings:
-            if w not in _warned:
-                _warned.add(w)
-                self._log.warning("%s", w)
+            self._warn_once(w)
 
         # The CSV's rows follow tracking_mode, but only one tracker per machine reports the
         # machine: the others write their own share, and say so in the row.
         self._info = self._tracker.run_info.copy()
         self._info.python_version = platform.python_version()
         if self._mode == "machine" and not self._info.machine_leader:
-            self._log.warning(
-                "tracking_mode 'machine': %s; writing this process's share instead",
-                self._info.machine_reason,
+            self._warn_once(
+                f"tracking_mode 'machine': {self._info.machine_reason}; writing this process's "
+                "share instead"
             )
             self._mode = "process"
         self._info.tracking_mode = self._mode
@@ -498,6 +497,12 @@ class BaseEmissionsTracker:
     def carbon_intensity(self) -> str:
         """The intensity and PUE that apply, in words."""
         return f"{self._info.carbon_description}; {self._info.pue_description}"
+
+    def _warn_once(self, message: str) -> None:
+        # Said once per process: a loop that makes a tracker per epoch need not repeat it.
+        if message not in _warned:
+            _warned.add(message)
+            self._log.warning("%s", message)
 
     def _ensure_started(self, what: str) -> None:
         if self._stopped:
