@@ -152,33 +152,16 @@ Samples load_inputs(const Args& a, const std::string& key, const runtime::Model&
   return s;
 }
 
-const char* encoding_name(vdm::Encoding e) {
-  switch (e) {
-    case vdm::Encoding::f32:
-      return "f32";
-    case vdm::Encoding::int8:
-      return "int8";
-    case vdm::Encoding::int8_csr:
-      return "int8-csr";
-    case vdm::Encoding::int8_bsr:
-      return "int8-bsr4x4";
-    default:
-      return "-";
-  }
-}
-
 int cmd_info(int argc, char** argv) {
   Args a = parse(argc, argv, {}, {});
   auto m = load_model(a.model);
   std::printf("model %s (%s): input %ux%ux%u, %zu outputs, %zu layers, %zu bytes, kernels %s\n",
               a.model.c_str(), m->name()[0] ? m->name() : "unnamed", m->input_c(), m->input_h(),
               m->input_w(), m->output_size(), m->num_layers(), m->file_size(), m->isa());
-  static const char* kinds[] = {"?", "linear", "conv2d", "flatten"};
   for (std::size_t i = 0; i < m->num_layers(); ++i) {
     const auto& l = m->layer(i);
-    std::printf("  %zu %-7s %-8s %ux%ux%u -> %ux%ux%u%s%s%s\n", i,
-                kinds[static_cast<int>(l.kind) & 3], encoding_name(l.encoding), l.in_c, l.in_h,
-                l.in_w, l.out_c, l.out_h, l.out_w,
+    std::printf("  %zu %-7s %-8s %ux%ux%u -> %ux%ux%u%s%s%s\n", i, vdm::layer_kind_name(l.kind),
+                vdm::encoding_name(l.encoding), l.in_c, l.in_h, l.in_w, l.out_c, l.out_h, l.out_w,
                 l.activation == vdm::Activation::relu ? " relu" : "",
                 l.pool == vdm::Pool::max   ? " maxpool"
                 : l.pool == vdm::Pool::avg ? " avgpool"
@@ -376,7 +359,7 @@ int cmd_finetune(int argc, char** argv) {
 
   const std::size_t data_bytes = s.count * (s.bytes_per_sample + 1);
   std::printf("fine-tuned the head (layer %zu, %s, %zux%zu) on %zu samples, %ld epochs, lr %g\n",
-              head, encoding_name(m->layer(head).encoding), classes, k, n_train, epochs, lr);
+              head, vdm::encoding_name(m->layer(head).encoding), classes, k, n_train, epochs, lr);
   std::printf("accuracy on %s: %.2f%% before, %.2f%% after\n",
               n_val > 0 ? "held-out samples" : "the training samples", before, after);
   std::printf("wrote %s (%zu bytes)\n", out_path.c_str(), bytes.size());

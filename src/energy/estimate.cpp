@@ -83,10 +83,11 @@ class EstimateMeter final : public Meter {
         cpu_label_("estimated (" + cpu_label + " x utilisation)"),
         ram_label_("estimated (" + ram_label + ")"),
         model_(std::move(model)),
-        last_(read_machine_cpu(proc_root_)) {}
+        stat_(proc_root_ / "stat"),
+        last_(read_stat()) {}
 
   Joules read() override {
-    MachineCpuTimes now = read_machine_cpu(proc_root_);
+    MachineCpuTimes now = read_stat();
     double d_busy = now.busy_s - last_.busy_s;
     double d_total = now.total_s - last_.total_s;
     if (d_total > 0 && d_busy >= 0) {
@@ -107,6 +108,9 @@ class EstimateMeter final : public Meter {
     return d == Domain::dram ? ram_label_ : cpu_label_;
   }
   std::vector<std::string> device_names() const override { return {model_}; }
+  const MachineCpuTimes* machine_cpu(const fs::path& proc_root) const override {
+    return proc_root == proc_root_ ? &last_ : nullptr;
+  }
 
  private:
   fs::path proc_root_;
@@ -114,8 +118,16 @@ class EstimateMeter final : public Meter {
   double ram_watts_;
   std::string label_, cpu_label_, ram_label_;
   std::string model_;
+  detail::RereadFile stat_;
   MachineCpuTimes last_;
   Joules total_;
+
+  MachineCpuTimes read_stat() {
+    std::string why;
+    auto text = stat_.read(&why);
+    if (!text) throw Error(why);
+    return parse_machine_cpu(*text, stat_.path().string());
+  }
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 // opaque handles, energy is in millijoules since the driver loaded, power in milliwatts.
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -23,6 +24,7 @@ using PowerFn = int (*)(nvmlDevice_t, unsigned int*);
 using NameFn = int (*)(nvmlDevice_t, char*, unsigned int);
 
 struct Gpu {
+  unsigned int index = 0;  // NVML's
   nvmlDevice_t handle = nullptr;
   std::string name;
   bool has_energy = false;
@@ -33,7 +35,7 @@ struct Gpu {
 
 class NvmlMeter final : public Meter {
  public:
-  explicit NvmlMeter(const std::string& library) : library_(library) {
+  NvmlMeter(const std::string& library, const std::vector<int>& gpu_ids) : library_(library) {
     lib_ = ::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!lib_) {
       const char* why = ::dlerror();
@@ -52,8 +54,20 @@ class NvmlMeter final : public Meter {
       unsigned int count = 0;
       check(count_fn(&count), "nvmlDeviceGetCount_v2");
       if (count == 0) throw Error("NVML: no GPU found");
-      for (unsigned int i = 0; i < count; ++i) {
+      std::vector<unsigned int> chosen;
+      for (int id : gpu_ids) {
+        if (id < 0 || static_cast<unsigned int>(id) >= count)
+          throw SettingError("gpu_ids", "gpu_ids: no GPU " + std::to_string(id) + " (NVML sees " +
+                                            std::to_string(count) + ", 0 to " +
+                                            std::to_string(count - 1) + ")");
+        if (std::find(chosen.begin(), chosen.end(), unsigned(id)) == chosen.end())
+          chosen.push_back(static_cast<unsigned int>(id));
+      }
+      if (gpu_ids.empty())
+        for (unsigned int i = 0; i < count; ++i) chosen.push_back(i);
+      for (unsigned int i : chosen) {
         Gpu g;
+        g.index = i;
         check(handle_fn(i, &g.handle), "nvmlDeviceGetHandleByIndex_v2");
         char name[96] = {0};
         if (name_fn && name_fn(g.handle, name, sizeof name) == 0)
@@ -117,6 +131,11 @@ class NvmlMeter final : public Meter {
     for (auto& g : gpus_) names.push_back(g.name);
     return names;
   }
+  std::vector<DeviceJoules> device_joules() const override {
+    std::vector<DeviceJoules> out;
+    for (auto& g : gpus_) out.push_back({static_cast<int>(g.index), g.joules});
+    return out;
+  }
 
  private:
   template <typename F>
@@ -149,8 +168,9 @@ class NvmlMeter final : public Meter {
 
 }  // namespace
 
-std::unique_ptr<Meter> make_nvml_meter(const std::string& library) {
-  return std::make_unique<NvmlMeter>(library);
+std::unique_ptr<Meter> make_nvml_meter(const std::string& library,
+                                       const std::vector<int>& gpu_ids) {
+  return std::make_unique<NvmlMeter>(library, gpu_ids);
 }
 
 }  // namespace verdant::energy

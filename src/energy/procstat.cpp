@@ -75,7 +75,10 @@ bool parse_pid_stat(const std::string& text, ProcEntry* out) {
 
 MachineCpuTimes read_machine_cpu(const fs::path& proc_root) {
   const fs::path path = proc_root / "stat";
-  std::string text = read_small_file_or_throw(path);
+  return parse_machine_cpu(read_small_file_or_throw(path), path.string());
+}
+
+MachineCpuTimes parse_machine_cpu(const std::string& text, const std::string& source) {
   std::istringstream lines(text);
   std::string line;
   MachineCpuTimes t;
@@ -83,7 +86,10 @@ MachineCpuTimes read_machine_cpu(const fs::path& proc_root) {
   int line_no = 0;
   while (std::getline(lines, line)) {
     ++line_no;
-    if (line.rfind("cpu", 0) != 0) continue;
+    if (line.rfind("cpu", 0) != 0) {
+      if (found) break;  // the cpu lines come first; the rest (intr: thousands of counters)
+      continue;          // is not needed
+    }
     if (line.size() > 3 && line[3] != ' ') {
       ++t.cpus;
       continue;
@@ -93,7 +99,7 @@ MachineCpuTimes read_machine_cpu(const fs::path& proc_root) {
     double x;
     while (in >> x) v.push_back(x);
     if (v.size() < 4)
-      throw Error(path.string() + ":" + std::to_string(line_no) +
+      throw Error(source + ":" + std::to_string(line_no) +
                   ": expected at least 4 counters on the cpu line");
     v.resize(8, 0.0);
     // user nice system idle iowait irq softirq steal (guest time is already in user).
@@ -103,7 +109,7 @@ MachineCpuTimes read_machine_cpu(const fs::path& proc_root) {
     t.total_s = (busy + idle) / clock_ticks();
     found = true;
   }
-  if (!found) throw Error(path.string() + ": no aggregate 'cpu' line");
+  if (!found) throw Error(source + ": no aggregate 'cpu' line");
   if (t.cpus == 0) t.cpus = 1;
   return t;
 }
@@ -148,10 +154,14 @@ ProcessTreeUsage read_process_tree(const fs::path& proc_root, pid_t root) {
 }
 
 ProcessTreeUsage read_process_only(const fs::path& proc_root, pid_t root) {
-  ProcessTreeUsage usage;
   auto text = read_small_file(proc_root / std::to_string(root) / "stat");
+  return text ? parse_process_stat(*text) : ProcessTreeUsage{};
+}
+
+ProcessTreeUsage parse_process_stat(const std::string& text) {
+  ProcessTreeUsage usage;
   ProcEntry e;
-  if (!text || !parse_pid_stat(*text, &e)) return usage;
+  if (!parse_pid_stat(text, &e)) return usage;
   usage.cpu_s = e.cpu_ticks / clock_ticks();
   usage.rss_bytes = e.rss_pages * page_size();
   usage.processes = 1;

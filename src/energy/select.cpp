@@ -1,5 +1,7 @@
 // Meter selection: RAPL when its counters can be read, otherwise the TDP estimate with a
 // warning that says why; NVML on top when a GPU answers.
+#include <string>
+
 #include "verdant/core/error.hpp"
 #include "verdant/energy/meter.hpp"
 
@@ -32,9 +34,14 @@ MeterSet select_meters(const MeterOptions& options) {
   if (!have_cpu) set.meters.push_back(make_estimate_meter(options.estimate));
   if (options.use_nvml) {
     try {
-      set.meters.push_back(make_nvml_meter(options.nvml_library));
-    } catch (const Error&) {
-      // No GPU or no driver is the normal case on CPU machines: nothing to warn about.
+      set.meters.push_back(make_nvml_meter(options.nvml_library, options.gpu_ids));
+    } catch (const SettingError&) {
+      throw;  // GPUs asked for by index that are not there
+    } catch (const Error& e) {
+      // No GPU or no driver is the normal case on CPU machines: nothing to warn about, unless
+      // GPUs were asked for.
+      if (!options.gpu_ids.empty())
+        throw SettingError("gpu_ids", std::string("gpu_ids: GPUs asked for, but ") + e.what());
     }
   }
   return set;

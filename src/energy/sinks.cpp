@@ -91,7 +91,15 @@ const std::vector<std::string>& codecarbon_columns() {
   return columns;
 }
 
-std::string emissions_csv_row(const PhaseResult& p, const RunInfo& info) {
+std::string emissions_csv_row(const PhaseResult& phase, const RunInfo& info) {
+  // tracking_mode "machine" writes the machine's figures, but only where this tracker
+  // reports the machine; otherwise the row is the process share and says so.
+  const bool machine = info.tracking_mode == "machine" && phase.machine_reported;
+  PhaseResult p = phase;
+  if (machine) {
+    p.process = phase.machine;
+    p.emissions_kg = phase.machine_emissions_kg;
+  }
   const double kwh = 1.0 / kJoulesPerKwh;
   std::vector<std::string> f = {iso_time(p.end),
                                 info.project_name,
@@ -113,7 +121,7 @@ std::string emissions_csv_row(const PhaseResult& p, const RunInfo& info) {
                                 info.cloud_provider,
                                 info.cloud_region,
                                 info.os,
-                                "",  // python_version: not a Python process
+                                info.python_version,  // empty: not a Python process
                                 "",  // codecarbon_version: written by Verdant, not CodeCarbon
                                 std::to_string(info.cpu_count),
                                 info.cpu_model,
@@ -122,7 +130,7 @@ std::string emissions_csv_row(const PhaseResult& p, const RunInfo& info) {
                                 "",  // longitude: not looked up (no network)
                                 "",  // latitude
                                 num(info.ram_total_gb),
-                                "process",
+                                machine ? "machine" : "process",
                                 info.on_cloud ? "Y" : "N",
                                 num(info.pue)};
   std::string row;

@@ -9,10 +9,16 @@
 #include <random>
 #include <utility>
 
+#include "file_util.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/energy/procstat.hpp"
 
 namespace verdant::energy {
+
+struct Tracker::ProcFiles {
+  detail::RereadFile machine;  // <proc>/stat
+  detail::RereadFile root;     // <proc>/<root>/stat
+};
 
 namespace {
 
@@ -80,6 +86,9 @@ Tracker::Tracker(MeterSet meters, CarbonIntensity carbon, TrackerOptions options
   if (!(options_.interval_s > 0)) throw UsageError("sampling interval must be > 0 s");
   if (options_.price_per_kwh) validate_price(*options_.price_per_kwh);
   root_ = options_.root_pid ? options_.root_pid : ::getpid();
+  proc_.reset(
+      new ProcFiles{detail::RereadFile(options_.proc_root / "stat"),
+                    detail::RereadFile(options_.proc_root / std::to_string(root_) / "stat")});
   warnings_ = meters_.warnings;
   domain_meter_.fill(-1);
   for (std::size_t i = 0; i < meters_.meters.size(); ++i)
@@ -135,12 +144,9 @@ void Tracker::start() {
     if (running_) throw Error("energy tracker: start() called twice");
     Point p;
     p.time = std::chrono::system_clock::now();
-    std::vector<Joules> readings;
-    for (auto& m : meters_.meters) readings.push_back(m->read());
-    for (Domain d : kAllDomains)
-      if (int i = domain_meter_[int(d)]; i >= 0) p.machine[d] = readings[i][d];
+    read_meters(&p);
     last_proc_cpu_ = read_tree().cpu_s;
-    last_busy_ = read_machine_cpu(options_.proc_root).busy_s;
+    last_busy_ = read_machine().busy_s;
     process_intervals_.clear();
     machine_intervals_.clear();
     phases_.clear();
@@ -171,21 +177,39 @@ void Tracker::sample_now() {
   sample_locked();
 }
 
-ProcessTreeUsage Tracker::read_tree() const {
-  return options_.scan_descendants ? read_process_tree(options_.proc_root, root_)
-                                   : read_process_only(options_.proc_root, root_);
-}
-
-void Tracker::sample_locked() {
-  const UtcTime now = std::chrono::system_clock::now();
+void Tracker::read_meters(Point* p) {
   std::vector<Joules> readings;
   readings.reserve(meters_.meters.size());
   for (auto& m : meters_.meters) readings.push_back(m->read());
-  Joules machine;
   for (Domain d : kAllDomains)
-    if (int i = domain_meter_[int(d)]; i >= 0) machine[d] = readings[i][d];
+    if (int i = domain_meter_[int(d)]; i >= 0) p->machine[d] = readings[i][d];
+  if (int i = domain_meter_[int(Domain::gpu)]; i >= 0) p->gpus = meters_.meters[i]->device_joules();
+}
+
+ProcessTreeUsage Tracker::read_tree() const {
+  if (options_.scan_descendants) return read_process_tree(options_.proc_root, root_);
+  auto text = proc_->root.read();  // the process may have exited: zeros, as for a scan
+  return text ? parse_process_stat(*text) : ProcessTreeUsage{};
+}
+
+MachineCpuTimes Tracker::read_machine() const {
+  // After read_meters(): a meter may have just read the same file.
+  for (const auto& m : meters_.meters)
+    if (const MachineCpuTimes* t = m->machine_cpu(options_.proc_root)) return *t;
+  std::string why;
+  auto text = proc_->machine.read(&why);
+  if (!text) throw Error(why);
+  return parse_machine_cpu(*text, proc_->machine.path().string());
+}
+
+void Tracker::sample_locked() {
+  Point p;
+  p.time = std::chrono::system_clock::now();
+  read_meters(&p);
+  const UtcTime now = p.time;
+  const Joules& machine = p.machine;
   ProcessTreeUsage tree = read_tree();
-  MachineCpuTimes cpu = read_machine_cpu(options_.proc_root);
+  MachineCpuTimes cpu = read_machine();
 
   const Joules d_machine = machine - last_.machine;
   const double d_busy = cpu.busy_s - last_busy_;
@@ -202,9 +226,6 @@ void Tracker::sample_locked() {
   process_intervals_.push_back({last_.time, now, d_process.total()});
   machine_intervals_.push_back({last_.time, now, d_machine.total()});
 
-  Point p;
-  p.time = now;
-  p.machine = machine;
   p.process = last_.process;
   p.process += d_process;
   p.cpu_share_time = last_.cpu_share_time + cpu_share * dt;
@@ -229,6 +250,9 @@ PhaseResult Tracker::make_result(const std::string& name, const Point& a, const 
     r.cpu_share = (b.cpu_share_time - a.cpu_share_time) / r.duration_s;
     r.ram_share = (b.ram_share_time - a.ram_share_time) / r.duration_s;
   }
+  // The same devices at both ends: the meter's set is fixed at construction.
+  for (std::size_t g = 0; g < b.gpus.size() && g < a.gpus.size(); ++g)
+    r.gpus.push_back({b.gpus[g].index, b.gpus[g].joules - a.gpus[g].joules});
   for (Domain d : kAllDomains) {
     int i = domain_meter_[int(d)];
     r.measured[int(d)] = i >= 0 && meters_.meters[i]->measured();

@@ -178,6 +178,22 @@ TEST(Estimate, TdpTimesUtilisationPlusRam) {
   EXPECT_NEAR(j[Domain::dram], 6.0, 1e-9);
 }
 
+TEST(Estimate, ItsProcStatReadingServesATrackerOnTheSameRoot) {
+  TempDir t;
+  write_fake_proc(t / "proc", "AMD EPYC", 4.0);
+  EstimateOptions o;
+  o.proc_root = t / "proc";
+  o.cpu_tdp_w = 100;
+  auto meter = make_estimate_meter(o);
+  write_stat(t / "proc", 1000 + 2 * ticks(), 1000);  // rewritten in place, as /proc's are
+  meter->read();
+  const MachineCpuTimes* seen = meter->machine_cpu(t / "proc");
+  ASSERT_NE(seen, nullptr);
+  EXPECT_DOUBLE_EQ(seen->busy_s, (1000.0 + 2 * ticks()) / ticks());
+  EXPECT_EQ(seen->cpus, 2);
+  EXPECT_EQ(meter->machine_cpu("/proc"), nullptr);  // another root: the tracker reads its own
+}
+
 TEST(Estimate, UnknownModelUsesCodeCarbonDefault) {
   TempDir t;
   write_fake_proc(t / "proc", "AMD EPYC", 4.0);  // what this project's machine reports

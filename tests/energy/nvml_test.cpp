@@ -32,6 +32,33 @@ TEST_F(Nvml, EnergyCounterPath) {
   EXPECT_DOUBLE_EQ(meter->read()[Domain::cpu], 0.0);
 }
 
+TEST_F(Nvml, GpuIdsPickDevicesAndEachReportsItsOwnEnergy) {
+  ::setenv("FAKE_NVML_DEVICES", "3", 1);
+  auto meter = make_nvml_meter(VERDANT_FAKE_NVML, {2, 0});
+  EXPECT_EQ(meter->device_names(), (std::vector<std::string>{"Fake GPU 2", "Fake GPU 0"}));
+  EXPECT_TRUE(meter->device_joules().size() == 2 && meter->device_joules()[0].joules == 0);
+  EXPECT_DOUBLE_EQ(meter->read()[Domain::gpu], 3.0);  // two GPUs, 1.5 J each
+  auto devices = meter->device_joules();
+  ASSERT_EQ(devices.size(), 2u);
+  EXPECT_EQ(devices[0].index, 2);
+  EXPECT_EQ(devices[1].index, 0);
+  EXPECT_DOUBLE_EQ(devices[0].joules, 1.5);
+  EXPECT_DOUBLE_EQ(devices[1].joules, 1.5);
+  try {
+    make_nvml_meter(VERDANT_FAKE_NVML, {3});
+    FAIL();
+  } catch (const SettingError& e) {
+    EXPECT_EQ(e.setting(), "gpu_ids");
+    EXPECT_EQ(std::string(e.what()), "gpu_ids: no GPU 3 (NVML sees 3, 0 to 2)");
+  }
+  // Asked-for GPUs without NVML are an error, not a silent CPU-only run.
+  MeterOptions o;
+  o.force_estimate = true;
+  o.nvml_library = "/nonexistent/libnvidia-ml.so.1";
+  o.gpu_ids = {0};
+  EXPECT_THROW(select_meters(o), SettingError);
+}
+
 TEST_F(Nvml, PowerSamplingPathIntegratesOverTime) {
   ::setenv("FAKE_NVML_MODE", "power", 1);
   auto outer_start = std::chrono::steady_clock::now();

@@ -136,6 +136,35 @@ TEST(EmissionsCsv, AppendsRowsWithTheHeaderOnceInCodeCarbonUnits) {
   EXPECT_DOUBLE_EQ(std::stod(col("ram_total_size")), 23.5);  // GB
 }
 
+TEST(EmissionsCsv, MachineModeWritesTheMachineOnlyWhereThisTrackerReportsIt) {
+  TempDir t;
+  auto path = t / "emissions.csv";
+  PhaseResult leader = sample_phase();
+  PhaseResult other = sample_phase();
+  other.machine_reported = false;
+  RunInfo info = sample_info();
+  info.tracking_mode = "machine";
+  info.python_version = "3.11.2";
+  std::vector<PhaseResult> phases = {leader, other};
+  append_emissions_csv(path, phases, info);
+  auto rows = read_csv(read_file_text(path));
+  ASSERT_EQ(rows.size(), 3u);
+  auto col = [&](std::size_t row, const std::string& name) {
+    for (std::size_t i = 0; i < rows[0].size(); ++i)
+      if (rows[0][i] == name) return rows[row][i];
+    ADD_FAILURE() << "no column " << name;
+    return std::string();
+  };
+  EXPECT_EQ(col(1, "tracking_mode"), "machine");
+  EXPECT_DOUBLE_EQ(std::stod(col(1, "cpu_energy")), 720.0 / 3.6e6);
+  EXPECT_DOUBLE_EQ(std::stod(col(1, "emissions")), 0.0001);
+  EXPECT_EQ(col(1, "python_version"), "3.11.2");
+  // Another tracker reports this machine: the row is the process share, labelled so.
+  EXPECT_EQ(col(2, "tracking_mode"), "process");
+  EXPECT_DOUBLE_EQ(std::stod(col(2, "cpu_energy")), 360.0 / 3.6e6);
+  EXPECT_DOUBLE_EQ(std::stod(col(2, "emissions")), 0.0000522);
+}
+
 TEST(EmissionsCsv, ForeignHeaderIsBackedUpLikeCodeCarbon) {
   TempDir t;
   auto path = t / "emissions.csv";

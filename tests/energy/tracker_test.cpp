@@ -157,6 +157,51 @@ TEST(Tracker, SecondTrackerOnTheMachineReportsOnlyItsShare) {
   EXPECT_EQ(r.source[0], "estimated (test)");
 }
 
+// Two GPUs seen one by one: GPU 1 draws 1 J per read, GPU 3 draws 3 J.
+class TwoGpuMeter : public Meter {
+ public:
+  Joules read() override {
+    ++reads_;
+    Joules j;
+    j[Domain::gpu] = 4.0 * reads_;
+    return j;
+  }
+  std::string name() const override { return "nvml"; }
+  bool measured() const override { return true; }
+  std::vector<Domain> domains() const override { return {Domain::gpu}; }
+  std::string source() const override { return "measured (two gpus)"; }
+  std::vector<DeviceJoules> device_joules() const override {
+    return {{1, 1.0 * reads_}, {3, 3.0 * reads_}};
+  }
+
+ private:
+  int reads_ = 0;
+};
+
+TEST(Tracker, PhasesReportEachGpuByIndex) {
+  TempDir t;
+  std::atomic<int> reads{0};
+  MeterSet set = scripted(&reads);
+  set.meters.insert(set.meters.begin(), std::make_unique<TwoGpuMeter>());
+  Tracker tracker(std::move(set), CarbonIntensity::constant(475, "world"), quiet_options(t));
+  tracker.start();
+  PhaseResult window;
+  {
+    auto outer = tracker.phase("outer");
+    window = tracker.phase("inner").end();
+  }
+  tracker.stop();
+  ASSERT_EQ(window.gpus.size(), 2u);
+  EXPECT_EQ(window.gpus[0].index, 1);
+  EXPECT_EQ(window.gpus[1].index, 3);
+  EXPECT_DOUBLE_EQ(window.gpus[0].joules, 1.0);
+  EXPECT_DOUBLE_EQ(window.gpus[1].joules, 3.0);
+  EXPECT_DOUBLE_EQ(window.machine[Domain::gpu], 4.0);  // the first meter covering gpu
+  auto all = tracker.results();
+  ASSERT_EQ(all[1].name, "outer");
+  EXPECT_DOUBLE_EQ(all[1].gpus[1].joules, 9.0);  // begin inner, end inner, end outer
+}
+
 TEST(Tracker, SeriesNotCoveringTheRunFallsBackToItsMeanAndSaysSo) {
   TempDir t;
   std::atomic<int> reads{0};

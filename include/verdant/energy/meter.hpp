@@ -10,6 +10,8 @@
 
 namespace verdant::energy {
 
+struct MachineCpuTimes;  // procstat.hpp
+
 enum class Domain : int { cpu = 0, dram = 1, gpu = 2 };
 inline constexpr int kDomainCount = 3;
 inline constexpr std::array<Domain, kDomainCount> kAllDomains = {Domain::cpu, Domain::dram,
@@ -50,6 +52,18 @@ class Meter {
   virtual std::string source(Domain) const { return source(); }
   // Names of the devices measured (GPU models for NVML, the CPU model for the estimate).
   virtual std::vector<std::string> device_names() const { return {}; }
+  // Per-device cumulative joules as of the last read(), for meters that see devices one by
+  // one (NVML: one entry per GPU tracked, by its NVML index); empty otherwise.
+  struct DeviceJoules {
+    int index = 0;
+    double joules = 0;
+  };
+  virtual std::vector<DeviceJoules> device_joules() const { return {}; }
+  // For a meter that reads <proc_root>/stat at every read() (the estimate): that reading, so
+  // a tracker on the same proc root need not read the file a second time per sample.
+  virtual const MachineCpuTimes* machine_cpu(const std::filesystem::path& /*proc_root*/) const {
+    return nullptr;
+  }
 };
 
 // ---- RAPL through the powercap sysfs tree ------------------------------------------------
@@ -62,7 +76,10 @@ std::unique_ptr<Meter> make_rapl_meter(const std::filesystem::path& powercap_roo
 // Throws verdant::Error (one line: library or call that failed) when NVML cannot be used.
 // Uses nvmlDeviceGetTotalEnergyConsumption where the GPU supports it, otherwise samples
 // nvmlDeviceGetPowerUsage at each read() and integrates (trapezoids).
-std::unique_ptr<Meter> make_nvml_meter(const std::string& library = "libnvidia-ml.so.1");
+// `gpu_ids`: the NVML indices to track (empty: every GPU). An index NVML does not know ->
+// SettingError naming gpu_ids.
+std::unique_ptr<Meter> make_nvml_meter(const std::string& library = "libnvidia-ml.so.1",
+                                       const std::vector<int>& gpu_ids = {});
 
 // ---- Estimate from TDP and utilisation ------------------------------------------------------
 // CodeCarbon's constant-mode default when a CPU model is not in the table: 85 W.
@@ -98,6 +115,7 @@ struct MeterOptions {
   std::filesystem::path powercap_root = "/sys/class/powercap";
   std::string nvml_library = "libnvidia-ml.so.1";
   bool use_nvml = true;
+  std::vector<int> gpu_ids;  // NVML indices to track; empty: every GPU
   bool force_estimate = false;
   EstimateOptions estimate;
 };

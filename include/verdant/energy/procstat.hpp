@@ -16,6 +16,8 @@ struct MachineCpuTimes {
 };
 // Throws verdant::Error naming the file when /proc/stat is missing or malformed.
 MachineCpuTimes read_machine_cpu(const std::filesystem::path& proc_root);
+// The same from the text of a /proc/stat; `source` names it in errors.
+MachineCpuTimes parse_machine_cpu(const std::string& text, const std::string& source);
 
 struct ProcessTreeUsage {
   double cpu_s = 0;      // utime+stime+cutime+cstime over the live tree (reaped children
@@ -31,6 +33,8 @@ struct ProcessTreeUsage {
 ProcessTreeUsage read_process_tree(const std::filesystem::path& proc_root, pid_t root);
 // Only `root` itself (its cutime/cstime still hold the children it has reaped): one file.
 ProcessTreeUsage read_process_only(const std::filesystem::path& proc_root, pid_t root);
+// The same from the text of /proc/<pid>/stat (zeros when it is malformed).
+ProcessTreeUsage parse_process_stat(const std::string& text);
 
 // MemTotal from meminfo, in bytes. Throws verdant::Error if missing.
 double read_mem_total_bytes(const std::filesystem::path& proc_root);

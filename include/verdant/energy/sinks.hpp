@@ -21,7 +21,9 @@ const std::vector<std::string>& codecarbon_columns();
 
 // One CSV row (no newline) for a phase, in codecarbon_columns() order. The figures are the
 // process tree's share (tracking_mode "process"), so ranks on one machine never add up to
-// more than the machine. Fields with commas or quotes are quoted.
+// more than the machine; with RunInfo::tracking_mode "machine" they are the whole machine's
+// where the phase reports it (else the share, and the row says "process"). Fields with
+// commas or quotes are quoted.
 std::string emissions_csv_row(const PhaseResult& phase, const RunInfo& info);
 // Appends rows to `path` like CodeCarbon: the header once when the file is new; an existing
 // file with another header is kept as <path>.bak and a new file is started (also like

@@ -11,9 +11,10 @@
 // Attribution: cpu share = the tree's CPU time / the machine's busy CPU time over each
 // sampling interval; dram share = the tree's resident memory / MemTotal; gpu: NVML reports
 // whole devices, so the GPUs' energy is attributed to the tracked process in full.
-// Overhead: one sample reads the meters, /proc/stat and either the root's /proc/<pid>/stat
-// (scan_descendants = false: ~0.1 ms) or that of every process (~5-9 ms with 120-200
-// processes on this project's VM: under 1% of one core at the default 1 s interval).
+// Overhead: one sample reads the meters, /proc/stat (once: the estimate meter's reading is
+// reused) and either the root's /proc/<pid>/stat through descriptors kept open
+// (scan_descendants = false: ~35 us on this project's VM) or that of every process (~5-9 ms
+// with 120-200 processes: under 1% of one core at the default 1 s interval).
 // Phase boundaries also sample: open phases per epoch, not per step.
 #include <sys/types.h>
 
@@ -35,6 +36,7 @@
 namespace verdant::energy {
 
 struct ProcessTreeUsage;  // procstat.hpp
+struct MachineCpuTimes;   // procstat.hpp
 
 // An electricity price per kWh must be a finite number >= 0. Throws SettingError ("price")
 // "price must be a finite number of money per kWh >= 0, got X" otherwise; Tracker checks
@@ -69,6 +71,7 @@ struct PhaseResult {
   bool machine_reported = false;              // false: another tracker on this machine reports it
   std::array<bool, kDomainCount> measured{};  // per domain
   std::array<std::string, kDomainCount> source{};  // per domain label; "none" if no meter
+  std::vector<Meter::DeviceJoules> gpus;           // per GPU (whole devices, like gpu above)
   double cpu_share = 0;                            // time-weighted mean over the phase
   double ram_share = 0;
   double emissions_kg = 0;          // process share, PUE included
@@ -110,6 +113,10 @@ struct RunInfo {
   std::string currency;
   bool machine_leader = false;
   std::string machine_reason;
+  // What emissions.csv rows hold: "process" (the tree's share, the default) or "machine"
+  // (the whole machine, written only for phases whose machine_reported is true).
+  std::string tracking_mode = "process";
+  std::string python_version;  // for emissions.csv, set by the Python package
 };
 
 class Tracker {
@@ -153,9 +160,10 @@ class Tracker {
  private:
   struct Point {
     UtcTime time;
-    Joules machine;             // cumulative
-    Joules process;             // cumulative
-    double cpu_share_time = 0;  // integral of share over time, for the mean
+    Joules machine;                         // cumulative
+    Joules process;                         // cumulative
+    std::vector<Meter::DeviceJoules> gpus;  // cumulative, per GPU
+    double cpu_share_time = 0;              // integral of share over time, for the mean
     double ram_share_time = 0;
     double elapsed = 0;
     std::size_t interval_index = 0;  // intervals recorded so far
@@ -166,7 +174,9 @@ class Tracker {
     bool open = false;
   };
   void sample_locked();
+  void read_meters(Point* p);
   ProcessTreeUsage read_tree() const;
+  MachineCpuTimes read_machine() const;
   PhaseResult make_result(const std::string& name, const Point& a, const Point& b) const;
   void run_sampler();
 
@@ -177,6 +187,8 @@ class Tracker {
   RunInfo info_;
   std::vector<std::string> warnings_;
   pid_t root_ = 0;
+  struct ProcFiles;  // the /proc files every sample reads, kept open
+  std::unique_ptr<ProcFiles> proc_;
   double mem_total_bytes_ = 0;
   std::array<int, kDomainCount> domain_meter_{};  // index of the meter covering it, -1 none
 

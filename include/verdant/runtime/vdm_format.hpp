@@ -32,6 +32,34 @@ enum class TensorRole : std::uint32_t {
 };
 enum class DataType : std::uint32_t { f32 = 0, i8 = 1, i32 = 2, u8 = 3, u16 = 4, u32 = 5 };
 
+// Names for listings (verdant-edge info, the Python package's Model.info()).
+constexpr const char* layer_kind_name(LayerKind k) {
+  switch (k) {
+    case LayerKind::linear:
+      return "linear";
+    case LayerKind::conv2d:
+      return "conv2d";
+    case LayerKind::flatten:
+      return "flatten";
+  }
+  return "?";
+}
+constexpr const char* encoding_name(Encoding e) {
+  switch (e) {
+    case Encoding::f32:
+      return "f32";
+    case Encoding::int8:
+      return "int8";
+    case Encoding::int8_csr:
+      return "int8-csr";
+    case Encoding::int8_bsr:
+      return "int8-bsr4x4";
+    case Encoding::none:
+      break;
+  }
+  return "-";
+}
+
 // Offset 0.
 struct FileHeader {
   char magic[4];                      // kMagic
