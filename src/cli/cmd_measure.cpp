@@ -10,11 +10,13 @@
 #include <vector>
 
 #include "command.hpp"
+#include "options.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/core/io.hpp"
 #include "verdant/energy/carbon.hpp"
 #include "verdant/energy/measure.hpp"
 #include "verdant/energy/meter.hpp"
+#include "verdant/energy/power_model.hpp"
 #include "verdant/energy/sinks.hpp"
 #include "verdant/energy/tracker.hpp"
 
@@ -31,6 +33,7 @@ struct MeasureArgs {
   std::string project = "verdant";
   std::string experiment;
   std::optional<double> cpu_tdp;
+  std::filesystem::path power_model;
   bool estimate_only = false;
   std::string prometheus_file;
   std::optional<int> metrics_port;
@@ -48,6 +51,7 @@ int run_measure(const MeasureArgs& a) {
   // Cost settings first, so that nothing is created or printed before they are known good.
   if (a.pue) en::validate_pue(*a.pue);
   if (a.price) en::validate_price(*a.price);
+  if (!a.power_model.empty()) en::validate_power_model(a.power_model);
 
   en::LocationRequest loc;
   loc.country = a.country;
@@ -72,6 +76,8 @@ int run_measure(const MeasureArgs& a) {
   en::MeterOptions mo;
   mo.force_estimate = a.estimate_only;
   mo.estimate.cpu_tdp_w = a.cpu_tdp;
+  mo.estimate.power_model = a.power_model;
+  mo.estimate.cloud_provider = en::cloud_provider_of(a.cloud);
   en::MeterSet meters = en::select_meters(mo);
   for (auto& w : meters.warnings) std::fprintf(stderr, "verdant: warning: %s\n", w.c_str());
 
@@ -142,8 +148,8 @@ const bool registered = register_command(
        sub.add_option("--experiment-id", a->experiment, "experiment_id in emissions.csv");
        sub.add_option("--cpu-tdp", a->cpu_tdp,
                       "CPU TDP in watts for the estimate (overrides the table)");
-       sub.add_flag("--estimate", a->estimate_only,
-                    "Use the TDP estimate even if RAPL is readable");
+       add_energy_model_options(sub, a->power_model);
+       sub.add_flag("--estimate", a->estimate_only, "Use the estimate even if RAPL is readable");
        sub.add_option("--prometheus-file", a->prometheus_file,
                       "Also write Prometheus text (node_exporter textfile collector)");
        sub.add_option("--metrics-port", a->metrics_port,

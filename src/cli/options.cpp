@@ -97,6 +97,12 @@ void add_location_options(CLI::App& app, energy::LocationRequest& location,
       ->check(non_negative());
 }
 
+void add_energy_model_options(CLI::App& app, std::filesystem::path& power_model) {
+  app.add_option("--power-model", power_model,
+                 "Power model FILE from `verdant calibrate` on a twin machine, for the estimate "
+                 "where RAPL is not readable");
+}
+
 void add_training_options(CLI::App& app, train::TrainingOptions& o, TrainingFlags& flags) {
   app.add_option("--model", o.model,
                  "Built-in model (mlp, lenet5), YAML model file or checkpoint to start from")
@@ -149,6 +155,7 @@ void add_training_options(CLI::App& app, train::TrainingOptions& o, TrainingFlag
   app.add_flag("--no-energy", flags.no_energy,
                "Do not track energy (no emissions.csv / energy.jsonl)");
   add_location_options(app, o.energy.location, o.energy.price_per_kwh);
+  add_energy_model_options(app, o.energy.power_model);
   app.add_option("--energy-interval", o.energy.interval_s, "Energy sampling interval in seconds")
       ->check(positive())
       ->capture_default_str();

@@ -3,6 +3,7 @@
 // checks they use (CLI11 validators, each stated here once).
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <string>
 
 #include "verdant/energy/carbon.hpp"
@@ -31,6 +32,8 @@ void add_data_options(CLI::App& app, data::DataOptions& data,
 // --country, --cloud, --grid-zone, --pue, --price.
 void add_location_options(CLI::App& app, energy::LocationRequest& location,
                           std::optional<double>& price);
+// --power-model: a `verdant calibrate` fit for the estimate where no counter is readable.
+void add_energy_model_options(CLI::App& app, std::filesystem::path& power_model);
 // What `train` and `compress` share: model and data, the budget, the optimizer and schedule,
 // the output and resume, energy. `defaults` documents the verb's own defaults in --help.
 struct TrainingFlags {

@@ -86,7 +86,7 @@ Tracker::Tracker(MeterSet meters, CarbonIntensity carbon, TrackerOptions options
     for (Domain d : meters_.meters[i]->domains())
       if (domain_meter_[static_cast<int>(d)] < 0) domain_meter_[static_cast<int>(d)] = int(i);
   try {
-    mem_total_bytes_ = read_mem_total_bytes(options_.proc_root);
+    mem_total_bytes_ = read_memory_usage(options_.proc_root).total_bytes;
   } catch (const Error& e) {
     warnings_.push_back(std::string(e.what()) + "; memory share not attributed");
   }
@@ -187,12 +187,22 @@ void Tracker::sample_locked() {
   ProcessTreeUsage tree = read_tree();
   MachineCpuTimes cpu = read_machine_cpu(options_.proc_root);
 
+  MemoryUsage memory;
+  if (mem_total_bytes_ > 0) {
+    try {
+      memory = read_memory_usage(options_.proc_root);
+    } catch (const Error&) {
+      // meminfo vanished mid-run: this interval charges no memory share.
+    }
+  }
+
   const Joules d_machine = machine - last_.machine;
   const double d_busy = cpu.busy_s - last_busy_;
   const double d_proc = tree.cpu_s - last_proc_cpu_;
   const double cpu_share = d_busy > 0 ? std::clamp(d_proc / d_busy, 0.0, 1.0) : 0.0;
+  // The memory estimate charges memory in use, so a process's share is of that.
   const double ram_share =
-      mem_total_bytes_ > 0 ? std::clamp(tree.rss_bytes / mem_total_bytes_, 0.0, 1.0) : 0.0;
+      memory.used_bytes > 0 ? std::clamp(tree.rss_bytes / memory.used_bytes, 0.0, 1.0) : 0.0;
   Joules d_process;
   d_process[Domain::cpu] = d_machine[Domain::cpu] * cpu_share;
   d_process[Domain::dram] = d_machine[Domain::dram] * ram_share;
@@ -358,6 +368,15 @@ std::string measurement_label(const PhaseResult& r) {
   const std::string kind = measurement_kind(r);
   // Each source already starts with "measured" or "estimated": say it once.
   return sources.rfind(kind, 0) == 0 ? sources : kind + ": " + sources;
+}
+
+std::string power_label(const PhaseResult& r, Domain d, bool machine) {
+  if (std::string(domain_kind(r, d)) == "none") return "none";
+  const double joules = machine ? r.machine[d] : r.process[d];
+  char watts[32];
+  std::snprintf(watts, sizeof watts, "%.3g W ", r.duration_s > 0 ? joules / r.duration_s : 0.0);
+  // The source reads "estimated (...)" or "measured (...)": the kind stays on the figure.
+  return watts + r.source[int(d)];
 }
 
 }  // namespace verdant::energy

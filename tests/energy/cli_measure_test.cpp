@@ -20,16 +20,20 @@ struct CliRun {
   std::string err;
 };
 
-// Runs `verdant measure ARGS` in `dir` with stderr captured; the machine lock is private.
-CliRun measure(const TempDir& dir, const std::string& args) {
+// Runs `verdant ARGS` in `dir` with stderr captured; the machine lock is private.
+CliRun verdant(const TempDir& dir, const std::string& args) {
   std::string cmd = "cd '" + dir.path().string() + "' && VERDANT_MACHINE_LOCK='" +
-                    (dir / "lock").string() + "' '" VERDANT_EXE "' measure " + args +
+                    (dir / "lock").string() + "' '" VERDANT_EXE "' " + args +
                     " 2> stderr.txt > stdout.txt";
   int status = std::system(cmd.c_str());
   CliRun r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.err = read_file_text(dir / "stderr.txt");
   return r;
+}
+
+CliRun measure(const TempDir& dir, const std::string& args) {
+  return verdant(dir, "measure " + args);
 }
 
 TEST(MeasureCli, ExitCodePassesThroughAndFilesAreWritten) {
@@ -119,6 +123,18 @@ TEST(MeasureCli, OutputsThatCannotBeWrittenAreRefusedBeforeTheCommandRuns) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(std::filesystem::exists(t / "MARKER"));
   EXPECT_TRUE(std::filesystem::exists(t / "new/folder/energy.jsonl"));
+}
+
+TEST(MeasureCli, BadPowerModelNamesTheFlagBeforeTheCommandRuns) {
+  TempDir t;
+  write_text(t / "model.json", "{\"format\": \"something else\"}");
+  CliRun r = measure(t, "--power-model model.json --out out -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "verdant: error: --power-model model.json: not a power model (no \"format\": "
+            "\"verdant power model\"); `verdant calibrate` writes one\n");
+  EXPECT_FALSE(std::filesystem::exists(t / "MARKER"));
+  EXPECT_FALSE(std::filesystem::exists(t / "out"));
 }
 
 TEST(MeasureCli, GridZoneThatIsAMissingFileSaysSo) {

@@ -9,11 +9,12 @@
 //   PhaseResult total = tracker.stop();
 //
 // Attribution: cpu share = the tree's CPU time / the machine's busy CPU time over each
-// sampling interval; dram share = the tree's resident memory / MemTotal; gpu: NVML reports
-// whole devices, so the GPUs' energy is attributed to the tracked process in full.
-// Overhead: one sample reads the meters, /proc/stat and either the root's /proc/<pid>/stat
-// (scan_descendants = false: ~0.1 ms) or that of every process (~5-9 ms with 120-200
-// processes on this project's VM: under 1% of one core at the default 1 s interval).
+// sampling interval; dram share = the tree's resident memory / the machine's memory in use
+// (MemTotal - MemAvailable); gpu: NVML reports whole devices, so the GPUs' energy is
+// attributed to the tracked process in full.
+// Overhead: one sample reads the meters, /proc/stat, /proc/meminfo and either the root's
+// /proc/<pid>/stat (scan_descendants = false: ~0.1 ms) or that of every process (~5-9 ms with
+// 120-200 processes on this project's VM: under 1% of one core at the default 1 s interval).
 // Phase boundaries also sample: open phases per epoch, not per step.
 #include <sys/types.h>
 
@@ -88,8 +89,12 @@ const char* domain_kind(const PhaseResult& r, Domain d);
 // "partly measured, partly estimated".
 std::string measurement_kind(const PhaseResult& r);
 // The kind followed by each distinct source once, e.g.
-// "estimated (AMD EPYC TDP 85 W x utilisation; 0.375 W/GB of RAM)".
+// "estimated (vCPU model, ...; RAM 0.392 W/GB x memory in use, ...)".
 std::string measurement_label(const PhaseResult& r);
+// One domain's mean power over the phase (process share, or the machine's) with its kind and
+// source, e.g. "3.1 W estimated (vCPU model, EPYC 3rd Gen coefficients ..., range 0.445-2.02 W
+// per vCPU)"; "none" when no meter covers it.
+std::string power_label(const PhaseResult& r, Domain d, bool machine = false);
 
 // Static facts about the run and machine, for emissions.csv and the other sinks.
 struct RunInfo {

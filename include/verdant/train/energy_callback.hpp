@@ -26,12 +26,15 @@ struct EnergyCallbackOptions {
   std::string currency = "USD";
   std::string project_name = "verdant-train";
   std::string experiment_id;
+  // A `verdant calibrate` fit for the estimate where no counter is readable; empty: none.
+  std::filesystem::path power_model;
   bool print = true;  // one line per epoch and a summary on stderr
 };
 
 class EnergyCallback : public TrainerCallback {
  public:
-  // Selects meters (RAPL, else the estimate; NVML if present) and resolves the location.
+  // Selects meters (RAPL, else the estimate, from power_model and the cloud provider of the
+  // location; NVML if present) and resolves the location.
   explicit EnergyCallback(EnergyCallbackOptions options);
   // With given meters and intensity (tests, benchmarks).
   EnergyCallback(EnergyCallbackOptions options, energy::MeterSet meters,
