@@ -137,6 +137,18 @@ TEST(MeasureCli, BadPowerModelNamesTheFlagBeforeTheCommandRuns) {
   EXPECT_FALSE(std::filesystem::exists(t / "out"));
 }
 
+TEST(CalibrateCli, NeedsReadableRaplAndSaysWhy) {
+  TempDir t;
+  CliRun r = verdant(t, "calibrate --powercap no-tree --seconds-per-level 0.1");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err,
+            "verdant: error: calibrate needs a readable RAPL counter: no-tree: no powercap tree\n");
+  EXPECT_FALSE(std::filesystem::exists(t / "power-model.json"));
+  r = verdant(t, "calibrate --loads 50");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "verdant: error: --loads needs at least 2 levels to fit a line\n");
+}
+
 TEST(MeasureCli, GridZoneThatIsAMissingFileSaysSo) {
   TempDir t;
   CliRun r = measure(t, "--grid-zone data/zone.csv -- touch MARKER");

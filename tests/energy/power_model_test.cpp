@@ -1,5 +1,6 @@
 // The power-model chooser on recorded /proc/cpuinfo and sysfs trees (tests/energy/data/
-// machines/), the estimate's arithmetic against hand-computed values, and power-model files.
+// machines/), the estimate's arithmetic against hand-computed values, power-model files, and
+// calibration on a fake powercap tree whose counter follows a known linear model.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include "energy_test_util.hpp"
 #include "support/error_helpers.hpp"
 #include "verdant/core/io.hpp"
+#include "verdant/energy/calibrate.hpp"
 #include "verdant/energy/meter.hpp"
 #include "verdant/energy/power_model.hpp"
 
@@ -277,7 +279,111 @@ TEST(PowerModel, EstimateMeterIntegratesTheVcpuModelAndMemoryInUse) {
   EXPECT_NEAR(j[Domain::dram], 0.392 * 2.0 + 0.392 * 6.0 * 2, 1e-9);
 }
 
-// ---- power-model files ---------------------------------------------------
+// ---- power-model files and calibration ---------------------------------------------------
+
+// A powercap tree and /proc whose package counter follows watts = a + b x utilisation (plus
+// a small deterministic wobble, as a real counter has) while the fake workload "runs".
+struct FakeRaplMachine {
+  FakeProc p{"xeon_6226r_2s"};
+  fs::path powercap = p.dir / "powercap";
+  double a = 60, b = 180;  // W for the whole machine
+  double uj = 1'000'000, busy = 1000, idle = 1000;
+  int level = 0;
+
+  FakeRaplMachine() {
+    write_text(powercap / "intel-rapl:0/name", "package-0\n");
+    write_text(powercap / "intel-rapl:0/max_energy_range_uj", "262143328850\n");
+    write_counter();
+  }
+  void write_counter() {
+    write_text(powercap / "intel-rapl:0/energy_uj", std::to_string(static_cast<long long>(uj)));
+  }
+  // The machine reaches the duty cycle's utilisation plus a little background load.
+  void run(double load, double seconds, int threads) {
+    const int cpus = 64;
+    const double u = std::min(1.0, load * threads / cpus + 0.02);
+    const double wobble = 1.0 + 0.004 * ((level++ % 3) - 1);
+    uj += (a + b * u) * wobble * seconds * 1e6;
+    busy += u * cpus * seconds * ticks();
+    idle += (1 - u) * cpus * seconds * ticks();
+    write_counter();
+    p.set_stat(static_cast<long>(busy), static_cast<long>(idle));
+  }
+};
+
+TEST(Calibration, FitRecoversAKnownLinearModelWithinTwoPercent) {
+  FakeRaplMachine fake;
+  CalibrationOptions o;
+  o.powercap_root = fake.powercap;
+  o.proc_root = fake.p.proc;
+  o.seconds_per_level = 5;
+  o.workload = [&](double load, double seconds, int threads) { fake.run(load, seconds, threads); };
+  std::vector<std::string> log;
+  o.log = [&](const std::string& line) { log.push_back(line); };
+  const PowerModelFit fit = calibrate(o);
+  EXPECT_EQ(fit.cpus, 64);
+  EXPECT_EQ(fit.points.size(), 5u);
+  EXPECT_EQ(log.size(), 5u);
+  EXPECT_EQ(fit.counter, "rapl: 1 package");
+  EXPECT_EQ(fit.cpu_model, "Intel(R) Xeon(R) Gold 6226R CPU @ 2.90GHz");
+  EXPECT_NEAR(fit.idle_watts * 64, fake.a, 0.02 * fake.a);
+  EXPECT_NEAR(fit.full_watts * 64, fake.a + fake.b, 0.02 * (fake.a + fake.b));
+  EXPECT_LT(fit.max_residual, 0.02);
+
+  // Saved and read back, it is what a twin machine's estimate uses.
+  save_power_model(fake.p.dir / "fit.json", fit);
+  const PowerModelFit back = load_power_model(fake.p.dir / "fit.json");
+  EXPECT_DOUBLE_EQ(back.idle_watts, fit.idle_watts);
+  EXPECT_DOUBLE_EQ(back.full_watts, fit.full_watts);
+  EXPECT_EQ(back.points.size(), 5u);
+
+  FakeProc twin("xeon_6226r_2s");
+  PowerModelOptions po = twin.options();
+  po.power_model = fake.p.dir / "fit.json";
+  const CpuPowerModel m = cpu_power_model(po);
+  EXPECT_EQ(m.kind, "calibrated model");
+  EXPECT_TRUE(m.warnings.empty());
+  EXPECT_NEAR(m.watts(0.5), 64 * (fit.idle_watts + 0.5 * (fit.full_watts - fit.idle_watts)), 1e-9);
+  EXPECT_TRUE(contains(m.describe(), "fitted with rapl: 1 package on 'Intel(R) Xeon(R) Gold 6226R"))
+      << m.describe();
+
+  // On another CPU model the fit is still used, with a warning.
+  FakeProc other("epyc_vm_2vcpu");
+  po.proc_root = other.proc;
+  EXPECT_EQ(cpu_power_model(po).warnings.size(), 1u);
+}
+
+TEST(Calibration, NoReadableCounterOrAFlatCounterIsOneClearError) {
+  FakeRaplMachine fake;
+  CalibrationOptions o;
+  o.proc_root = fake.p.proc;
+  o.powercap_root = fake.p.dir / "no-such-tree";
+  o.workload = [&](double load, double seconds, int threads) { fake.run(load, seconds, threads); };
+  std::string e = error_of([&] { calibrate(o); });
+  EXPECT_TRUE(contains(e, "calibrate needs a readable RAPL counter: ")) << e;
+
+  o.powercap_root = fake.powercap;
+  o.workload = [&](double, double seconds, int) {  // time passes, the counter stands still
+    fake.busy += 64 * seconds * ticks() * 0.5;
+    fake.idle += 64 * seconds * ticks() * 0.5;
+    fake.p.set_stat(static_cast<long>(fake.busy), static_cast<long>(fake.idle));
+  };
+  e = error_of([&] { calibrate(o); });
+  EXPECT_TRUE(contains(e, "the RAPL counter did not advance")) << e;
+
+  o.loads = {0.5};
+  e = error_of([&] { calibrate(o); });
+  EXPECT_TRUE(contains(e, "loads needs at least 2 levels")) << e;
+}
+
+TEST(Calibration, FitNeedsUtilisationThatVaries) {
+  std::vector<CalibrationPoint> same = {{0, 0.50, 1, 10}, {1, 0.52, 1, 11}};
+  std::string e = error_of([&] { fit_power_model(same, 2); });
+  EXPECT_TRUE(contains(e, "only ranged from 50.0% to 52.0%")) << e;
+  std::vector<CalibrationPoint> falling = {{0, 0.0, 1, 20}, {1, 1.0, 1, 10}};
+  e = error_of([&] { fit_power_model(falling, 2); });
+  EXPECT_TRUE(contains(e, "did not rise with load")) << e;
+}
 
 TEST(PowerModelFile, DefectsNameTheFileAndField) {
   TempDir t;
