@@ -93,6 +93,9 @@ void add_location_options(CLI::App& app, energy::LocationRequest& location,
                  "Grid location: zone (e.g. US-CISO) or intensity series file");
   app.add_option("--pue", location.pue, "Data-centre PUE (default: the location's or 1.0)")
       ->check(at_least(1.0));
+  app.add_option("--wue", location.wue,
+                 "Data-centre WUE, litres of water per kWh for water_consumed (default 0)")
+      ->check(non_negative());
   app.add_option("--price", price, "Electricity price per kWh for the cost figure")
       ->check(non_negative());
 }

@@ -29,7 +29,7 @@ void add_threads_option(CLI::App& app, int& threads);
 // --data, and --limit-train / --limit-test for the parts the verb uses.
 void add_data_options(CLI::App& app, data::DataOptions& data,
                       data::Parts parts = data::Parts::both);
-// --country, --cloud, --grid-zone, --pue, --price.
+// --country, --cloud, --grid-zone, --pue, --wue, --price.
 void add_location_options(CLI::App& app, energy::LocationRequest& location,
                           std::optional<double>& price);
 // --power-model: a `verdant calibrate` fit for the estimate where no counter is readable.

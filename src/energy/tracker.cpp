@@ -95,6 +95,7 @@ Tracker::Tracker(MeterSet meters, CarbonIntensity carbon, TrackerOptions options
   info_.run_id = random_uuid();
   info_.experiment_id = options_.experiment_id;
   info_.os = os_name();
+  info_.python_version = options_.python_version;
   CpuInfo cpu = read_cpuinfo(options_.proc_root);
   info_.cpu_model = cpu.model_name;
   info_.cpu_count = cpu.logical_cpus;
@@ -106,6 +107,8 @@ Tracker::Tracker(MeterSet meters, CarbonIntensity carbon, TrackerOptions options
   if (!gpus.empty()) info_.gpu_model = std::to_string(gpus.size()) + " x " + gpus.front();
   info_.ram_total_gb = mem_total_bytes_ / (1024.0 * 1024.0 * 1024.0);
   info_.pue = carbon_.pue();
+  if (options_.location.wue) validate_wue(*options_.location.wue);
+  info_.wue = options_.location.wue.value_or(0.0);
   info_.carbon_description = carbon_.description();
   info_.pue_description = carbon_.pue_description();
   info_.currency = options_.currency;
@@ -140,7 +143,9 @@ void Tracker::start() {
     for (Domain d : kAllDomains)
       if (int i = domain_meter_[int(d)]; i >= 0) p.machine[d] = readings[i][d];
     last_proc_cpu_ = read_tree().cpu_s;
-    last_busy_ = read_machine_cpu(options_.proc_root).busy_s;
+    const MachineCpuTimes cpu = read_machine_cpu(options_.proc_root);
+    last_busy_ = cpu.busy_s;
+    last_total_ = cpu.total_s;
     process_intervals_.clear();
     machine_intervals_.clear();
     phases_.clear();
@@ -198,11 +203,16 @@ void Tracker::sample_locked() {
 
   const Joules d_machine = machine - last_.machine;
   const double d_busy = cpu.busy_s - last_busy_;
+  const double d_total = cpu.total_s - last_total_;
   const double d_proc = tree.cpu_s - last_proc_cpu_;
   const double cpu_share = d_busy > 0 ? std::clamp(d_proc / d_busy, 0.0, 1.0) : 0.0;
+  const double utilization = d_total > 0 ? std::clamp(d_busy / d_total, 0.0, 1.0) : 0.0;
   // The memory estimate charges memory in use, so a process's share is of that.
   const double ram_share =
       memory.used_bytes > 0 ? std::clamp(tree.rss_bytes / memory.used_bytes, 0.0, 1.0) : 0.0;
+  std::optional<double> gpu_utilization;
+  if (int i = domain_meter_[int(Domain::gpu)]; i >= 0)
+    gpu_utilization = meters_.meters[i]->utilization();
   Joules d_process;
   d_process[Domain::cpu] = d_machine[Domain::cpu] * cpu_share;
   d_process[Domain::dram] = d_machine[Domain::dram] * ram_share;
@@ -219,10 +229,15 @@ void Tracker::sample_locked() {
   p.process += d_process;
   p.cpu_share_time = last_.cpu_share_time + cpu_share * dt;
   p.ram_share_time = last_.ram_share_time + ram_share * dt;
+  p.cpu_util_time = last_.cpu_util_time + utilization * dt;
+  p.ram_used_time = last_.ram_used_time + memory.used_bytes * dt;
+  p.gpu_util_time = last_.gpu_util_time + (gpu_utilization ? *gpu_utilization * dt : 0.0);
+  p.gpu_util_elapsed = last_.gpu_util_elapsed + (gpu_utilization ? dt : 0.0);
   p.elapsed = last_.elapsed + dt;
   p.interval_index = process_intervals_.size();
   last_ = p;
   last_busy_ = cpu.busy_s;
+  last_total_ = cpu.total_s;
   last_proc_cpu_ = tree.cpu_s;
 }
 
@@ -238,7 +253,12 @@ PhaseResult Tracker::make_result(const std::string& name, const Point& a, const 
   if (r.duration_s > 0) {
     r.cpu_share = (b.cpu_share_time - a.cpu_share_time) / r.duration_s;
     r.ram_share = (b.ram_share_time - a.ram_share_time) / r.duration_s;
+    r.cpu_utilization = (b.cpu_util_time - a.cpu_util_time) / r.duration_s;
+    r.ram_used_bytes = (b.ram_used_time - a.ram_used_time) / r.duration_s;
   }
+  r.ram_total_bytes = mem_total_bytes_;
+  if (const double t = b.gpu_util_elapsed - a.gpu_util_elapsed; t > 0)
+    r.gpu_utilization = (b.gpu_util_time - a.gpu_util_time) / t;
   for (Domain d : kAllDomains) {
     int i = domain_meter_[int(d)];
     r.measured[int(d)] = i >= 0 && meters_.meters[i]->measured();

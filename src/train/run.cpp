@@ -169,6 +169,7 @@ void validate(const TrainingOptions& o) {
         !(*o.energy.price_per_kwh >= 0 && std::isfinite(*o.energy.price_per_kwh)))
       throw SettingError("price",
                          "price must be a number >= 0, got " + number(*o.energy.price_per_kwh));
+    if (o.energy.location.wue) energy::validate_wue(*o.energy.location.wue);
     if (!o.energy.power_model.empty()) energy::validate_power_model(o.energy.power_model);
   }
   if (!o.out_dir.empty() && fs::exists(o.out_dir) && !fs::is_directory(o.out_dir))

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "energy_test_util.hpp"
 #include "verdant/core/io.hpp"
@@ -125,7 +127,47 @@ TEST(MeasureCli, OutputsThatCannotBeWrittenAreRefusedBeforeTheCommandRuns) {
   EXPECT_TRUE(std::filesystem::exists(t / "new/folder/energy.jsonl"));
 }
 
-TEST(MeasureCli, BadPowerModelNamesTheFlagBeforeTheCommandRuns) {
+TEST(MeasureCli, CodeCarbon3ColumnsWaterAndPythonVersion) {
+  TempDir t;
+  if (std::system("/usr/bin/python3 -c pass > /dev/null 2>&1") != 0) GTEST_SKIP() << "no python3";
+  // The version emissions.csv should carry, asked of the interpreter the way a user would.
+  std::system(("/usr/bin/python3 -c 'import platform; print(platform.python_version())' > '" +
+               (t / "version.txt").string() + "'")
+                  .c_str());
+  std::string version = read_file_text(t / "version.txt");
+  version.erase(version.find_last_not_of("\n") + 1);
+  CliRun r = measure(t, "--wue 2 --out out -- /usr/bin/python3 -c 'sum(range(3000000))'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(read_file_text(t / "out/emissions.csv"));
+  std::string header, row;
+  std::getline(lines, header);
+  std::getline(lines, row);
+  auto fields = [](const std::string& line) {
+    std::vector<std::string> f;
+    std::stringstream in(line);
+    for (std::string x; std::getline(in, x, ',');) f.push_back(x);
+    if (!line.empty() && line.back() == ',') f.emplace_back();
+    return f;
+  };
+  const auto names = fields(header), values = fields(row);
+  ASSERT_EQ(names.size(), 38u) << header;
+  ASSERT_EQ(values.size(), 38u) << row;  // the CPU model here has no comma
+  auto col = [&](const std::string& name) {
+    return values[static_cast<std::size_t>(std::find(names.begin(), names.end(), name) -
+                                           names.begin())];
+  };
+  EXPECT_EQ(col("python_version"), version);
+  EXPECT_EQ(col("codecarbon_version"), "");
+  EXPECT_NEAR(std::stod(col("water_consumed")), 2 * std::stod(col("energy_consumed")), 1e-15);
+  EXPECT_EQ(col("wue"), "2");
+  EXPECT_GT(std::stod(col("cpu_utilization_percent")), 0);
+  EXPECT_GT(std::stod(col("ram_used_gb")), 0);
+  // Not a Python command: no version.
+  r = measure(t, "--out out2 -- true");
+  EXPECT_EQ(fields(read_file_text(t / "out2/emissions.csv").substr(header.size() + 1))[21], "");
+}
+
+TEST(MeasureCli, BadPowerModelOrWueNamesTheFlagBeforeTheCommandRuns) {
   TempDir t;
   write_text(t / "model.json", "{\"format\": \"something else\"}");
   CliRun r = measure(t, "--power-model model.json --out out -- touch MARKER");
@@ -133,6 +175,9 @@ TEST(MeasureCli, BadPowerModelNamesTheFlagBeforeTheCommandRuns) {
   EXPECT_EQ(r.err,
             "verdant: error: --power-model model.json: not a power model (no \"format\": "
             "\"verdant power model\"); `verdant calibrate` writes one\n");
+  r = measure(t, "--wue -1 --out out -- touch MARKER");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "verdant: error: --wue must be a number of litres per kWh >= 0, got -1\n");
   EXPECT_FALSE(std::filesystem::exists(t / "MARKER"));
   EXPECT_FALSE(std::filesystem::exists(t / "out"));
 }

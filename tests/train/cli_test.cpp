@@ -173,10 +173,11 @@ TEST_F(Cli, ProbedBadInputIsOneLineAndLeavesNothing) {
   expect_error(with({"--recipe", (dir_ / "bad.yaml").string()}), 1, "bad.yaml:2:");
   expect_error(with({"--data", (dir_ / "nodata").string()}), 1, "nodata");
   expect_error(with({"--lr", "1e30", "--no-energy"}), 1, "training diverged");
-  // The energy model's setting: a power model that is not one.
+  // The energy model's settings: a power model that is not one, a negative WUE.
   write_file_atomic(dir_ / "model.json", "[1, 2]");
   expect_error(with({"--power-model", (dir_ / "model.json").string()}), 2,
                "--power-model " + (dir_ / "model.json").string() + ": not a power model");
+  expect_error(with({"--wue", "-1"}), 2, "--wue: must be non-negative, got -1");
   EXPECT_FALSE(fs::exists(dir_ / "probe"));
 
   // Temporaries left by a run killed mid-write are cleared when the next run starts; a live

@@ -51,6 +51,9 @@ class Meter {
   virtual std::string source(Domain) const { return source(); }
   // Names of the devices measured (GPU models for NVML, the CPU model for the estimate).
   virtual std::vector<std::string> device_names() const { return {}; }
+  // The devices' mean utilisation (0..1) at the last read(), where the meter reads one
+  // (NVML's GPU utilisation); nullopt otherwise.
+  virtual std::optional<double> utilization() const { return std::nullopt; }
   // Warnings about the model behind an estimate (e.g. a fit made on another CPU).
   virtual std::vector<std::string> warnings() const { return {}; }
 };

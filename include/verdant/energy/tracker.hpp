@@ -55,9 +55,12 @@ struct TrackerOptions {
   std::optional<double> price_per_kwh;  // cost = energy x PUE x price; none -> no cost
   std::string currency = "USD";
   LeaseOptions lease;
-  // Labels for emissions.csv (country, region, cloud); the intensity itself is the
-  // CarbonIntensity given to the constructor (normally resolve_carbon_intensity(location)).
+  // Labels for emissions.csv (country, region, cloud) and the WUE; the intensity itself is
+  // the CarbonIntensity given to the constructor (normally resolve_carbon_intensity(location)).
   LocationRequest location;
+  // The tracked program's Python version ("3.11.2") when it is a Python program, for
+  // emissions.csv's python_version; empty otherwise.
+  std::string python_version;
 };
 
 struct PhaseResult {
@@ -72,6 +75,12 @@ struct PhaseResult {
   std::array<std::string, kDomainCount> source{};  // per domain label; "none" if no meter
   double cpu_share = 0;                            // time-weighted mean over the phase
   double ram_share = 0;
+  // The machine over the phase, time-weighted means: CPU utilisation (0..1, /proc/stat),
+  // memory in use (MemTotal - MemAvailable), and the GPUs' utilisation where NVML reads it.
+  double cpu_utilization = 0;
+  double ram_used_bytes = 0;
+  double ram_total_bytes = 0;
+  std::optional<double> gpu_utilization;
   double emissions_kg = 0;          // process share, PUE included
   double machine_emissions_kg = 0;  // whole machine, PUE included
   std::optional<double> cost;       // process share, PUE included
@@ -103,6 +112,7 @@ struct RunInfo {
   std::string experiment_id;
   std::string country_name, country_iso_code, region, cloud_provider, cloud_region;
   std::string os;
+  std::string python_version;  // see TrackerOptions::python_version
   std::string cpu_model;
   int cpu_count = 0;
   std::string gpu_model;  // "2 x NVIDIA H100" like CodeCarbon
@@ -110,6 +120,7 @@ struct RunInfo {
   double ram_total_gb = 0;
   bool on_cloud = false;
   double pue = 1.0;
+  double wue = 0;                  // litres of water per kWh (CodeCarbon's default 0: not counted)
   std::string carbon_description;  // CarbonIntensity::description()
   std::string pue_description;
   std::string currency;
@@ -162,6 +173,10 @@ class Tracker {
     Joules process;             // cumulative
     double cpu_share_time = 0;  // integral of share over time, for the mean
     double ram_share_time = 0;
+    double cpu_util_time = 0;  // integrals of the machine's figures over time
+    double ram_used_time = 0;
+    double gpu_util_time = 0;
+    double gpu_util_elapsed = 0;  // the time over which a GPU utilisation was read
     double elapsed = 0;
     std::size_t interval_index = 0;  // intervals recorded so far
   };
@@ -194,6 +209,7 @@ class Tracker {
   Point last_;
   double last_proc_cpu_ = 0;
   double last_busy_ = 0;
+  double last_total_ = 0;
   std::vector<EnergyInterval> process_intervals_;
   std::vector<EnergyInterval> machine_intervals_;
   std::vector<Open> phases_;
