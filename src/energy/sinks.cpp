@@ -302,42 +302,58 @@ std::string prometheus_text(std::span<const PhaseResult> phases, const RunInfo& 
     return "run_id=\"" + prom_escape(info.run_id) + "\",project=\"" +
            prom_escape(info.project_name) + "\",phase=\"" + prom_escape(p.name) + "\"";
   };
-  out +=
-      "# HELP verdant_energy_joules Energy of a phase by domain; scope=process is the "
-      "tracked process tree's share, scope=machine the whole machine.\n";
-  out += "# TYPE verdant_energy_joules gauge\n";
-  for (const auto& p : phases)
-    for (Domain d : kAllDomains) {
-      const std::string kind = domain_kind(p, d);
-      std::string base = labels(p) + ",domain=\"" + domain_name(d) + "\",source=\"" + kind + "\"";
-      out += "verdant_energy_joules{" + base + ",scope=\"process\"} " + num(p.process[d]) + "\n";
-      if (p.machine_reported)
-        out += "verdant_energy_joules{" + base + ",scope=\"machine\"} " + num(p.machine[d]) + "\n";
-    }
-  out += "# HELP verdant_emissions_kg Emissions of a phase in kg CO2eq (PUE included).\n";
-  out += "# TYPE verdant_emissions_kg gauge\n";
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  // Per domain and scope: one series for the process tree's share, one for the machine when
+  // this process reports it.
+  auto per_domain = [&](const char* name, auto value) {
+    for (const auto& p : phases)
+      for (Domain d : kAllDomains) {
+        const std::string base =
+            labels(p) + ",domain=\"" + domain_name(d) + "\",source=\"" + domain_kind(p, d) + "\"";
+        out += std::string(name) + "{" + base + ",scope=\"process\"} " + num(value(p, d, false)) +
+               "\n";
+        if (p.machine_reported)
+          out += std::string(name) + "{" + base + ",scope=\"machine\"} " + num(value(p, d, true)) +
+                 "\n";
+      }
+  };
+  family("verdant_energy_joules_total", "counter",
+         "Energy of a phase by domain; scope=process is the tracked process tree's share, "
+         "scope=machine the whole machine; source says measured or estimated.");
+  per_domain("verdant_energy_joules_total", [](const PhaseResult& p, Domain d, bool machine) {
+    return machine ? p.machine[d] : p.process[d];
+  });
+  family("verdant_power_watts", "gauge", "Mean power of a phase by domain (energy / duration).");
+  per_domain("verdant_power_watts", [](const PhaseResult& p, Domain d, bool machine) {
+    return watts(machine ? p.machine[d] : p.process[d], p.duration_s);
+  });
+  family("verdant_emissions_grams_total", "counter",
+         "Emissions of a phase in grams CO2eq (PUE included).");
   for (const auto& p : phases) {
-    out +=
-        "verdant_emissions_kg{" + labels(p) + ",scope=\"process\"} " + num(p.emissions_kg) + "\n";
+    out += "verdant_emissions_grams_total{" + labels(p) + ",scope=\"process\"} " +
+           num(p.emissions_kg * 1000.0) + "\n";
     if (p.machine_reported)
-      out += "verdant_emissions_kg{" + labels(p) + ",scope=\"machine\"} " +
-             num(p.machine_emissions_kg) + "\n";
+      out += "verdant_emissions_grams_total{" + labels(p) + ",scope=\"machine\"} " +
+             num(p.machine_emissions_kg * 1000.0) + "\n";
   }
-  out += "# HELP verdant_phase_duration_seconds Wall time of a phase.\n";
-  out += "# TYPE verdant_phase_duration_seconds gauge\n";
+  family("verdant_phase_duration_seconds", "gauge", "Wall time of a phase.");
   for (const auto& p : phases)
     out += "verdant_phase_duration_seconds{" + labels(p) + "} " + num(p.duration_s) + "\n";
+  family("verdant_cpu_utilization_ratio", "gauge",
+         "The machine's mean CPU utilisation over a phase (0 to 1).");
+  for (const auto& p : phases)
+    out += "verdant_cpu_utilization_ratio{" + labels(p) + "} " + num(p.cpu_utilization) + "\n";
   bool any_cost = false;
   for (const auto& p : phases) any_cost = any_cost || p.cost.has_value();
   if (any_cost) {
-    out +=
-        "# HELP verdant_energy_cost Electricity cost of a phase (process share, PUE "
-        "included).\n";
-    out += "# TYPE verdant_energy_cost gauge\n";
+    family("verdant_energy_cost_total", "counter",
+           "Electricity cost of a phase in the currency label (process share, PUE included).");
     for (const auto& p : phases)
       if (p.cost)
-        out += "verdant_energy_cost{" + labels(p) + ",currency=\"" + prom_escape(info.currency) +
-               "\"} " + num(*p.cost) + "\n";
+        out += "verdant_energy_cost_total{" + labels(p) + ",currency=\"" +
+               prom_escape(info.currency) + "\"} " + num(*p.cost) + "\n";
   }
   return out;
 }

@@ -167,6 +167,18 @@ TEST(MeasureCli, CodeCarbon3ColumnsWaterAndPythonVersion) {
   EXPECT_EQ(fields(read_file_text(t / "out2/emissions.csv").substr(header.size() + 1))[21], "");
 }
 
+TEST(MeasureCli, PrometheusTextfilePassesPromtool) {
+  TempDir t;
+  if (std::system("command -v promtool > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "promtool is not installed (scripts/setup installs it)";
+  CliRun r = measure(t, "--price 0.2 --prometheus-file m.prom -- true");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string cmd =
+      "cd '" + t.path().string() + "' && promtool check metrics < m.prom > promtool.txt 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << read_file_text(t / "promtool.txt");
+  EXPECT_NE(read_file_text(t / "m.prom").find("verdant_energy_joules_total{"), std::string::npos);
+}
+
 TEST(MeasureCli, BadPowerModelOrWueNamesTheFlagBeforeTheCommandRuns) {
   TempDir t;
   write_text(t / "model.json", "{\"format\": \"something else\"}");

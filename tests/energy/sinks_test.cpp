@@ -272,16 +272,22 @@ TEST(Prometheus, TextExposition) {
   PhaseResult p = sample_phase();
   p.name = "epoch \"1\"";
   std::string text = prometheus_text(std::span(&p, 1), sample_info());
-  EXPECT_NE(text.find("# TYPE verdant_energy_joules gauge\n"), std::string::npos);
-  EXPECT_NE(text.find("verdant_energy_joules{run_id=\"11111111-2222-4333-8444-555555555555\","
+  EXPECT_NE(text.find("# TYPE verdant_energy_joules_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("verdant_energy_joules_total{run_id=\"11111111-2222-4333-8444-555555555555\","
                       "project=\"proj\",phase=\"epoch \\\"1\\\"\",domain=\"cpu\","
                       "source=\"estimated\",scope=\"process\"} 360\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("scope=\"machine\"} 720\n"), std::string::npos);
-  EXPECT_NE(text.find("verdant_energy_cost{"), std::string::npos);
+  EXPECT_NE(text.find("domain=\"cpu\",source=\"estimated\",scope=\"machine\"} 720\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("# TYPE verdant_power_watts gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("scope=\"process\"} 36\n"), std::string::npos) << text;  // 360 J / 10 s
+  EXPECT_NE(text.find("# TYPE verdant_emissions_grams_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("scope=\"process\"} 0.0522\n"), std::string::npos) << text;  // grams
+  EXPECT_NE(text.find("verdant_cpu_utilization_ratio{"), std::string::npos);
+  EXPECT_NE(text.find("verdant_energy_cost_total{"), std::string::npos);
   EXPECT_NE(text.find("currency=\"EUR\"} 3e-05\n"), std::string::npos) << text;
-  // Every non-comment line is "name{labels} value".
+  // Every non-comment line is "name{labels} value"; every family has HELP and TYPE.
   std::istringstream lines(text);
   std::string line;
   while (std::getline(lines, line)) {
@@ -292,6 +298,30 @@ TEST(Prometheus, TextExposition) {
   TempDir t;
   write_prometheus_textfile(t / "verdant.prom", text);
   EXPECT_EQ(read_file_text(t / "verdant.prom"), text);
+}
+
+// promtool (Debian's prometheus package) checks the exposition format and the naming
+// conventions: base units, _total on counters, HELP on every family.
+std::string promtool_check(const TempDir& t, const std::string& text) {
+  write_text(t / "metrics.prom", text);
+  const std::string cmd = "promtool check metrics < '" + (t / "metrics.prom").string() + "' > '" +
+                          (t / "promtool.txt").string() + "' 2>&1";
+  const int rc = std::system(cmd.c_str());
+  return rc == 0 ? "" : "promtool failed:\n" + read_file_text(t / "promtool.txt") + "\n" + text;
+}
+
+bool have_promtool() {
+  return std::system("command -v promtool > /dev/null 2>&1") == 0;
+}
+
+TEST(Prometheus, TextfilePassesPromtool) {
+  if (!have_promtool()) GTEST_SKIP() << "promtool is not installed (scripts/setup installs it)";
+  TempDir t;
+  std::vector<PhaseResult> phases = {sample_phase(), sample_phase()};
+  phases[1].name = "total";
+  phases[1].machine_reported = false;
+  phases[1].cost.reset();
+  EXPECT_EQ(promtool_check(t, prometheus_text(phases, sample_info())), "");
 }
 
 std::string http_get(std::uint16_t port, const std::string& target) {
@@ -312,6 +342,18 @@ std::string http_get(std::uint16_t port, const std::string& target) {
   while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<std::size_t>(n));
   ::close(fd);
   return resp;
+}
+
+TEST(Prometheus, MetricsEndpointBodyPassesPromtool) {
+  if (!have_promtool()) GTEST_SKIP() << "promtool is not installed (scripts/setup installs it)";
+  PhaseResult live = sample_phase();
+  live.name = "live";
+  MetricsServer server([&] { return prometheus_text(std::span(&live, 1), sample_info()); });
+  const std::string r = http_get(server.port(), "/metrics");
+  const auto body = r.find("\r\n\r\n");
+  ASSERT_NE(body, std::string::npos) << r;
+  TempDir t;
+  EXPECT_EQ(promtool_check(t, r.substr(body + 4)), "");
 }
 
 TEST(Prometheus, MetricsEndpointOnLoopback) {

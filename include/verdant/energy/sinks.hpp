@@ -42,7 +42,11 @@ std::string energy_json_record(const PhaseResult& phase, const RunInfo& info);
 void append_energy_jsonl(const std::filesystem::path& path, std::span<const PhaseResult> phases,
                          const RunInfo& info);
 
-// Prometheus text exposition format 0.0.4 for the given phases.
+// Prometheus text exposition format 0.0.4 for the given phases, named by Prometheus's
+// conventions (base units, counters ending in _total; `promtool check metrics` passes):
+// verdant_energy_joules_total and verdant_power_watts by domain and scope,
+// verdant_emissions_grams_total, verdant_phase_duration_seconds,
+// verdant_cpu_utilization_ratio and, when a price is given, verdant_energy_cost_total.
 std::string prometheus_text(std::span<const PhaseResult> phases, const RunInfo& info);
 // For node_exporter's textfile collector (written atomically, as it requires).
 void write_prometheus_textfile(const std::filesystem::path& path, const std::string& text);
