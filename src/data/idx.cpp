@@ -20,13 +20,13 @@ constexpr std::uint8_t kTypeUnsignedByte = 0x08;
 // Refuse absurd headers before allocating: 16 GiB is far above any real IDX file.
 constexpr std::uint64_t kMaxPayload = std::uint64_t{1} << 34;
 
-bool is_gzip(const std::vector<std::uint8_t>& raw) {
+bool is_gzip(std::span<const std::uint8_t> raw) {
   return raw.size() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b;
 }
 
-std::vector<std::uint8_t> gunzip(const fs::path& path, const std::vector<std::uint8_t>& raw) {
+std::vector<std::uint8_t> gunzip(const std::string& origin, std::span<const std::uint8_t> raw) {
   z_stream zs{};
-  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw Error(path.string() + ": zlib init failed");
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw Error(origin + ": zlib init failed");
   std::vector<std::uint8_t> out(raw.size() * 4 + 1024);
   zs.next_in = const_cast<Bytef*>(raw.data());
   zs.avail_in = static_cast<uInt>(raw.size());
@@ -36,7 +36,7 @@ std::vector<std::uint8_t> gunzip(const fs::path& path, const std::vector<std::ui
     if (produced == out.size()) {
       if (out.size() > kMaxPayload) {
         inflateEnd(&zs);
-        throw Error(path.string() + ": decompressed data is implausibly large");
+        throw Error(origin + ": decompressed data is implausibly large");
       }
       out.resize(out.size() * 2);
     }
@@ -47,12 +47,12 @@ std::vector<std::uint8_t> gunzip(const fs::path& path, const std::vector<std::ui
     if (rc == Z_STREAM_END) break;
     if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
       inflateEnd(&zs);
-      throw Error(path.string() + ": truncated gzip data");
+      throw Error(origin + ": truncated gzip data");
     }
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
       std::string msg = zs.msg ? zs.msg : "error " + std::to_string(rc);
       inflateEnd(&zs);
-      throw Error(path.string() + ": corrupt gzip data (" + msg + ")");
+      throw Error(origin + ": corrupt gzip data (" + msg + ")");
     }
   }
   inflateEnd(&zs);
@@ -81,27 +81,30 @@ std::vector<std::uint8_t> gzip(std::span<const std::uint8_t> data) {
 
 IdxArray read_idx(const fs::path& path) {
   if (!fs::exists(path)) throw Error(path.string() + ": no such file");
-  std::vector<std::uint8_t> raw = read_file_bytes(path);
-  std::vector<std::uint8_t> data = is_gzip(raw) ? gunzip(path, raw) : std::move(raw);
+  return parse_idx(read_file_bytes(path), path.string());
+}
+
+IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& origin) {
+  std::vector<std::uint8_t> data = is_gzip(bytes)
+                                       ? gunzip(origin, bytes)
+                                       : std::vector<std::uint8_t>(bytes.begin(), bytes.end());
 
   if (data.size() < 4)
-    throw Error(path.string() + ": truncated IDX header (" + std::to_string(data.size()) +
-                " bytes)");
+    throw Error(origin + ": truncated IDX header (" + std::to_string(data.size()) + " bytes)");
   if (data[0] != 0 || data[1] != 0) {
     char magic[16];
     std::snprintf(magic, sizeof magic, "0x%02X%02X%02X%02X", data[0], data[1], data[2], data[3]);
-    throw Error(path.string() + ": not an IDX file (bad magic " + magic + ")");
+    throw Error(origin + ": not an IDX file (bad magic " + magic + ")");
   }
   if (data[2] != kTypeUnsignedByte) {
     char type[8];
     std::snprintf(type, sizeof type, "0x%02X", data[2]);
-    throw Error(path.string() + ": unsupported IDX data type " + type +
-                " (only unsigned byte 0x08)");
+    throw Error(origin + ": unsupported IDX data type " + type + " (only unsigned byte 0x08)");
   }
   int ndim = data[3];
-  if (ndim < 1) throw Error(path.string() + ": IDX header declares 0 dimensions");
+  if (ndim < 1) throw Error(origin + ": IDX header declares 0 dimensions");
   std::size_t header = 4 + 4 * static_cast<std::size_t>(ndim);
-  if (data.size() < header) throw Error(path.string() + ": truncated IDX header");
+  if (data.size() < header) throw Error(origin + ": truncated IDX header");
 
   IdxArray out;
   std::uint64_t total = 1;
@@ -111,14 +114,14 @@ IdxArray read_idx(const fs::path& path) {
                       (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
     out.dims.push_back(d);
     total *= d;
-    if (total > kMaxPayload) throw Error(path.string() + ": IDX dimensions are implausibly large");
+    if (total > kMaxPayload) throw Error(origin + ": IDX dimensions are implausibly large");
   }
   std::uint64_t have = data.size() - header;
   if (have < total)
-    throw Error(path.string() + ": truncated IDX data (header promises " + std::to_string(total) +
+    throw Error(origin + ": truncated IDX data (header promises " + std::to_string(total) +
                 " bytes, file has " + std::to_string(have) + ")");
   if (have > total)
-    throw Error(path.string() + ": " + std::to_string(have - total) +
+    throw Error(origin + ": " + std::to_string(have - total) +
                 " unexpected bytes after the IDX data");
   out.bytes.assign(data.begin() + static_cast<std::ptrdiff_t>(header), data.end());
   return out;

@@ -332,7 +332,10 @@ std::string model_yaml(const Sequential& model,
   y << "input: [";
   for (std::size_t i = 0; i < in.size(); ++i) y << (i ? ", " : "") << in[i];
   y << "]\nlayers:\n";
-  for (const auto& [name, child] : model.named_children()) {
+  for (const auto& [child_name, child] : model.named_children()) {
+    // Clang before 16 cannot capture a structured binding in a lambda (the fuzz build uses
+    // clang 14): the lambda captures this plain reference instead.
+    const std::string& name = child_name;
     auto out = [&](std::int64_t n) {
       auto it = out_features.find(name);
       return it == out_features.end() ? n : it->second;
