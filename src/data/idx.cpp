@@ -107,14 +107,16 @@ IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& origi
   if (data.size() < header) throw Error(origin + ": truncated IDX header");
 
   IdxArray out;
-  std::uint64_t total = 1;
+  std::uint64_t total = 1, nonzero = 1;
   for (int i = 0; i < ndim; ++i) {
     const std::uint8_t* p = data.data() + 4 + 4 * i;
     std::uint32_t d = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
                       (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
     out.dims.push_back(d);
     total *= d;
-    if (total > kMaxPayload) throw Error(origin + ": IDX dimensions are implausibly large");
+    // A zero dimension makes the payload empty, but the others still size each sample.
+    if (d) nonzero *= d;
+    if (nonzero > kMaxPayload) throw Error(origin + ": IDX dimensions are implausibly large");
   }
   std::uint64_t have = data.size() - header;
   if (have < total)

@@ -120,6 +120,19 @@ TEST(Idx, TruncatedHeaderAndData) {
                          "unexpected bytes");
 }
 
+TEST(Idx, ZeroDimensionDoesNotHideHugeOnes) {
+  // Found by fuzz_idx_reader: [0, 4244635134, 4294965758, 9338120] has an empty payload, and
+  // its sample size overflowed a 64-bit count further on.
+  TempDir dir;
+  write_bytes(dir / "f", {0,    0,    8,    4,    0,    0,    0,    0,    0xfc, 0xff,
+                          0xfd, 0xfe, 0xff, 0xff, 0xf9, 0xfe, 0x00, 0x8e, 0x01, 0x08});
+  expect_one_line_naming(error_of([&] { read_idx(dir / "f"); }), dir / "f",
+                         "IDX dimensions are implausibly large");
+  // Zero images of a sensible size are read (and refused by the dataset, naming the file).
+  write_bytes(dir / "g", {0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28});
+  EXPECT_EQ(read_idx(dir / "g").dims, (std::vector<std::int64_t>{0, 28, 28}));
+}
+
 TEST(Idx, TruncatedAndCorruptGzip) {
   TempDir dir;
   write_tiny_pair(dir, 50, true);
