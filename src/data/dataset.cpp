@@ -34,6 +34,8 @@ ImageDataset::ImageDataset(std::vector<std::int64_t> image_dims, std::vector<std
   sample_shape_ = image_dims.size() == 3 ? Shape{1, image_dims[1], image_dims[2]}
                                          : Shape{image_dims[1], image_dims[2], image_dims[3]};
   sample_numel_ = shape_numel(sample_shape_);
+  if (sample_numel_ == 0)
+    throw Error("images of shape " + shape_str(image_dims) + " have no pixels");
   if (static_cast<std::int64_t>(images.size()) != count_ * sample_numel_)
     throw Error("image bytes do not match shape " + shape_str(image_dims));
   if (static_cast<std::int64_t>(labels.size()) != count_)

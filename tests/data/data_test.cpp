@@ -158,6 +158,14 @@ TEST(ImageDataset, CountMismatchNamesBothFiles) {
   EXPECT_NE(msg.find((dir / "a-images").string()), std::string::npos);
 }
 
+TEST(ImageDataset, ImagesWithoutPixelsAreRefused) {
+  // Found by fuzz_idx_reader: 4026531840 images of 0 x 0 x 0 pixels read as an empty array.
+  const std::string msg = error_of([&] {
+    ImageDataset({5, 0, 3}, {}, std::vector<std::uint8_t>(5), 10, 0, 1);
+  });
+  EXPECT_NE(msg.find("images of shape [5, 0, 3] have no pixels"), std::string::npos) << msg;
+}
+
 TEST(ImageDataset, LabelOutOfRange) {
   TempDir dir;
   write_tiny_pair(dir, 12, false);
