@@ -54,6 +54,8 @@ ImageDataset ImageDataset::from_idx(const fs::path& images, const fs::path& labe
   if (img.dims.size() != 3 && img.dims.size() != 4)
     throw Error(images.string() + ": expected a 3-D or 4-D image array, got " +
                 std::to_string(img.dims.size()) + " dimensions");
+  if (img.dims[0] == 0)
+    throw Error(images.string() + ": holds no images (its IDX header declares 0)");
   if (lab.dims.size() != 1)
     throw Error(labels.string() + ": expected a 1-D label array, got " +
                 std::to_string(lab.dims.size()) + " dimensions");

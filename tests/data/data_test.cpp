@@ -158,6 +158,16 @@ TEST(ImageDataset, CountMismatchNamesBothFiles) {
   EXPECT_NE(msg.find((dir / "a-images").string()), std::string::npos);
 }
 
+TEST(ImageDataset, ZeroImagesNameTheFile) {
+  // Before, this loaded, and training said only "the training set (0 samples) gives no batch
+  // of size 64", naming no file.
+  TempDir dir;
+  write_tiny_pair(dir, 0, true);
+  expect_one_line_naming(
+      error_of([&] { ImageDataset::from_idx(dir / "tiny-images", dir / "tiny-labels", 10, 0, 1); }),
+      dir / "tiny-images", "holds no images (its IDX header declares 0)");
+}
+
 TEST(ImageDataset, ImagesWithoutPixelsAreRefused) {
   // Found by fuzz_idx_reader: 4026531840 images of 0 x 0 x 0 pixels read as an empty array.
   const std::string msg = error_of([&] {

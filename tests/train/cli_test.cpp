@@ -104,6 +104,12 @@ TEST_F(Cli, BadDataExitsOneNamingTheFile) {
   write_file_atomic(images, std::string_view("\x12\x34\x56\x78garbage", 11));
   expect_error(run_verdant(dir_, args), 1,
                images.string() + ": not an IDX file (bad magic 0x12345678)");
+
+  // Zero images: the error names the file (it used to say only that 0 samples give no batch).
+  fs::remove_all(dir_ / "broken");
+  test::write_fake_fashion_mnist(dir_ / "broken", 0, 100);
+  expect_error(run_verdant(dir_, args), 1,
+               images.string() + ": holds no images (its IDX header declares 0)");
 }
 
 TEST_F(Cli, YamlModelWithUnknownLayerIsAnError) {
