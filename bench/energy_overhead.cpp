@@ -171,7 +171,8 @@ int main(int argc, char** argv) {
         per / 1.0 * 100);
   }
 
-  // Fixed per-run costs: choosing meters (reads the 4,900-row TDP table) and writing files.
+  // Fixed per-run costs: choosing meters (reads cpuinfo, the CCF tables and, on bare metal, the
+  // 4,900-row TDP table) and writing files.
   {
     auto t0 = Clock::now();
     auto set = energy::select_meters();

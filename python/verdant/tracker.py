@@ -58,12 +58,12 @@ _REFUSED: Dict[str, tuple] = {
         (None, "append"),
         "Verdant appends rows (every flush() and stop() adds one), like CodeCarbon's 'append'",
     ),
-    "force_ram_power": ((None,), "Verdant models RAM as 0.375 W/GB or reads RAPL's dram"),
+    "force_ram_power": ((None,), "Verdant models RAM as 0.392 W per GB in use or reads RAPL's dram"),
     "force_carbon_intensity_g_co2e_kwh": (
         (None,),
         "give grid_zone= a series file (timestamp,gco2eq_per_kwh) holding the intensity",
     ),
-    # Asks for TDP x CPU load, Verdant's estimate already: both values say what happens.
+    # Asks for a CPU-load power model, Verdant's estimate already: both values say what happens.
     "force_mode_cpu_load": ((None, False, True), ""),
     "allow_multiple_runs": (
         (None, True),

@@ -10,11 +10,13 @@
 #include <vector>
 
 #include "command.hpp"
+#include "options.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/core/io.hpp"
 #include "verdant/energy/carbon.hpp"
 #include "verdant/energy/measure.hpp"
 #include "verdant/energy/meter.hpp"
+#include "verdant/energy/power_model.hpp"
 #include "verdant/energy/sinks.hpp"
 #include "verdant/energy/tracker.hpp"
 
@@ -23,7 +25,7 @@ namespace {
 
 struct MeasureArgs {
   std::string country, cloud, grid_zone, series;
-  std::optional<double> pue;
+  std::optional<double> pue, wue;
   double interval_s = 1.0;
   std::optional<double> price;
   std::string currency = "USD";
@@ -31,11 +33,32 @@ struct MeasureArgs {
   std::string project = "verdant";
   std::string experiment;
   std::optional<double> cpu_tdp;
+  std::filesystem::path power_model;
   bool estimate_only = false;
   std::string prometheus_file;
   std::optional<int> metrics_port;
   std::vector<std::string> command;
 };
+
+// CodeCarbon records the Python version of what it tracks: asked of the interpreter itself,
+// before the measurement, when the command is one ("python3", "/usr/bin/python3.11").
+std::string python_version_of(const std::string& program) {
+  const std::string base = std::filesystem::path(program).filename().string();
+  if (base.rfind("python", 0) != 0 ||
+      base.find_first_not_of("0123456789.", 6) != std::string::npos ||
+      program.find('\'') != std::string::npos)
+    return {};
+  const std::string cmd =
+      "'" + program + "' -c 'import platform; print(platform.python_version())' 2>/dev/null";
+  std::string version;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char line[64] = {0};
+    if (std::fgets(line, sizeof line, p)) version = line;
+    ::pclose(p);
+  }
+  while (!version.empty() && (version.back() == '\n' || version.back() == '\r')) version.pop_back();
+  return version.find_first_not_of("0123456789.+") == std::string::npos ? version : "";
+}
 
 int run_measure(const MeasureArgs& a) {
   namespace en = verdant::energy;
@@ -47,7 +70,9 @@ int run_measure(const MeasureArgs& a) {
 
   // Cost settings first, so that nothing is created or printed before they are known good.
   if (a.pue) en::validate_pue(*a.pue);
+  if (a.wue) en::validate_wue(*a.wue);
   if (a.price) en::validate_price(*a.price);
+  if (!a.power_model.empty()) en::validate_power_model(a.power_model);
 
   en::LocationRequest loc;
   loc.country = a.country;
@@ -55,6 +80,7 @@ int run_measure(const MeasureArgs& a) {
   loc.grid_zone = a.grid_zone;
   loc.series_file = a.series;
   loc.pue = a.pue;
+  loc.wue = a.wue;
   en::CarbonIntensity carbon = en::resolve_carbon_intensity(loc);
 
   // The outputs are checked before the command runs: a measurement cannot be taken again.
@@ -72,6 +98,8 @@ int run_measure(const MeasureArgs& a) {
   en::MeterOptions mo;
   mo.force_estimate = a.estimate_only;
   mo.estimate.cpu_tdp_w = a.cpu_tdp;
+  mo.estimate.power_model = a.power_model;
+  mo.estimate.cloud_provider = en::cloud_provider_of(a.cloud);
   en::MeterSet meters = en::select_meters(mo);
   for (auto& w : meters.warnings) std::fprintf(stderr, "verdant: warning: %s\n", w.c_str());
 
@@ -82,6 +110,7 @@ int run_measure(const MeasureArgs& a) {
   to.price_per_kwh = a.price;
   to.currency = a.currency;
   to.location = loc;
+  to.python_version = python_version_of(a.command[0]);
   en::Tracker tracker(std::move(meters), std::move(carbon), to);
 
   std::unique_ptr<en::MetricsServer> server;
@@ -134,6 +163,8 @@ const bool registered = register_command(
        sub.add_option("--series", a->series,
                       "Hourly intensity series file (EIA, Electricity Maps, CSV, JSON)");
        sub.add_option("--pue", a->pue, "Power usage effectiveness (default 1.0 or the region's)");
+       sub.add_option("--wue", a->wue,
+                      "Water usage effectiveness, litres per kWh, for water_consumed (default 0)");
        sub.add_option("--interval", a->interval_s, "Sampling interval in seconds (default 1)");
        sub.add_option("--price", a->price, "Electricity price per kWh (no default: no cost)");
        sub.add_option("--currency", a->currency, "Currency of --price (default USD)");
@@ -142,8 +173,8 @@ const bool registered = register_command(
        sub.add_option("--experiment-id", a->experiment, "experiment_id in emissions.csv");
        sub.add_option("--cpu-tdp", a->cpu_tdp,
                       "CPU TDP in watts for the estimate (overrides the table)");
-       sub.add_flag("--estimate", a->estimate_only,
-                    "Use the TDP estimate even if RAPL is readable");
+       add_energy_model_options(sub, a->power_model);
+       sub.add_flag("--estimate", a->estimate_only, "Use the estimate even if RAPL is readable");
        sub.add_option("--prometheus-file", a->prometheus_file,
                       "Also write Prometheus text (node_exporter textfile collector)");
        sub.add_option("--metrics-port", a->metrics_port,

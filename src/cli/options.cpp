@@ -129,8 +129,17 @@ void add_location_options(CLI::App& app, energy::LocationRequest& location,
                  "Grid location: zone (e.g. US-CISO) or intensity series file");
   app.add_option("--pue", location.pue, "Data-centre PUE (default: the location's or 1.0)")
       ->check(at_least(1.0));
+  app.add_option("--wue", location.wue,
+                 "Data-centre WUE, litres of water per kWh for water_consumed (default 0)")
+      ->check(non_negative());
   app.add_option("--price", price, "Electricity price per kWh for the cost figure")
       ->check(non_negative());
+}
+
+void add_energy_model_options(CLI::App& app, std::filesystem::path& power_model) {
+  app.add_option("--power-model", power_model,
+                 "Power model FILE from `verdant calibrate` on a twin machine, for the estimate "
+                 "where RAPL is not readable");
 }
 
 void add_training_options(CLI::App& app, train::TrainingOptions& o, TrainingFlags& flags) {
@@ -186,6 +195,7 @@ void add_training_options(CLI::App& app, train::TrainingOptions& o, TrainingFlag
   app.add_flag("--no-energy", flags.no_energy,
                "Do not track energy (no emissions.csv / energy.jsonl)");
   add_location_options(app, o.energy.location, o.energy.price_per_kwh);
+  add_energy_model_options(app, o.energy.power_model);
   app.add_option("--energy-interval", o.energy.interval_s, "Energy sampling interval in seconds")
       ->check(positive())
       ->capture_default_str();

@@ -3,6 +3,7 @@
 // checks they use (CLI11 validators, each stated here once).
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <string>
 
 #include "verdant/dist/data_parallel.hpp"
@@ -27,17 +28,19 @@ std::string flag_for_setting(const CLI::App& app, const std::string& setting);
 // --threads.
 void add_threads_option(CLI::App& app, int& threads);
 // --data (the location, under `location_flag`), the format and split flags, and
-// --limit-train / --limit-test for the parts the verb uses (none for Parts::test with
-// `limits` false). Returns the location's option, to tell whether it was given.
+// --limit-train / --limit-test where `flags` asks for them. Returns the location's option, to
+// tell whether it was given.
 struct DataFlags {
   std::string location_flag = "--data";
   std::string location_help;  // empty: the default description
   bool limit_train = true, limit_test = true;
 };
 CLI::Option* add_data_options(CLI::App& app, data::DataOptions& data, const DataFlags& flags = {});
-// --country, --cloud, --grid-zone, --pue, --price.
+// --country, --cloud, --grid-zone, --pue, --wue, --price.
 void add_location_options(CLI::App& app, energy::LocationRequest& location,
                           std::optional<double>& price);
+// --power-model: a `verdant calibrate` fit for the estimate where no counter is readable.
+void add_energy_model_options(CLI::App& app, std::filesystem::path& power_model);
 // What `train` and `compress` share: model and data, the budget, the optimizer and schedule,
 // the output and resume, energy. `defaults` documents the verb's own defaults in --help.
 struct TrainingFlags {

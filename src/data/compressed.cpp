@@ -13,13 +13,13 @@ namespace {
 // Refuse to inflate beyond 16 GiB: far above any real data file (a zip bomb otherwise).
 constexpr std::uint64_t kMaxPayload = std::uint64_t{1} << 34;
 
-bool is_gzip(const std::vector<std::uint8_t>& raw) {
+bool is_gzip(std::span<const std::uint8_t> raw) {
   return raw.size() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b;
 }
 
-std::vector<std::uint8_t> gunzip(const fs::path& path, const std::vector<std::uint8_t>& raw) {
+std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> raw, const std::string& origin) {
   z_stream zs{};
-  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw Error(path.string() + ": zlib init failed");
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw Error(origin + ": zlib init failed");
   std::vector<std::uint8_t> out(raw.size() * 4 + 1024);
   zs.next_in = const_cast<Bytef*>(raw.data());
   zs.avail_in = static_cast<uInt>(raw.size());
@@ -29,7 +29,7 @@ std::vector<std::uint8_t> gunzip(const fs::path& path, const std::vector<std::ui
     if (produced == out.size()) {
       if (out.size() > kMaxPayload) {
         inflateEnd(&zs);
-        throw Error(path.string() + ": decompressed data is implausibly large");
+        throw Error(origin + ": decompressed data is implausibly large");
       }
       out.resize(out.size() * 2);
     }
@@ -40,12 +40,12 @@ std::vector<std::uint8_t> gunzip(const fs::path& path, const std::vector<std::ui
     if (rc == Z_STREAM_END) break;
     if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
       inflateEnd(&zs);
-      throw Error(path.string() + ": truncated gzip data");
+      throw Error(origin + ": truncated gzip data");
     }
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
       std::string msg = zs.msg ? zs.msg : "error " + std::to_string(rc);
       inflateEnd(&zs);
-      throw Error(path.string() + ": corrupt gzip data (" + msg + ")");
+      throw Error(origin + ": corrupt gzip data (" + msg + ")");
     }
   }
   inflateEnd(&zs);
@@ -72,9 +72,15 @@ std::vector<std::uint8_t> gzip_bytes(std::span<const std::uint8_t> data) {
   return out;
 }
 
+std::vector<std::uint8_t> maybe_gunzip(std::span<const std::uint8_t> bytes,
+                                       const std::string& origin) {
+  return is_gzip(bytes) ? gunzip(bytes, origin)
+                        : std::vector<std::uint8_t>(bytes.begin(), bytes.end());
+}
+
 std::vector<std::uint8_t> read_file_maybe_gzip(const fs::path& path) {
   std::vector<std::uint8_t> raw = read_file_bytes(path);
-  return is_gzip(raw) ? gunzip(path, raw) : raw;
+  return is_gzip(raw) ? gunzip(raw, path.string()) : raw;
 }
 
 }  // namespace verdant::data

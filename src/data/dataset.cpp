@@ -37,6 +37,8 @@ ImageDataset::ImageDataset(std::vector<std::int64_t> image_dims, std::vector<std
   sample_shape_ = image_dims.size() == 3 ? Shape{1, image_dims[1], image_dims[2]}
                                          : Shape{image_dims[1], image_dims[2], image_dims[3]};
   sample_numel_ = shape_numel(sample_shape_);
+  if (sample_numel_ == 0)
+    throw Error("images of shape " + shape_str(image_dims) + " have no pixels");
   if (static_cast<std::int64_t>(images.size()) != count_ * sample_numel_)
     throw Error("image bytes do not match shape " + shape_str(image_dims));
   if (static_cast<std::int64_t>(labels.size()) != count_)
@@ -55,6 +57,8 @@ ImageDataset ImageDataset::from_idx(const fs::path& images, const fs::path& labe
   if (img.dims.size() != 3 && img.dims.size() != 4)
     throw Error(images.string() + ": expected a 3-D or 4-D image array, got " +
                 std::to_string(img.dims.size()) + " dimensions");
+  if (img.dims[0] == 0)
+    throw Error(images.string() + ": holds no images (its IDX header declares 0)");
   if (lab.dims.size() != 1)
     throw Error(labels.string() + ": expected a 1-D label array, got " +
                 std::to_string(lab.dims.size()) + " dimensions");

@@ -4,46 +4,33 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
+#include <exception>
 
-#include "verdant/energy/data_paths.hpp"
-#include "verdant/energy/meter.hpp"
-#include "verdant/energy/procstat.hpp"
+#include "verdant/energy/power_model.hpp"
 
 namespace verdant::edge {
 
-// When /proc/cpuinfo or the TDP table cannot be read: CodeCarbon's default CPU power (85 W,
-// the same constant the energy module falls back to) shared by the online logical CPUs.
-constexpr double kFallbackTdpWatts = 85.0;
-
 CorePower core_power() {
   CorePower p;
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  if (cpus < 1) cpus = 1;
-  char line[256];
+  char line[96];
   try {
-    const auto info = energy::read_cpuinfo("/proc");
-    const auto tdp =
-        energy::match_cpu_tdp(info.model_name, energy::data_dir() / "hardware" / "cpu_tdp.csv");
-    const int logical = info.logical_cpus > 0 ? info.logical_cpus : static_cast<int>(cpus);
-    p.watts = tdp.watts * info.sockets / logical;
-    std::snprintf(line, sizeof line,
-                  "estimated: process CPU time x %.2f W per core (TDP %.0f W of '%s'%s / %d "
-                  "logical CPUs; verdant::energy)",
-                  p.watts, tdp.watts, info.model_name.c_str(), tdp.known ? "" : ", default",
-                  logical);
-    p.source = line;
+    // The energy module's model, so that the edge figures agree with every other one.
+    const energy::CpuPowerModel model = energy::cpu_power_model();
+    p.watts = model.full_watts;
+    std::snprintf(line, sizeof line, "estimated: process CPU time x %.2f W per busy %s (", p.watts,
+                  model.unit.c_str());
+    p.source = line + model.describe() + ")";
     return p;
-  } catch (const std::exception&) {
-    // fall through to the documented constant
+  } catch (const std::exception& e) {
+    // No /proc or no data tables: CodeCarbon 3's figure for a CPU it does not know.
+    p.watts = energy::kUnknownCpuWattsPerThread;
+    std::snprintf(line, sizeof line,
+                  "estimated: process CPU time x %.2f W per busy thread (CodeCarbon 3's default "
+                  "for an unknown CPU; ",
+                  p.watts);
+    p.source = line + std::string(e.what()) + ")";
+    return p;
   }
-  p.watts = kFallbackTdpWatts / static_cast<double>(cpus);
-  std::snprintf(line, sizeof line,
-                "estimated: process CPU time x %.2f W per core (default TDP %.0f W / %ld logical "
-                "CPUs; CPU model unknown)",
-                p.watts, kFallbackTdpWatts, cpus);
-  p.source = line;
-  return p;
 }
 
 double process_cpu_seconds() {

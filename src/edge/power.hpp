@@ -1,5 +1,6 @@
 #pragma once
-// Power of one busy core, for "energy per 1,000 inferences" = process CPU time x this.
+// Power of one busy CPU under the energy module's model (power_model.hpp), for "energy per
+// 1,000 inferences" = process CPU time x this.
 #include <string>
 
 namespace verdant::edge {

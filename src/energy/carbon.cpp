@@ -289,6 +289,11 @@ void validate_pue(double pue) {
     throw SettingError("pue", "PUE must be a number >= 1.0, got " + fmt_g(pue));
 }
 
+void validate_wue(double wue) {
+  if (!(wue >= 0.0) || !std::isfinite(wue))
+    throw SettingError("wue", "wue must be a number of litres per kWh >= 0, got " + fmt_g(wue));
+}
+
 CarbonIntensity& CarbonIntensity::set_pue(double pue, std::string source) {
   validate_pue(pue);
   pue_ = pue;
@@ -420,6 +425,7 @@ CarbonIntensity resolve_carbon_intensity(const LocationRequest& request) {
                                        kDefaultPue, true);
   }
   if (request.pue) result.set_pue(*request.pue, "given");
+  if (request.wue) validate_wue(*request.wue);
   return result;
 }
 

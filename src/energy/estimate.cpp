@@ -1,8 +1,9 @@
-// The estimating meter for machines with no readable counter: CPU power from the model's TDP
-// scaled by the machine's measured utilisation, plus a memory power model. Both follow
-// CodeCarbon (constant mode: 85 W TDP when the model is unknown; RAM 3 W per 8 GB).
+// The estimating meter for machines with no readable counter: CPU power from the chosen power
+// model (power_model.hpp) at the machine's measured utilisation, plus memory power per GB in
+// use; and the TDP table's matcher.
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
@@ -11,7 +12,6 @@
 
 #include "file_util.hpp"
 #include "verdant/core/error.hpp"
-#include "verdant/energy/data_paths.hpp"
 #include "verdant/energy/meter.hpp"
 #include "verdant/energy/procstat.hpp"
 
@@ -66,36 +66,35 @@ bool split_name_tdp(const std::string& line, std::string* name, std::string* tdp
   return true;
 }
 
-std::string format_watts(double w) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", w);
-  return buf;
-}
-
 class EstimateMeter final : public Meter {
  public:
-  EstimateMeter(fs::path proc_root, double cpu_watts, std::string cpu_label, double ram_watts,
-                std::string ram_label, std::string model)
+  EstimateMeter(fs::path proc_root, CpuPowerModel cpu, double ram_watts_per_gb, std::string model)
       : proc_root_(std::move(proc_root)),
-        cpu_watts_(cpu_watts),
-        ram_watts_(ram_watts),
-        label_("estimated (" + cpu_label + " x utilisation; " + ram_label + ")"),
-        cpu_label_("estimated (" + cpu_label + " x utilisation)"),
-        ram_label_("estimated (" + ram_label + ")"),
+        cpu_(std::move(cpu)),
+        ram_watts_per_gb_(ram_watts_per_gb),
+        cpu_label_("estimated (" + cpu_.describe() + ")"),
         model_(std::move(model)),
         stat_(proc_root_ / "stat"),
-        last_(read_stat()) {}
+        last_(read_stat()) {
+    char ram[160];
+    std::snprintf(ram, sizeof ram,
+                  "estimated (RAM %g W/GB x memory in use, Cloud Carbon Footprint's coefficient)",
+                  ram_watts_per_gb_);
+    ram_label_ = ram;
+    label_ = cpu_label_ + "; " + ram_label_;
+  }
 
   Joules read() override {
     MachineCpuTimes now = read_stat();
-    double d_busy = now.busy_s - last_.busy_s;
-    double d_total = now.total_s - last_.total_s;
+    const double d_busy = now.busy_s - last_.busy_s;
+    const double d_total = now.total_s - last_.total_s;
     if (d_total > 0 && d_busy >= 0) {
       // Elapsed time from the kernel's own accounting: total CPU time / number of CPUs.
-      double elapsed = d_total / now.cpus;
-      double utilisation = std::min(1.0, d_busy / d_total);
-      total_[Domain::cpu] += cpu_watts_ * utilisation * elapsed;
-      total_[Domain::dram] += ram_watts_ * elapsed;
+      const double elapsed = d_total / now.cpus;
+      const double utilisation = std::min(1.0, d_busy / d_total);
+      total_[Domain::cpu] += cpu_.watts(utilisation) * elapsed;
+      const double used_gb = read_memory_usage(proc_root_).used_bytes / (1024.0 * 1024.0 * 1024.0);
+      total_[Domain::dram] += ram_watts_per_gb_ * used_gb * elapsed;
     }
     last_ = now;
     return total_;
@@ -111,11 +110,12 @@ class EstimateMeter final : public Meter {
   const MachineCpuTimes* machine_cpu(const fs::path& proc_root) const override {
     return proc_root == proc_root_ ? &last_ : nullptr;
   }
+  std::vector<std::string> warnings() const override { return cpu_.warnings; }
 
  private:
   fs::path proc_root_;
-  double cpu_watts_;
-  double ram_watts_;
+  CpuPowerModel cpu_;
+  double ram_watts_per_gb_;
   std::string label_, cpu_label_, ram_label_;
   std::string model_;
   detail::RereadFile stat_;
@@ -182,39 +182,12 @@ TdpMatch match_cpu_tdp(const std::string& model_name, const fs::path& tdp_csv) {
 }
 
 std::unique_ptr<Meter> make_estimate_meter(const EstimateOptions& options) {
+  if (!(options.ram_watts_per_gb >= 0) || !std::isfinite(options.ram_watts_per_gb))
+    throw SettingError("ram_watts_per_gb", "ram_watts_per_gb must be a finite number >= 0");
   CpuInfo cpu = read_cpuinfo(options.proc_root);
   std::string model = cpu.model_name.empty() ? "unknown CPU" : cpu.model_name;
-  std::optional<double> tdp = options.cpu_tdp_w;
-  std::string cpu_label;
-  if (!tdp) {
-    if (const char* env = std::getenv("VERDANT_CPU_TDP_W"); env && *env) {
-      char* end = nullptr;
-      double w = std::strtod(env, &end);
-      if (*end != '\0' || !(w > 0))
-        throw Error(std::string("VERDANT_CPU_TDP_W: expected watts > 0, got '") + env + "'");
-      tdp = w;
-    }
-  }
-  if (tdp) {
-    if (!(*tdp > 0)) throw UsageError("CPU TDP must be > 0 W");
-    cpu_label = "TDP " + format_watts(*tdp) + " W (given) of '" + model + "'";
-  } else {
-    fs::path csv =
-        options.tdp_csv.empty() ? data_dir() / "hardware" / "cpu_tdp.csv" : options.tdp_csv;
-    TdpMatch m = match_cpu_tdp(cpu.model_name, csv);
-    tdp = m.watts;
-    cpu_label = m.known ? "TDP " + format_watts(m.watts) + " W of '" + m.table_name + "'"
-                        : "TDP " + format_watts(m.watts) + " W, CodeCarbon's default: '" + model +
-                              "' is not in cpu_tdp.csv";
-  }
-  if (cpu.sockets > 1) cpu_label += " x " + std::to_string(cpu.sockets) + " sockets";
-  double mem_gb = read_mem_total_bytes(options.proc_root) / (1024.0 * 1024.0 * 1024.0);
-  double ram_watts = options.ram_watts_per_gb * mem_gb;
-  char ram_label[96];
-  std::snprintf(ram_label, sizeof ram_label, "RAM %g W/GB x %.1f GB", options.ram_watts_per_gb,
-                mem_gb);
-  return std::make_unique<EstimateMeter>(options.proc_root, *tdp * cpu.sockets, cpu_label,
-                                         ram_watts, ram_label, model);
+  return std::make_unique<EstimateMeter>(options.proc_root, cpu_power_model(options),
+                                         options.ram_watts_per_gb, model);
 }
 
 }  // namespace verdant::energy

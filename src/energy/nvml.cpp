@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "verdant/core/error.hpp"
 #include "verdant/energy/meter.hpp"
@@ -22,6 +23,11 @@ using HandleFn = int (*)(unsigned int, nvmlDevice_t*);
 using EnergyFn = int (*)(nvmlDevice_t, unsigned long long*);
 using PowerFn = int (*)(nvmlDevice_t, unsigned int*);
 using NameFn = int (*)(nvmlDevice_t, char*, unsigned int);
+struct NvmlUtilization {  // nvmlUtilization_t: percent of time busy over the last period
+  unsigned int gpu;
+  unsigned int memory;
+};
+using UtilizationFn = int (*)(nvmlDevice_t, NvmlUtilization*);
 
 struct Gpu {
   unsigned int index = 0;  // NVML's
@@ -49,6 +55,8 @@ class NvmlMeter final : public Meter {
       energy_ = symbol<EnergyFn>("nvmlDeviceGetTotalEnergyConsumption");
       power_ = symbol<PowerFn>("nvmlDeviceGetPowerUsage");
       auto name_fn = reinterpret_cast<NameFn>(::dlsym(lib_, "nvmlDeviceGetName"));
+      utilization_ =
+          reinterpret_cast<UtilizationFn>(::dlsym(lib_, "nvmlDeviceGetUtilizationRates"));
       check(init(), "nvmlInit_v2");
       initialised_ = true;
       unsigned int count = 0;
@@ -96,7 +104,15 @@ class NvmlMeter final : public Meter {
     double dt = std::chrono::duration<double>(now - last_).count();
     last_ = now;
     Joules out;
+    double busy = 0;
+    int answered = 0;
     for (auto& g : gpus_) {
+      NvmlUtilization u{};
+      // Utilisation is a figure for emissions.csv, not energy: a GPU without it is skipped.
+      if (utilization_ && utilization_(g.handle, &u) == 0 && u.gpu <= 100) {
+        busy += u.gpu / 100.0;
+        ++answered;
+      }
       if (g.has_energy) {
         unsigned long long mj = 0;
         check(energy_(g.handle, &mj), "nvmlDeviceGetTotalEnergyConsumption");
@@ -110,8 +126,10 @@ class NvmlMeter final : public Meter {
       }
       out[Domain::gpu] += g.joules;
     }
+    utilization_now_ = answered ? std::optional<double>(busy / answered) : std::nullopt;
     return out;
   }
+  std::optional<double> utilization() const override { return utilization_now_; }
 
   std::string name() const override { return "nvml"; }
   bool measured() const override { return true; }
@@ -162,6 +180,8 @@ class NvmlMeter final : public Meter {
   ShutdownFn shutdown_ = nullptr;
   EnergyFn energy_ = nullptr;
   PowerFn power_ = nullptr;
+  UtilizationFn utilization_ = nullptr;
+  std::optional<double> utilization_now_;
   std::vector<Gpu> gpus_;
   std::chrono::steady_clock::time_point last_;
 };

@@ -182,6 +182,39 @@ double read_mem_total_bytes(const fs::path& proc_root) {
   throw Error(path.string() + ": no MemTotal line");
 }
 
+MemoryUsage read_memory_usage(const fs::path& proc_root) {
+  const fs::path path = proc_root / "meminfo";
+  std::istringstream lines(read_small_file_or_throw(path));
+  std::string line;
+  double total = -1, available = -1, free_etc = 0;
+  while (std::getline(lines, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, colon);
+    const double kb = std::strtod(line.c_str() + colon + 1, nullptr);
+    if (key == "MemTotal") total = kb;
+    if (key == "MemAvailable") available = kb;
+    if (key == "MemFree" || key == "Buffers" || key == "Cached") free_etc += kb;
+  }
+  if (!(total > 0)) throw Error(path.string() + ": no MemTotal line");
+  if (available < 0) available = free_etc;
+  MemoryUsage m;
+  m.total_bytes = total * 1024.0;
+  m.used_bytes = std::clamp(total - available, 0.0, total) * 1024.0;
+  return m;
+}
+
+namespace {
+
+// A cpuinfo number: decimal, or hex with 0x (ARM's "CPU part"); -1 if it is neither.
+int cpuinfo_number(const std::string& value) {
+  char* end = nullptr;
+  const long v = std::strtol(value.c_str(), &end, 0);
+  return value.empty() || *end != '\0' || v < 0 || v > 1 << 20 ? -1 : static_cast<int>(v);
+}
+
+}  // namespace
+
 CpuInfo read_cpuinfo(const fs::path& proc_root) {
   CpuInfo info;
   auto text = read_small_file(proc_root / "cpuinfo");
@@ -189,16 +222,41 @@ CpuInfo read_cpuinfo(const fs::path& proc_root) {
   std::istringstream lines(*text);
   std::string line;
   std::set<std::string> sockets;
+  std::set<std::pair<std::string, std::string>> cores;
+  std::string physical_id;
   while (std::getline(lines, line)) {
     auto colon = line.find(':');
     if (colon == std::string::npos) continue;
     std::string key = detail::trim(line.substr(0, colon));
     std::string value = detail::trim(line.substr(colon + 1));
-    if (key == "processor") ++info.logical_cpus;
+    if (key == "processor") {
+      ++info.logical_cpus;
+      physical_id.clear();
+    }
     if (key == "model name" && info.model_name.empty()) info.model_name = value;
-    if (key == "physical id") sockets.insert(value);
+    if (key == "physical id") {
+      sockets.insert(value);
+      physical_id = value;
+    }
+    if (key == "core id") cores.insert({physical_id, value});
+    // The first processor's description stands for all (one CPU model per machine).
+    if (key == "siblings" && info.threads_per_socket == 0)
+      info.threads_per_socket = std::max(0, cpuinfo_number(value));
+    if (key == "cpu cores" && info.cores_per_socket == 0)
+      info.cores_per_socket = std::max(0, cpuinfo_number(value));
+    if ((key == "vendor_id" || key == "CPU implementer") && info.vendor.empty())
+      info.vendor = value;
+    if (key == "cpu family" && info.family < 0) info.family = cpuinfo_number(value);
+    if ((key == "model" || key == "CPU part") && info.model < 0) info.model = cpuinfo_number(value);
+    if (key == "stepping" && info.stepping < 0) info.stepping = cpuinfo_number(value);
+    if (key == "flags" || key == "Features") {
+      std::istringstream words(value);
+      std::string w;
+      while (words >> w) info.hypervisor = info.hypervisor || w == "hypervisor";
+    }
   }
   info.sockets = sockets.empty() ? 1 : static_cast<int>(sockets.size());
+  info.cores = static_cast<int>(cores.size());
   return info;
 }
 

@@ -1,5 +1,5 @@
-// Meter selection: RAPL when its counters can be read, otherwise the TDP estimate with a
-// warning that says why; NVML on top when a GPU answers.
+// Meter selection: RAPL when its counters can be read, otherwise the estimate with a warning
+// that says why; NVML on top when a GPU answers.
 #include <string>
 
 #include "verdant/core/error.hpp"
@@ -27,11 +27,17 @@ MeterSet select_meters(const MeterOptions& options) {
       set.meters.push_back(make_rapl_meter(options.powercap_root));
       have_cpu = true;
     } catch (const Error& e) {
-      set.warnings.push_back(std::string("RAPL unreadable: ") + e.what() +
-                             "; using the TDP estimate");
+      set.warnings.push_back(std::string("RAPL unreadable: ") + e.what() + "; using the estimate");
     }
   }
-  if (!have_cpu) set.meters.push_back(make_estimate_meter(options.estimate));
+  if (have_cpu && !options.estimate.power_model.empty())
+    set.warnings.push_back("power_model " + options.estimate.power_model.string() +
+                           " not used: RAPL is readable, and measured figures win");
+  if (!have_cpu) {
+    std::unique_ptr<Meter> estimate = make_estimate_meter(options.estimate);
+    for (auto& w : estimate->warnings()) set.warnings.push_back(w);
+    set.meters.push_back(std::move(estimate));
+  }
   if (options.use_nvml) {
     try {
       set.meters.push_back(make_nvml_meter(options.nvml_library, options.gpu_ids));

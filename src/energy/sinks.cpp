@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "file_util.hpp"
+#include "intensity_text.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/core/io.hpp"
 
@@ -77,21 +79,55 @@ std::string prom_escape(const std::string& s) {
 }  // namespace
 
 const std::vector<std::string>& codecarbon_columns() {
-  // Order of codecarbon.output_methods.emissions_data.EmissionsData (mlco2/codecarbon 2.x,
-  // e.g. commit 1188739): the csv header CodeCarbon writes and its readers expect.
-  static const std::vector<std::string> columns = {
-      "timestamp",      "project_name",       "run_id",         "experiment_id",
-      "duration",       "emissions",          "emissions_rate", "cpu_power",
-      "gpu_power",      "ram_power",          "cpu_energy",     "gpu_energy",
-      "ram_energy",     "energy_consumed",    "country_name",   "country_iso_code",
-      "region",         "cloud_provider",     "cloud_region",   "os",
-      "python_version", "codecarbon_version", "cpu_count",      "cpu_model",
-      "gpu_count",      "gpu_model",          "longitude",      "latitude",
-      "ram_total_size", "tracking_mode",      "on_cloud",       "pue"};
+  // The fields of codecarbon.output_methods.emissions_data.EmissionsData in CodeCarbon 3.2
+  // (mlco2/codecarbon, tags v3.2.1 to v3.2.9 alike): the header its FileOutput writes.
+  static const std::vector<std::string> columns = {"timestamp",
+                                                   "project_name",
+                                                   "run_id",
+                                                   "experiment_id",
+                                                   "duration",
+                                                   "emissions",
+                                                   "emissions_rate",
+                                                   "cpu_power",
+                                                   "gpu_power",
+                                                   "ram_power",
+                                                   "cpu_energy",
+                                                   "gpu_energy",
+                                                   "ram_energy",
+                                                   "energy_consumed",
+                                                   "water_consumed",
+                                                   "country_name",
+                                                   "country_iso_code",
+                                                   "region",
+                                                   "cloud_provider",
+                                                   "cloud_region",
+                                                   "os",
+                                                   "python_version",
+                                                   "codecarbon_version",
+                                                   "cpu_count",
+                                                   "cpu_model",
+                                                   "gpu_count",
+                                                   "gpu_model",
+                                                   "longitude",
+                                                   "latitude",
+                                                   "ram_total_size",
+                                                   "tracking_mode",
+                                                   "cpu_utilization_percent",
+                                                   "gpu_utilization_percent",
+                                                   "ram_utilization_percent",
+                                                   "ram_used_gb",
+                                                   "on_cloud",
+                                                   "pue",
+                                                   "wue"};
   return columns;
 }
 
-std::string emissions_csv_row(const PhaseResult& phase, const RunInfo& info) {
+namespace {
+
+constexpr double kBytesPerGb = 1024.0 * 1024.0 * 1024.0;  // CodeCarbon's GB (1024**3)
+
+// The fields of one row, in codecarbon_columns() order.
+std::vector<std::string> emissions_fields(const PhaseResult& phase, const RunInfo& info) {
   // tracking_mode "machine" writes the machine's figures, but only where this tracker
   // reports the machine; otherwise the row is the process share and says so.
   const bool machine = info.tracking_mode == "machine" && phase.machine_reported;
@@ -101,68 +137,113 @@ std::string emissions_csv_row(const PhaseResult& phase, const RunInfo& info) {
     p.emissions_kg = phase.machine_emissions_kg;
   }
   const double kwh = 1.0 / kJoulesPerKwh;
-  std::vector<std::string> f = {iso_time(p.end),
-                                info.project_name,
-                                info.run_id,
-                                info.experiment_id,
-                                num(p.duration_s),
-                                num(p.emissions_kg),
-                                num(p.duration_s > 0 ? p.emissions_kg / p.duration_s : 0.0),
-                                num(watts(p.process[Domain::cpu], p.duration_s)),
-                                num(watts(p.process[Domain::gpu], p.duration_s)),
-                                num(watts(p.process[Domain::dram], p.duration_s)),
-                                num(p.process[Domain::cpu] * kwh),
-                                num(p.process[Domain::gpu] * kwh),
-                                num(p.process[Domain::dram] * kwh),
-                                num(p.process.total() * kwh),
-                                info.country_name,
-                                info.country_iso_code,
-                                info.region,
-                                info.cloud_provider,
-                                info.cloud_region,
-                                info.os,
-                                info.python_version,  // empty: not a Python process
-                                "",  // codecarbon_version: written by Verdant, not CodeCarbon
-                                std::to_string(info.cpu_count),
-                                info.cpu_model,
-                                std::to_string(info.gpu_count),
-                                info.gpu_model,
-                                "",  // longitude: not looked up (no network)
-                                "",  // latitude
-                                num(info.ram_total_gb),
-                                machine ? "machine" : "process",
-                                info.on_cloud ? "Y" : "N",
-                                num(info.pue)};
+  const double ram_percent =
+      p.ram_total_bytes > 0 ? p.ram_used_bytes / p.ram_total_bytes * 100.0 : NAN;
+  return {iso_time(p.end),
+          info.project_name,
+          info.run_id,
+          info.experiment_id,
+          num(p.duration_s),
+          num(p.emissions_kg),
+          num(p.duration_s > 0 ? p.emissions_kg / p.duration_s : 0.0),
+          num(watts(p.process[Domain::cpu], p.duration_s)),
+          num(watts(p.process[Domain::gpu], p.duration_s)),
+          num(watts(p.process[Domain::dram], p.duration_s)),
+          num(p.process[Domain::cpu] * kwh),
+          num(p.process[Domain::gpu] * kwh),
+          num(p.process[Domain::dram] * kwh),
+          num(p.process.total() * kwh),
+          num(p.process.total() * kwh * info.wue),  // litres: WUE is per kWh of IT energy
+          info.country_name,
+          info.country_iso_code,
+          info.region,
+          info.cloud_provider,
+          info.cloud_region,
+          info.os,
+          info.python_version,  // the tracked program's, when it is Python
+          "",                   // codecarbon_version: written by Verdant, not CodeCarbon
+          std::to_string(info.cpu_count),
+          info.cpu_model,
+          std::to_string(info.gpu_count),
+          info.gpu_model,
+          "",  // longitude: not looked up (no network)
+          "",  // latitude
+          num(info.ram_total_gb),
+          machine ? "machine" : "process",
+          num(p.cpu_utilization * 100.0),  // the machine's, like CodeCarbon's psutil figure
+          p.gpu_utilization ? num(*p.gpu_utilization * 100.0) : "",  // no GPU read: empty
+          num(ram_percent),
+          num(p.ram_used_bytes / kBytesPerGb),
+          info.on_cloud ? "Y" : "N",
+          num(info.pue),
+          num(info.wue)};
+}
+
+std::string csv_line(const std::vector<std::string>& fields) {
   std::string row;
-  for (std::size_t i = 0; i < f.size(); ++i) {
+  for (std::size_t i = 0; i < fields.size(); ++i) {
     if (i) row += ',';
-    row += csv_field(f[i]);
+    row += csv_field(fields[i]);
   }
   return row;
 }
 
+// Where CodeCarbon's backup() moves a file: <path>.bak, else <path>_0.bak, <path>_1.bak, ...
+fs::path free_backup_path(const fs::path& path) {
+  fs::path backup = path;
+  backup += ".bak";
+  std::error_code ec;
+  for (int i = 0; fs::exists(backup, ec); ++i) {
+    backup = path;
+    backup += "_" + std::to_string(i) + ".bak";
+  }
+  return backup;
+}
+
+}  // namespace
+
+std::string emissions_csv_row(const PhaseResult& p, const RunInfo& info) {
+  return csv_line(emissions_fields(p, info));
+}
+
 std::string append_emissions_csv(const fs::path& path, std::span<const PhaseResult> phases,
                                  const RunInfo& info) {
-  std::string header;
-  for (const auto& c : codecarbon_columns()) header += (header.empty() ? "" : ",") + c;
+  const auto& columns = codecarbon_columns();
   std::string text = existing_text(path);
   std::string warning;
+  // The order rows are written in: an existing file's own, when it has the same columns.
+  std::vector<std::size_t> order(columns.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   if (!text.empty()) {
     std::string first = text.substr(0, text.find('\n'));
     if (!first.empty() && first.back() == '\r') first.pop_back();
-    if (first != header) {
-      fs::path backup = path;
-      backup += ".bak";
-      write_file_atomic(backup, text);
-      warning = path.string() + ": header is not CodeCarbon's; old file kept as " +
+    // Names may be quoted, as pandas quotes when it must.
+    std::vector<std::string> existing;
+    if (!detail::split_csv(first, existing)) existing.clear();
+    // CodeCarbon compares the header as a set: another order is the same file.
+    std::vector<std::string> a = existing, b = columns;
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    if (a != b) {
+      const fs::path backup = free_backup_path(path);
+      fs::rename(path, backup);
+      warning = path.string() + ": its columns are not CodeCarbon 3.2's; old file moved to " +
                 backup.string() + ", new file started";
       text.clear();
-    } else if (text.back() != '\n') {
-      text += '\n';
+    } else {
+      for (std::size_t i = 0; i < existing.size(); ++i)
+        order[i] = static_cast<std::size_t>(std::find(columns.begin(), columns.end(), existing[i]) -
+                                            columns.begin());
+      if (text.back() != '\n') text += '\n';
     }
   }
-  if (text.empty()) text = header + "\n";
-  for (const auto& p : phases) text += emissions_csv_row(p, info) + "\n";
+  if (text.empty()) text = csv_line(columns) + "\n";
+  for (const auto& p : phases) {
+    const std::vector<std::string> fields = emissions_fields(p, info);
+    std::vector<std::string> ordered;
+    for (std::size_t i : order) ordered.push_back(fields[i]);
+    text += csv_line(ordered) + "\n";
+  }
   write_file_atomic(path, text);
   return warning;
 }
@@ -229,42 +310,58 @@ std::string prometheus_text(std::span<const PhaseResult> phases, const RunInfo& 
     return "run_id=\"" + prom_escape(info.run_id) + "\",project=\"" +
            prom_escape(info.project_name) + "\",phase=\"" + prom_escape(p.name) + "\"";
   };
-  out +=
-      "# HELP verdant_energy_joules Energy of a phase by domain; scope=process is the "
-      "tracked process tree's share, scope=machine the whole machine.\n";
-  out += "# TYPE verdant_energy_joules gauge\n";
-  for (const auto& p : phases)
-    for (Domain d : kAllDomains) {
-      const std::string kind = domain_kind(p, d);
-      std::string base = labels(p) + ",domain=\"" + domain_name(d) + "\",source=\"" + kind + "\"";
-      out += "verdant_energy_joules{" + base + ",scope=\"process\"} " + num(p.process[d]) + "\n";
-      if (p.machine_reported)
-        out += "verdant_energy_joules{" + base + ",scope=\"machine\"} " + num(p.machine[d]) + "\n";
-    }
-  out += "# HELP verdant_emissions_kg Emissions of a phase in kg CO2eq (PUE included).\n";
-  out += "# TYPE verdant_emissions_kg gauge\n";
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  // Per domain and scope: one series for the process tree's share, one for the machine when
+  // this process reports it.
+  auto per_domain = [&](const char* name, auto value) {
+    for (const auto& p : phases)
+      for (Domain d : kAllDomains) {
+        const std::string base =
+            labels(p) + ",domain=\"" + domain_name(d) + "\",source=\"" + domain_kind(p, d) + "\"";
+        out += std::string(name) + "{" + base + ",scope=\"process\"} " + num(value(p, d, false)) +
+               "\n";
+        if (p.machine_reported)
+          out += std::string(name) + "{" + base + ",scope=\"machine\"} " + num(value(p, d, true)) +
+                 "\n";
+      }
+  };
+  family("verdant_energy_joules_total", "counter",
+         "Energy of a phase by domain; scope=process is the tracked process tree's share, "
+         "scope=machine the whole machine; source says measured or estimated.");
+  per_domain("verdant_energy_joules_total", [](const PhaseResult& p, Domain d, bool machine) {
+    return machine ? p.machine[d] : p.process[d];
+  });
+  family("verdant_power_watts", "gauge", "Mean power of a phase by domain (energy / duration).");
+  per_domain("verdant_power_watts", [](const PhaseResult& p, Domain d, bool machine) {
+    return watts(machine ? p.machine[d] : p.process[d], p.duration_s);
+  });
+  family("verdant_emissions_grams_total", "counter",
+         "Emissions of a phase in grams CO2eq (PUE included).");
   for (const auto& p : phases) {
-    out +=
-        "verdant_emissions_kg{" + labels(p) + ",scope=\"process\"} " + num(p.emissions_kg) + "\n";
+    out += "verdant_emissions_grams_total{" + labels(p) + ",scope=\"process\"} " +
+           num(p.emissions_kg * 1000.0) + "\n";
     if (p.machine_reported)
-      out += "verdant_emissions_kg{" + labels(p) + ",scope=\"machine\"} " +
-             num(p.machine_emissions_kg) + "\n";
+      out += "verdant_emissions_grams_total{" + labels(p) + ",scope=\"machine\"} " +
+             num(p.machine_emissions_kg * 1000.0) + "\n";
   }
-  out += "# HELP verdant_phase_duration_seconds Wall time of a phase.\n";
-  out += "# TYPE verdant_phase_duration_seconds gauge\n";
+  family("verdant_phase_duration_seconds", "gauge", "Wall time of a phase.");
   for (const auto& p : phases)
     out += "verdant_phase_duration_seconds{" + labels(p) + "} " + num(p.duration_s) + "\n";
+  family("verdant_cpu_utilization_ratio", "gauge",
+         "The machine's mean CPU utilisation over a phase (0 to 1).");
+  for (const auto& p : phases)
+    out += "verdant_cpu_utilization_ratio{" + labels(p) + "} " + num(p.cpu_utilization) + "\n";
   bool any_cost = false;
   for (const auto& p : phases) any_cost = any_cost || p.cost.has_value();
   if (any_cost) {
-    out +=
-        "# HELP verdant_energy_cost Electricity cost of a phase (process share, PUE "
-        "included).\n";
-    out += "# TYPE verdant_energy_cost gauge\n";
+    family("verdant_energy_cost_total", "counter",
+           "Electricity cost of a phase in the currency label (process share, PUE included).");
     for (const auto& p : phases)
       if (p.cost)
-        out += "verdant_energy_cost{" + labels(p) + ",currency=\"" + prom_escape(info.currency) +
-               "\"} " + num(*p.cost) + "\n";
+        out += "verdant_energy_cost_total{" + labels(p) + ",currency=\"" +
+               prom_escape(info.currency) + "\"} " + num(*p.cost) + "\n";
   }
   return out;
 }

@@ -95,7 +95,7 @@ Tracker::Tracker(MeterSet meters, CarbonIntensity carbon, TrackerOptions options
     for (Domain d : meters_.meters[i]->domains())
       if (domain_meter_[static_cast<int>(d)] < 0) domain_meter_[static_cast<int>(d)] = int(i);
   try {
-    mem_total_bytes_ = read_mem_total_bytes(options_.proc_root);
+    mem_total_bytes_ = read_memory_usage(options_.proc_root).total_bytes;
   } catch (const Error& e) {
     warnings_.push_back(std::string(e.what()) + "; memory share not attributed");
   }
@@ -104,6 +104,7 @@ Tracker::Tracker(MeterSet meters, CarbonIntensity carbon, TrackerOptions options
   info_.run_id = random_uuid();
   info_.experiment_id = options_.experiment_id;
   info_.os = os_name();
+  info_.python_version = options_.python_version;
   CpuInfo cpu = read_cpuinfo(options_.proc_root);
   info_.cpu_model = cpu.model_name;
   info_.cpu_count = cpu.logical_cpus;
@@ -115,6 +116,8 @@ Tracker::Tracker(MeterSet meters, CarbonIntensity carbon, TrackerOptions options
   if (!gpus.empty()) info_.gpu_model = std::to_string(gpus.size()) + " x " + gpus.front();
   info_.ram_total_gb = mem_total_bytes_ / (1024.0 * 1024.0 * 1024.0);
   info_.pue = carbon_.pue();
+  if (options_.location.wue) validate_wue(*options_.location.wue);
+  info_.wue = options_.location.wue.value_or(0.0);
   info_.carbon_description = carbon_.description();
   info_.pue_description = carbon_.pue_description();
   info_.currency = options_.currency;
@@ -146,7 +149,9 @@ void Tracker::start() {
     p.time = std::chrono::system_clock::now();
     read_meters(&p);
     last_proc_cpu_ = read_tree().cpu_s;
-    last_busy_ = read_machine().busy_s;
+    const MachineCpuTimes cpu = read_machine();
+    last_busy_ = cpu.busy_s;
+    last_total_ = cpu.total_s;
     process_intervals_.clear();
     machine_intervals_.clear();
     phases_.clear();
@@ -211,12 +216,27 @@ void Tracker::sample_locked() {
   ProcessTreeUsage tree = read_tree();
   MachineCpuTimes cpu = read_machine();
 
+  MemoryUsage memory;
+  if (mem_total_bytes_ > 0) {
+    try {
+      memory = read_memory_usage(options_.proc_root);
+    } catch (const Error&) {
+      // meminfo vanished mid-run: this interval charges no memory share.
+    }
+  }
+
   const Joules d_machine = machine - last_.machine;
   const double d_busy = cpu.busy_s - last_busy_;
+  const double d_total = cpu.total_s - last_total_;
   const double d_proc = tree.cpu_s - last_proc_cpu_;
   const double cpu_share = d_busy > 0 ? std::clamp(d_proc / d_busy, 0.0, 1.0) : 0.0;
+  const double utilization = d_total > 0 ? std::clamp(d_busy / d_total, 0.0, 1.0) : 0.0;
+  // The memory estimate charges memory in use, so a process's share is of that.
   const double ram_share =
-      mem_total_bytes_ > 0 ? std::clamp(tree.rss_bytes / mem_total_bytes_, 0.0, 1.0) : 0.0;
+      memory.used_bytes > 0 ? std::clamp(tree.rss_bytes / memory.used_bytes, 0.0, 1.0) : 0.0;
+  std::optional<double> gpu_utilization;
+  if (int i = domain_meter_[int(Domain::gpu)]; i >= 0)
+    gpu_utilization = meters_.meters[i]->utilization();
   Joules d_process;
   d_process[Domain::cpu] = d_machine[Domain::cpu] * cpu_share;
   d_process[Domain::dram] = d_machine[Domain::dram] * ram_share;
@@ -230,10 +250,15 @@ void Tracker::sample_locked() {
   p.process += d_process;
   p.cpu_share_time = last_.cpu_share_time + cpu_share * dt;
   p.ram_share_time = last_.ram_share_time + ram_share * dt;
+  p.cpu_util_time = last_.cpu_util_time + utilization * dt;
+  p.ram_used_time = last_.ram_used_time + memory.used_bytes * dt;
+  p.gpu_util_time = last_.gpu_util_time + (gpu_utilization ? *gpu_utilization * dt : 0.0);
+  p.gpu_util_elapsed = last_.gpu_util_elapsed + (gpu_utilization ? dt : 0.0);
   p.elapsed = last_.elapsed + dt;
   p.interval_index = process_intervals_.size();
   last_ = p;
   last_busy_ = cpu.busy_s;
+  last_total_ = cpu.total_s;
   last_proc_cpu_ = tree.cpu_s;
 }
 
@@ -249,10 +274,15 @@ PhaseResult Tracker::make_result(const std::string& name, const Point& a, const 
   if (r.duration_s > 0) {
     r.cpu_share = (b.cpu_share_time - a.cpu_share_time) / r.duration_s;
     r.ram_share = (b.ram_share_time - a.ram_share_time) / r.duration_s;
+    r.cpu_utilization = (b.cpu_util_time - a.cpu_util_time) / r.duration_s;
+    r.ram_used_bytes = (b.ram_used_time - a.ram_used_time) / r.duration_s;
   }
   // The same devices at both ends: the meter's set is fixed at construction.
   for (std::size_t g = 0; g < b.gpus.size() && g < a.gpus.size(); ++g)
     r.gpus.push_back({b.gpus[g].index, b.gpus[g].joules - a.gpus[g].joules});
+  r.ram_total_bytes = mem_total_bytes_;
+  if (const double t = b.gpu_util_elapsed - a.gpu_util_elapsed; t > 0)
+    r.gpu_utilization = (b.gpu_util_time - a.gpu_util_time) / t;
   for (Domain d : kAllDomains) {
     int i = domain_meter_[int(d)];
     r.measured[int(d)] = i >= 0 && meters_.meters[i]->measured();
@@ -382,6 +412,15 @@ std::string measurement_label(const PhaseResult& r) {
   const std::string kind = measurement_kind(r);
   // Each source already starts with "measured" or "estimated": say it once.
   return sources.rfind(kind, 0) == 0 ? sources : kind + ": " + sources;
+}
+
+std::string power_label(const PhaseResult& r, Domain d, bool machine) {
+  if (std::string(domain_kind(r, d)) == "none") return "none";
+  const double joules = machine ? r.machine[d] : r.process[d];
+  char watts[32];
+  std::snprintf(watts, sizeof watts, "%.3g W ", r.duration_s > 0 ? joules / r.duration_s : 0.0);
+  // The source reads "estimated (...)" or "measured (...)": the kind stays on the figure.
+  return watts + r.source[int(d)];
 }
 
 }  // namespace verdant::energy

@@ -76,6 +76,11 @@ std::shared_ptr<Sequential> make_model(const std::string& name, const Shape& inp
 // ------------------------------------------------------------------ YAML
 namespace {
 
+// What one layer of a YAML model may hold (weights, or per-sample values): far above any model
+// this library trains on a CPU, low enough that a corrupt or hostile file (a checkpoint's
+// model.yaml too) is refused instead of asking for terabytes or overflowing a size.
+constexpr std::int64_t kMaxLayerElements = std::int64_t{1} << 28;
+
 class YamlModelParser {
  public:
   YamlModelParser(std::string origin, Generator& gen) : origin_(std::move(origin)), gen_(gen) {}
@@ -101,6 +106,7 @@ class YamlModelParser {
     for (const auto& d : input) shape_.push_back(positive(d, "input"));
     if (shape_.size() == 2)
       throw Error(where(input.Mark()) + "'input' must be [features] or [C, H, W]");
+    check_size(input.Mark(), "'input'", shape_);
 
     const YAML::Node layers = root["layers"];
     if (!layers) throw Error(origin_ + ": missing 'layers'");
@@ -212,6 +218,18 @@ class YamlModelParser {
 
   std::string shape_text() const { return shape_str(shape_); }
 
+  // Refuses `what` when the product of `dims` exceeds kMaxLayerElements (overflow-safe).
+  void check_size(const YAML::Mark& mark, const std::string& what,
+                  const std::vector<std::int64_t>& dims) const {
+    std::int64_t n = 1;
+    for (const std::int64_t d : dims) {
+      if (d > kMaxLayerElements || (d > 0 && n > kMaxLayerElements / d))
+        throw Error(where(mark) + what + " would hold more than " +
+                    std::to_string(kMaxLayerElements) + " values per layer, this library's limit");
+      n *= d;
+    }
+  }
+
   ModulePtr layer(const YAML::Node& item) {
     std::string type;
     YAML::Node value;
@@ -247,6 +265,10 @@ class YamlModelParser {
         throw Error(where(mark) + "conv2d groups " + std::to_string(c.groups) +
                     " must divide both the input channels (" + std::to_string(c.in_channels) +
                     ") and out_channels (" + std::to_string(c.out_channels) + ")");
+      check_size(mark, "conv2d's weights",
+                 {c.out_channels, c.in_channels / c.groups, c.kernel, c.kernel});
+      check_size(mark, "conv2d's padding", {c.padding});
+      check_size(mark, "conv2d's dilated kernel", {c.dilation, c.kernel});
       const std::int64_t span = c.dilation * (c.kernel - 1) + 1;
       const std::int64_t oh = (shape_[1] + 2 * c.padding - span) / c.stride + 1;
       const std::int64_t ow = (shape_[2] + 2 * c.padding - span) / c.stride + 1;
@@ -254,6 +276,7 @@ class YamlModelParser {
         throw Error(where(mark) + "conv2d kernel " + std::to_string(c.kernel) +
                     (c.dilation > 1 ? " (dilation " + std::to_string(c.dilation) + ")" : "") +
                     " is larger than the input " + shape_text());
+      check_size(mark, "conv2d's output", {c.out_channels, oh, ow});
       shape_ = {c.out_channels, oh, ow};
       return std::make_shared<Conv2d>(c, gen_);
     }
@@ -263,6 +286,7 @@ class YamlModelParser {
       const std::int64_t k = o.required_positive(type, "kernel");
       const std::int64_t s = o.positive_or("stride", k);
       const std::int64_t pad = o.non_negative_or("padding", 0);
+      for (const std::int64_t v : {k, s, pad}) check_size(mark, type + "'s kernel", {v});
       if (2 * pad > k) throw Error(where(mark) + type + " padding must be at most half the kernel");
       if (shape_[1] + 2 * pad < k || shape_[2] + 2 * pad < k)
         throw Error(where(mark) + type + " kernel " + std::to_string(k) +
@@ -277,6 +301,7 @@ class YamlModelParser {
         throw Error(where(mark) + "linear needs a flat input, but the shape here is " +
                     shape_text() + " (add 'flatten' before it)");
       const std::int64_t out = o.required_positive(type, "out_features");
+      check_size(mark, "linear's weights", {shape_[0], out});
       auto l = std::make_shared<Linear>(shape_[0], out, o.bool_or("bias", true), gen_);
       shape_ = {out};
       return l;

@@ -24,10 +24,17 @@ energy::TrackerOptions tracker_options(const EnergyCallbackOptions& o) {
   return t;
 }
 
+energy::MeterOptions meter_options(const EnergyCallbackOptions& o) {
+  energy::MeterOptions m;
+  m.estimate.power_model = o.power_model;
+  m.estimate.cloud_provider = energy::cloud_provider_of(o.location.cloud);
+  return m;
+}
+
 }  // namespace
 
 EnergyCallback::EnergyCallback(EnergyCallbackOptions options)
-    : EnergyCallback(options, energy::select_meters(),
+    : EnergyCallback(options, energy::select_meters(meter_options(options)),
                      energy::resolve_carbon_intensity(options.location)) {}
 
 EnergyCallback::EnergyCallback(EnergyCallbackOptions options, energy::MeterSet meters,
@@ -116,11 +123,15 @@ void EnergyCallback::on_train_end(Trainer&) {
   }
   if (options_.print) {
     std::fprintf(stderr,
-                 "energy: total %.1f J = %.6f kWh (%s; cpu: %s), %.3g J per training sample, "
-                 "%.3g g CO2eq (%s)\n",
+                 "energy: total %.1f J = %.6f kWh (%s), %.3g J per training sample, %.3g g CO2eq "
+                 "(%s)\nenergy: cpu %s\nenergy: dram %s\n",
                  total.process.total(), total.kwh(), energy::measurement_kind(total).c_str(),
-                 total.source[0].c_str(), joules_per_sample(), total.emissions_kg * 1000,
-                 info.carbon_description.c_str());
+                 joules_per_sample(), total.emissions_kg * 1000, info.carbon_description.c_str(),
+                 energy::power_label(total, energy::Domain::cpu).c_str(),
+                 energy::power_label(total, energy::Domain::dram).c_str());
+    if (std::string(energy::domain_kind(total, energy::Domain::gpu)) != "none")
+      std::fprintf(stderr, "energy: gpu %s\n",
+                   energy::power_label(total, energy::Domain::gpu).c_str());
   }
 }
 

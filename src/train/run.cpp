@@ -12,6 +12,7 @@
 #include "verdant/core/io.hpp"
 #include "verdant/core/process.hpp"
 #include "verdant/core/threading.hpp"
+#include "verdant/energy/power_model.hpp"
 #include "verdant/train/energy_callback.hpp"
 #include "verdant/train/model_source.hpp"
 #include "verdant/version.hpp"
@@ -169,6 +170,8 @@ void validate(const TrainingOptions& o) {
         !(*o.energy.price_per_kwh >= 0 && std::isfinite(*o.energy.price_per_kwh)))
       throw SettingError("price",
                          "price must be a number >= 0, got " + number(*o.energy.price_per_kwh));
+    if (o.energy.location.wue) energy::validate_wue(*o.energy.location.wue);
+    if (!o.energy.power_model.empty()) energy::validate_power_model(o.energy.power_model);
   }
   if (!o.out_dir.empty() && fs::exists(o.out_dir) && !fs::is_directory(o.out_dir))
     throw SettingError("out_dir",
@@ -277,6 +280,7 @@ TrainingReport run_training(const TrainingOptions& o) {
     eo.location = o.energy.location;
     eo.price_per_kwh = o.energy.price_per_kwh;
     eo.interval_s = o.energy.interval_s;
+    eo.power_model = o.energy.power_model;
     eo.project_name = "verdant-" + o.command;
     eo.experiment_id = o.model;
     eo.print = o.energy.print;

@@ -120,6 +120,19 @@ TEST(Idx, TruncatedHeaderAndData) {
                          "unexpected bytes");
 }
 
+TEST(Idx, ZeroDimensionDoesNotHideHugeOnes) {
+  // Found by fuzz_idx_reader: [0, 4244635134, 4294965758, 9338120] has an empty payload, and
+  // its sample size overflowed a 64-bit count further on.
+  TempDir dir;
+  write_bytes(dir / "f", {0,    0,    8,    4,    0,    0,    0,    0,    0xfc, 0xff,
+                          0xfd, 0xfe, 0xff, 0xff, 0xf9, 0xfe, 0x00, 0x8e, 0x01, 0x08});
+  expect_one_line_naming(error_of([&] { read_idx(dir / "f"); }), dir / "f",
+                         "IDX dimensions are implausibly large");
+  // Zero images of a sensible size are read (and refused by the dataset, naming the file).
+  write_bytes(dir / "g", {0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28});
+  EXPECT_EQ(read_idx(dir / "g").dims, (std::vector<std::int64_t>{0, 28, 28}));
+}
+
 TEST(Idx, TruncatedAndCorruptGzip) {
   TempDir dir;
   write_tiny_pair(dir, 50, true);
@@ -143,6 +156,24 @@ TEST(ImageDataset, CountMismatchNamesBothFiles) {
       error_of([&] { ImageDataset::from_idx(dir / "a-images", dir / "b-labels", 10, 0.0f, 1.0f); });
   expect_one_line_naming(msg, dir / "b-labels", "5 labels");
   EXPECT_NE(msg.find((dir / "a-images").string()), std::string::npos);
+}
+
+TEST(ImageDataset, ZeroImagesNameTheFile) {
+  // Before, this loaded, and training said only "the training set (0 samples) gives no batch
+  // of size 64", naming no file.
+  TempDir dir;
+  write_tiny_pair(dir, 0, true);
+  expect_one_line_naming(
+      error_of([&] { ImageDataset::from_idx(dir / "tiny-images", dir / "tiny-labels", 10, 0, 1); }),
+      dir / "tiny-images", "holds no images (its IDX header declares 0)");
+}
+
+TEST(ImageDataset, ImagesWithoutPixelsAreRefused) {
+  // Found by fuzz_idx_reader: 4026531840 images of 0 x 0 x 0 pixels read as an empty array.
+  const std::string msg = error_of([&] {
+    ImageDataset({5, 0, 3}, {}, std::vector<std::uint8_t>(5), 10, 0, 1);
+  });
+  EXPECT_NE(msg.find("images of shape [5, 0, 3] have no pixels"), std::string::npos) << msg;
 }
 
 TEST(ImageDataset, LabelOutOfRange) {

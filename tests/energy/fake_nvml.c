@@ -4,7 +4,8 @@
      FAKE_NVML_MODE     "energy" (total-energy counter), "power" (counter not supported,
                         power only) or "mixed" (GPU 0 energy, the others power)
      FAKE_NVML_INIT     a non-zero nvmlReturn_t for nvmlInit_v2 to return
-   The energy counter starts at 1,000,000 mJ and grows by 1500 mJ per call; power is 50 W. */
+   The energy counter starts at 1,000,000 mJ and grows by 1500 mJ per call; power is 50 W;
+   GPU i is busy (20 + 10 i)% of the time. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,5 +66,16 @@ int nvmlDeviceGetTotalEnergyConsumption(void* device, unsigned long long* energy
 int nvmlDeviceGetPowerUsage(void* device, unsigned int* milliwatts) {
   (void)device;
   *milliwatts = 50000U;
+  return NVML_SUCCESS;
+}
+
+typedef struct {
+  unsigned int gpu;
+  unsigned int memory;
+} fake_utilization_t;
+
+int nvmlDeviceGetUtilizationRates(void* device, fake_utilization_t* utilization) {
+  utilization->gpu = 20U + 10U * (unsigned int)*(int*)device;
+  utilization->memory = 5U;
   return NVML_SUCCESS;
 }

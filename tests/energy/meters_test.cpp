@@ -1,4 +1,4 @@
-// RAPL on fake powercap trees, the TDP estimate on fake /proc trees, /proc readers.
+// RAPL on fake powercap trees, the estimate on fake /proc trees, /proc readers.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -136,14 +136,22 @@ void write_stat(const fs::path& proc, long busy_ticks, long idle_ticks) {
                                 "cpu1 1 0 0 1 0 0 0 0 0 0\nintr 0\n");
 }
 
+// A bare-metal machine of two CPUs (no hypervisor flag, both of the socket's CPUs visible);
+// `mem_gb` installed, a quarter of it in use.
 void write_fake_proc(const fs::path& proc, const std::string& model, double mem_gb) {
-  write_text(proc / "cpuinfo", "processor\t: 0\nmodel name\t: " + model +
-                                   "\nphysical id\t: 0\n\nprocessor\t: 1\nmodel name\t: " + model +
-                                   "\nphysical id\t: 0\n");
-  write_text(proc / "meminfo",
-             "MemTotal:       " + std::to_string(static_cast<long>(mem_gb * 1024 * 1024)) +
-                 " kB\nMemFree: 1 kB\n");
+  const std::string cpu = "\nmodel name\t: " + model + "\nphysical id\t: 0\nsiblings\t: 2\n";
+  write_text(proc / "cpuinfo", "processor\t: 0" + cpu + "\nprocessor\t: 1" + cpu);
+  const auto kb = [](double gb) { return std::to_string(static_cast<long>(gb * 1024 * 1024)); };
+  write_text(proc / "meminfo", "MemTotal:       " + kb(mem_gb) + " kB\nMemFree: 1 kB\n" +
+                                   "MemAvailable:   " + kb(mem_gb * 0.75) + " kB\n");
   write_stat(proc, 1000, 1000);
+}
+
+// One Cloud Carbon Footprint row whose Min/Max is 0.25: the TDP curve's idle share.
+fs::path write_ccf(const TempDir& t) {
+  write_text(t / "ccf/coefficients-test-use.csv",
+             ",Architecture,Min Watts,Max Watts,GB/Chip\n0,Test Lake,1.0,4.0,16.0\n");
+  return t / "ccf";
 }
 
 const char* kTable =
@@ -153,29 +161,32 @@ const char* kTable =
     "\"Intel EP80579 Integrated, 1066 MHz\",18.0\n"
     "AMD EPYC 7282,120.0\n";
 
-TEST(Estimate, TdpTimesUtilisationPlusRam) {
+TEST(Estimate, TdpCurveTimesUtilisationPlusRamInUse) {
   TempDir t;
   write_fake_proc(t / "proc", "Intel(R) Xeon(R) CPU E5-2620 v3 @ 2.40GHz", 8.0);
   write_text(t / "tdp.csv", kTable);
   EstimateOptions o;
   o.proc_root = t / "proc";
   o.tdp_csv = t / "tdp.csv";
+  o.ccf_dir = write_ccf(t);
   auto meter = make_estimate_meter(o);
   EXPECT_FALSE(meter->measured());
-  EXPECT_NE(meter->source().find("estimated (TDP 85 W of 'Intel Xeon E5-2620 v3'"),
+  EXPECT_NE(meter->source().find("estimated (TDP load curve, 1 socket x 85 W TDP of 'Intel Xeon "
+                                 "E5-2620 v3' (cpu_tdp.csv) x (0.25 + 0.75 u)"),
             std::string::npos)
       << meter->source();
-  EXPECT_NE(meter->source().find("RAM 0.375 W/GB x 8.0 GB"), std::string::npos) << meter->source();
+  EXPECT_NE(meter->source().find("RAM 0.392 W/GB x memory in use"), std::string::npos)
+      << meter->source();
   // One second on two CPUs = 2*ticks of CPU time, half of it busy: 50% utilisation.
   write_stat(t / "proc", 1000 + ticks(), 1000 + ticks());
   Joules j = meter->read();
-  EXPECT_NEAR(j[Domain::cpu], 85.0 * 0.5 * 1.0, 1e-9);
-  EXPECT_NEAR(j[Domain::dram], 0.375 * 8.0 * 1.0, 1e-9);
+  EXPECT_NEAR(j[Domain::cpu], 85.0 * (0.25 + 0.75 * 0.5) * 1.0, 1e-9);
+  EXPECT_NEAR(j[Domain::dram], 0.392 * 2.0 * 1.0, 1e-9);  // 2 GB of 8 in use
   // Next second fully busy.
   write_stat(t / "proc", 1000 + 3 * ticks(), 1000 + ticks());
   j = meter->read();
-  EXPECT_NEAR(j[Domain::cpu], 42.5 + 85.0, 1e-9);
-  EXPECT_NEAR(j[Domain::dram], 6.0, 1e-9);
+  EXPECT_NEAR(j[Domain::cpu], 85.0 * 0.625 + 85.0, 1e-9);
+  EXPECT_NEAR(j[Domain::dram], 0.392 * 2.0 * 2, 1e-9);
 }
 
 TEST(Estimate, ItsProcStatReadingServesATrackerOnTheSameRoot) {
@@ -194,17 +205,21 @@ TEST(Estimate, ItsProcStatReadingServesATrackerOnTheSameRoot) {
   EXPECT_EQ(meter->machine_cpu("/proc"), nullptr);  // another root: the tracker reads its own
 }
 
-TEST(Estimate, UnknownModelUsesCodeCarbonDefault) {
+TEST(Estimate, UnknownModelUsesCodeCarbon3sDefault) {
   TempDir t;
-  write_fake_proc(t / "proc", "AMD EPYC", 4.0);  // what this project's machine reports
+  write_fake_proc(t / "proc", "AMD EPYC", 4.0);  // a bare family name: not in the table
   write_text(t / "tdp.csv", kTable);
   EstimateOptions o;
   o.proc_root = t / "proc";
   o.tdp_csv = t / "tdp.csv";
+  o.ccf_dir = write_ccf(t);
   auto meter = make_estimate_meter(o);
-  EXPECT_NE(meter->source().find("TDP 85 W, CodeCarbon's default: 'AMD EPYC' is not in"),
+  EXPECT_NE(meter->source().find("estimated (CodeCarbon 3 default, 'AMD EPYC' is not in "
+                                 "cpu_tdp.csv: 2 threads x 4 W x (0.1 + 0.9 u^3)"),
             std::string::npos)
       << meter->source();
+  write_stat(t / "proc", 1000 + 2 * ticks(), 1000);  // one second, both threads busy
+  EXPECT_NEAR(meter->read()[Domain::cpu], 8.0, 1e-9);
 }
 
 TEST(Estimate, GivenTdpOverridesTheTable) {
@@ -213,6 +228,7 @@ TEST(Estimate, GivenTdpOverridesTheTable) {
   EstimateOptions o;
   o.proc_root = t / "proc";
   o.tdp_csv = t / "missing.csv";  // not read when the TDP is given
+  o.ccf_dir = write_ccf(t);
   o.cpu_tdp_w = 200;
   auto meter = make_estimate_meter(o);
   write_stat(t / "proc", 1000 + 2 * ticks(), 1000);
@@ -233,7 +249,7 @@ TEST(TdpTable, MatchesRealTableFuzzily) {
   // A bare family name matches 148 EPYC models with different TDPs: none is chosen.
   m = match_cpu_tdp("AMD EPYC", table);
   EXPECT_FALSE(m.known);
-  EXPECT_DOUBLE_EQ(m.watts, kDefaultCpuTdpWatts);
+  EXPECT_DOUBLE_EQ(m.watts, 0.0);
 }
 
 TEST(TdpTable, MalformedLineNamesFileAndLine) {
@@ -270,13 +286,14 @@ TEST(Selection, UnreadableRaplFallsBackToEstimateWithReason) {
   o.use_nvml = false;
   o.estimate.proc_root = t / "proc";
   o.estimate.tdp_csv = t / "tdp.csv";
+  o.estimate.ccf_dir = write_ccf(t);
   MeterSet set = select_meters(o);
   ASSERT_EQ(set.meters.size(), 1u);
   EXPECT_EQ(set.meters[0]->name(), "estimate");
   ASSERT_EQ(set.warnings.size(), 1u);
   EXPECT_EQ(set.warnings[0],
             "RAPL unreadable: " + (t / "powercap/intel-rapl:0/energy_uj").string() +
-                ": Is a directory; using the TDP estimate");
+                ": Is a directory; using the estimate");
 }
 
 TEST(Selection, ReadableRaplIsPreferred) {
@@ -334,6 +351,23 @@ TEST(ProcStat, MachineTimesAndRealProc) {
   EXPECT_GE(self.processes, 1);
   EXPECT_GT(self.rss_bytes, 0);
   EXPECT_GT(read_mem_total_bytes("/proc"), 0);
+  const MemoryUsage mem = read_memory_usage("/proc");
+  EXPECT_GT(mem.used_bytes, 0);
+  EXPECT_LT(mem.used_bytes, mem.total_bytes);
+}
+
+TEST(ProcStat, MemoryInUseWithAndWithoutMemAvailable) {
+  TempDir t;
+  write_text(t / "a/meminfo", "MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 600 kB\n");
+  MemoryUsage m = read_memory_usage(t / "a");
+  EXPECT_DOUBLE_EQ(m.total_bytes, 1000 * 1024.0);
+  EXPECT_DOUBLE_EQ(m.used_bytes, 400 * 1024.0);
+  // Kernels before 3.14: free + buffers + cached is what is available.
+  write_text(t / "b/meminfo",
+             "MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 250 kB\n");
+  EXPECT_DOUBLE_EQ(read_memory_usage(t / "b").used_bytes, 600 * 1024.0);
+  write_text(t / "c/meminfo", "MemFree: 100 kB\n");
+  EXPECT_THROW(read_memory_usage(t / "c"), Error);
 }
 
 }  // namespace

@@ -26,8 +26,12 @@ TEST_F(Nvml, EnergyCounterPath) {
   EXPECT_TRUE(meter->measured());
   EXPECT_EQ(meter->source(), "measured (nvml: 2 GPU energy counters)");
   EXPECT_EQ(meter->device_names(), (std::vector<std::string>{"Fake GPU 0", "Fake GPU 1"}));
+  EXPECT_FALSE(meter->utilization().has_value());  // nothing read yet
   // Each counter read advances the fake counter by 1.5 J: 2 GPUs x 1.5 J per read.
   EXPECT_DOUBLE_EQ(meter->read()[Domain::gpu], 3.0);
+  // The fake's GPUs are 20% and 30% busy: their mean, for emissions.csv.
+  ASSERT_TRUE(meter->utilization().has_value());
+  EXPECT_DOUBLE_EQ(*meter->utilization(), 0.25);
   EXPECT_DOUBLE_EQ(meter->read()[Domain::gpu], 6.0);
   EXPECT_DOUBLE_EQ(meter->read()[Domain::cpu], 0.0);
 }

@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -18,9 +20,17 @@ namespace {
 using testing::TempDir;
 using testing::write_text;
 
-// The header CodeCarbon 2.x writes (EmissionsData in codecarbon/output_methods/
-// emissions_data.py; the same list the project brief and CodeCarbon's output docs give).
-const char* kPublishedHeader =
+// The header CodeCarbon 3.2 writes (the EmissionsData dataclass in codecarbon/output_methods/
+// emissions_data.py, mlco2/codecarbon tags v3.2.1 to v3.2.9).
+const char* kCodeCarbon32Header =
+    "timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,cpu_power,"
+    "gpu_power,ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,water_consumed,"
+    "country_name,country_iso_code,region,cloud_provider,cloud_region,os,python_version,"
+    "codecarbon_version,cpu_count,cpu_model,gpu_count,gpu_model,longitude,latitude,"
+    "ram_total_size,tracking_mode,cpu_utilization_percent,gpu_utilization_percent,"
+    "ram_utilization_percent,ram_used_gb,on_cloud,pue,wue";
+// What Verdant wrote before, CodeCarbon 2.x's header.
+const char* kCodeCarbon2Header =
     "timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,cpu_power,"
     "gpu_power,ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,country_name,"
     "country_iso_code,region,cloud_provider,cloud_region,os,python_version,codecarbon_version,"
@@ -71,8 +81,11 @@ PhaseResult sample_phase() {
   p.machine[Domain::cpu] = 720.0;
   p.machine_reported = true;
   p.measured = {false, false, false};
-  p.source = {"estimated (TDP 85 W, x utilisation)", "estimated (RAM)", "none"};
+  p.source = {"estimated (vCPU model, test)", "estimated (RAM)", "none"};
   p.emissions_kg = 0.0000522;
+  p.cpu_utilization = 0.875;
+  p.ram_used_bytes = 6.0 * 1024 * 1024 * 1024;
+  p.ram_total_bytes = 24.0 * 1024 * 1024 * 1024;
   p.machine_emissions_kg = 0.0001;
   p.cost = 0.00003;
   return p;
@@ -89,6 +102,7 @@ RunInfo sample_info() {
   i.cpu_count = 2;
   i.ram_total_gb = 23.5;
   i.pue = 1.2;
+  i.wue = 1.8;
   i.carbon_description = "country FRA";
   i.pue_description = "PUE 1.2 (flag)";
   i.currency = "EUR";
@@ -96,11 +110,11 @@ RunInfo sample_info() {
   return i;
 }
 
-TEST(EmissionsCsv, HeaderIsCodeCarbonsPublishedList) {
+TEST(EmissionsCsv, HeaderIsCodeCarbon32sColumnList) {
   std::string joined;
   for (auto& c : codecarbon_columns()) joined += (joined.empty() ? "" : ",") + c;
-  EXPECT_EQ(joined, kPublishedHeader);
-  EXPECT_EQ(codecarbon_columns().size(), 32u);
+  EXPECT_EQ(joined, kCodeCarbon32Header);
+  EXPECT_EQ(codecarbon_columns().size(), 38u);
 }
 
 TEST(EmissionsCsv, AppendsRowsWithTheHeaderOnceInCodeCarbonUnits) {
@@ -113,7 +127,7 @@ TEST(EmissionsCsv, AppendsRowsWithTheHeaderOnceInCodeCarbonUnits) {
   auto rows = read_csv(read_file_text(path));
   ASSERT_EQ(rows.size(), 3u);
   const auto& header = rows[0];
-  for (auto& r : rows) ASSERT_EQ(r.size(), 32u);
+  for (auto& r : rows) ASSERT_EQ(r.size(), 38u);
   auto col = [&](const std::string& name) {
     for (std::size_t i = 0; i < header.size(); ++i)
       if (header[i] == name) return rows[1][i];
@@ -134,6 +148,15 @@ TEST(EmissionsCsv, AppendsRowsWithTheHeaderOnceInCodeCarbonUnits) {
   EXPECT_EQ(col("on_cloud"), "N");
   EXPECT_DOUBLE_EQ(std::stod(col("pue")), 1.2);
   EXPECT_DOUBLE_EQ(std::stod(col("ram_total_size")), 23.5);  // GB
+  // CodeCarbon 3's additions, from what was measured.
+  EXPECT_DOUBLE_EQ(std::stod(col("water_consumed")), 396.0 / 3.6e6 * 1.8);  // L = kWh x WUE
+  EXPECT_DOUBLE_EQ(std::stod(col("wue")), 1.8);
+  EXPECT_DOUBLE_EQ(std::stod(col("cpu_utilization_percent")), 87.5);
+  EXPECT_EQ(col("gpu_utilization_percent"), "");  // no GPU utilisation was read
+  EXPECT_DOUBLE_EQ(std::stod(col("ram_utilization_percent")), 25.0);
+  EXPECT_DOUBLE_EQ(std::stod(col("ram_used_gb")), 6.0);
+  EXPECT_EQ(col("codecarbon_version"), "");
+  EXPECT_EQ(col("python_version"), "");
 }
 
 TEST(EmissionsCsv, MachineModeWritesTheMachineOnlyWhereThisTrackerReportsIt) {
@@ -165,15 +188,87 @@ TEST(EmissionsCsv, MachineModeWritesTheMachineOnlyWhereThisTrackerReportsIt) {
   EXPECT_DOUBLE_EQ(std::stod(col(2, "emissions")), 0.0000522);
 }
 
-TEST(EmissionsCsv, ForeignHeaderIsBackedUpLikeCodeCarbon) {
+TEST(EmissionsCsv, GpuUtilisationAndPythonVersionWhenKnown) {
+  PhaseResult p = sample_phase();
+  p.gpu_utilization = 0.42;
+  RunInfo info = sample_info();
+  info.python_version = "3.11.2";
+  const auto row = read_csv(emissions_csv_row(p, info) + "\n").at(0);
+  auto at = [&](const std::string& name) {
+    const auto& c = codecarbon_columns();
+    return row[static_cast<std::size_t>(std::find(c.begin(), c.end(), name) - c.begin())];
+  };
+  EXPECT_DOUBLE_EQ(std::stod(at("gpu_utilization_percent")), 42.0);
+  EXPECT_EQ(at("python_version"), "3.11.2");
+}
+
+TEST(EmissionsCsv, ForeignHeaderIsMovedAsideLikeCodeCarbon) {
   TempDir t;
   auto path = t / "emissions.csv";
   write_text(path, "a,b\n1,2\n");
   PhaseResult p = sample_phase();
   std::string warning = append_emissions_csv(path, std::span(&p, 1), sample_info());
-  EXPECT_NE(warning.find("old file kept as"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("old file moved to " + (t / "emissions.csv.bak").string()),
+            std::string::npos)
+      << warning;
   EXPECT_EQ(read_file_text(t / "emissions.csv.bak"), "a,b\n1,2\n");
   EXPECT_EQ(read_csv(read_file_text(path)).size(), 2u);
+  // A file of the 2.x columns (what Verdant wrote before) is another header too; an existing
+  // backup is kept and the next name taken, as CodeCarbon's backup() does.
+  write_text(path, std::string(kCodeCarbon2Header) + "\nold,row\n");
+  warning = append_emissions_csv(path, std::span(&p, 1), sample_info());
+  EXPECT_NE(warning.find("emissions.csv_0.bak"), std::string::npos) << warning;
+  EXPECT_EQ(read_file_text(t / "emissions.csv.bak"), "a,b\n1,2\n");
+  EXPECT_EQ(read_file_text(t / "emissions.csv_0.bak").rfind(kCodeCarbon2Header, 0), 0u);
+}
+
+TEST(EmissionsCsv, SameColumnsInAnotherOrderAreAppendedInThatOrder) {
+  TempDir t;
+  auto path = t / "emissions.csv";
+  // The columns as a set, reversed: CodeCarbon compares sorted header sets.
+  std::vector<std::string> reversed(codecarbon_columns().rbegin(), codecarbon_columns().rend());
+  std::string header;
+  for (auto& c : reversed) header += (header.empty() ? "" : ",") + c;
+  write_text(path, header + "\n");
+  PhaseResult p = sample_phase();
+  EXPECT_EQ(append_emissions_csv(path, std::span(&p, 1), sample_info()), "");
+  auto rows = read_csv(read_file_text(path));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], reversed);
+  EXPECT_EQ(rows[1].front(), "1.8");  // wue, now first
+  EXPECT_EQ(rows[1].back(), "2023-11-14T22:13:30");
+  // An empty file is a new one.
+  write_text(t / "empty.csv", "");
+  EXPECT_EQ(append_emissions_csv(t / "empty.csv", std::span(&p, 1), sample_info()), "");
+  EXPECT_EQ(read_file_text(t / "empty.csv").rfind(kCodeCarbon32Header, 0), 0u);
+}
+
+// pandas, as CodeCarbon's FileOutput uses it, reads what Verdant writes, writes it back
+// (df.to_csv), and Verdant appends to that file without moving it aside.
+TEST(EmissionsCsv, RoundTripThroughPandas) {
+  TempDir t;
+  if (std::system("/usr/bin/python3 -c 'import pandas' > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "python3-pandas is not installed (scripts/setup installs it)";
+  auto path = t / "emissions.csv";
+  PhaseResult p = sample_phase();
+  RunInfo info = sample_info();
+  ASSERT_EQ(append_emissions_csv(path, std::span(&p, 1), info), "");
+  const std::string script = std::string(VERDANT_SOURCE_DIR) + "/tests/energy/pandas_round_trip.py";
+  std::string columns;
+  for (auto& c : codecarbon_columns()) columns += (columns.empty() ? "" : ",") + c;
+  const std::string cmd = "/usr/bin/python3 '" + script + "' '" + path.string() + "' '" + columns +
+                          "' > '" + (t / "py.txt").string() + "' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file_text(t / "py.txt");
+  // pandas rewrote the file; the header set is unchanged, so Verdant appends to it.
+  EXPECT_EQ(append_emissions_csv(path, std::span(&p, 1), info), "");
+  auto rows = read_csv(read_file_text(path));
+  ASSERT_EQ(rows.size(), 3u);
+  for (const auto& r : rows) EXPECT_EQ(r.size(), 38u);
+  const std::string again = "/usr/bin/python3 -c \"import pandas as pd; df = pd.read_csv('" +
+                            path.string() + "'); assert len(df) == 2 and len(df.columns) == 38; " +
+                            "assert abs(df.cpu_power[1] - 36.0) < 1e-9\" > '" +
+                            (t / "py2.txt").string() + "' 2>&1";
+  EXPECT_EQ(std::system(again.c_str()), 0) << read_file_text(t / "py2.txt");
 }
 
 TEST(EnergyJsonl, OneRecordPerPhaseWithSources) {
@@ -195,7 +290,7 @@ TEST(EnergyJsonl, OneRecordPerPhaseWithSources) {
   EXPECT_DOUBLE_EQ(r["machine_joules"]["cpu"].get<double>(), 720.0);
   EXPECT_EQ(r["sources"]["cpu"]["kind"], "estimated");
   EXPECT_EQ(r["sources"]["gpu"]["kind"], "none");
-  EXPECT_EQ(r["sources"]["cpu"]["source"], "estimated (TDP 85 W, x utilisation)");
+  EXPECT_EQ(r["sources"]["cpu"]["source"], "estimated (vCPU model, test)");
   EXPECT_DOUBLE_EQ(r["process_kwh"].get<double>(), 396.0 / 3.6e6);
   EXPECT_EQ(r["currency"], "EUR");
   EXPECT_TRUE(records[1]["machine_joules"].is_null());
@@ -206,16 +301,22 @@ TEST(Prometheus, TextExposition) {
   PhaseResult p = sample_phase();
   p.name = "epoch \"1\"";
   std::string text = prometheus_text(std::span(&p, 1), sample_info());
-  EXPECT_NE(text.find("# TYPE verdant_energy_joules gauge\n"), std::string::npos);
-  EXPECT_NE(text.find("verdant_energy_joules{run_id=\"11111111-2222-4333-8444-555555555555\","
+  EXPECT_NE(text.find("# TYPE verdant_energy_joules_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("verdant_energy_joules_total{run_id=\"11111111-2222-4333-8444-555555555555\","
                       "project=\"proj\",phase=\"epoch \\\"1\\\"\",domain=\"cpu\","
                       "source=\"estimated\",scope=\"process\"} 360\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("scope=\"machine\"} 720\n"), std::string::npos);
-  EXPECT_NE(text.find("verdant_energy_cost{"), std::string::npos);
+  EXPECT_NE(text.find("domain=\"cpu\",source=\"estimated\",scope=\"machine\"} 720\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("# TYPE verdant_power_watts gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("scope=\"process\"} 36\n"), std::string::npos) << text;  // 360 J / 10 s
+  EXPECT_NE(text.find("# TYPE verdant_emissions_grams_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("scope=\"process\"} 0.0522\n"), std::string::npos) << text;  // grams
+  EXPECT_NE(text.find("verdant_cpu_utilization_ratio{"), std::string::npos);
+  EXPECT_NE(text.find("verdant_energy_cost_total{"), std::string::npos);
   EXPECT_NE(text.find("currency=\"EUR\"} 3e-05\n"), std::string::npos) << text;
-  // Every non-comment line is "name{labels} value".
+  // Every non-comment line is "name{labels} value"; every family has HELP and TYPE.
   std::istringstream lines(text);
   std::string line;
   while (std::getline(lines, line)) {
@@ -226,6 +327,30 @@ TEST(Prometheus, TextExposition) {
   TempDir t;
   write_prometheus_textfile(t / "verdant.prom", text);
   EXPECT_EQ(read_file_text(t / "verdant.prom"), text);
+}
+
+// promtool (Debian's prometheus package) checks the exposition format and the naming
+// conventions: base units, _total on counters, HELP on every family.
+std::string promtool_check(const TempDir& t, const std::string& text) {
+  write_text(t / "metrics.prom", text);
+  const std::string cmd = "promtool check metrics < '" + (t / "metrics.prom").string() + "' > '" +
+                          (t / "promtool.txt").string() + "' 2>&1";
+  const int rc = std::system(cmd.c_str());
+  return rc == 0 ? "" : "promtool failed:\n" + read_file_text(t / "promtool.txt") + "\n" + text;
+}
+
+bool have_promtool() {
+  return std::system("command -v promtool > /dev/null 2>&1") == 0;
+}
+
+TEST(Prometheus, TextfilePassesPromtool) {
+  if (!have_promtool()) GTEST_SKIP() << "promtool is not installed (scripts/setup installs it)";
+  TempDir t;
+  std::vector<PhaseResult> phases = {sample_phase(), sample_phase()};
+  phases[1].name = "total";
+  phases[1].machine_reported = false;
+  phases[1].cost.reset();
+  EXPECT_EQ(promtool_check(t, prometheus_text(phases, sample_info())), "");
 }
 
 std::string http_get(std::uint16_t port, const std::string& target) {
@@ -246,6 +371,18 @@ std::string http_get(std::uint16_t port, const std::string& target) {
   while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<std::size_t>(n));
   ::close(fd);
   return resp;
+}
+
+TEST(Prometheus, MetricsEndpointBodyPassesPromtool) {
+  if (!have_promtool()) GTEST_SKIP() << "promtool is not installed (scripts/setup installs it)";
+  PhaseResult live = sample_phase();
+  live.name = "live";
+  MetricsServer server([&] { return prometheus_text(std::span(&live, 1), sample_info()); });
+  const std::string r = http_get(server.port(), "/metrics");
+  const auto body = r.find("\r\n\r\n");
+  ASSERT_NE(body, std::string::npos) << r;
+  TempDir t;
+  EXPECT_EQ(promtool_check(t, r.substr(body + 4)), "");
 }
 
 TEST(Prometheus, MetricsEndpointOnLoopback) {

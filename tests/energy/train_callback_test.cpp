@@ -2,6 +2,8 @@
 // per sample, and emissions.csv + energy.jsonl in the output folder.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -34,7 +36,16 @@ class CountingMeter : public energy::Meter {
   energy::Joules total_;
 };
 
-TEST(EnergyCallback, PhasesPerEpochAndEvalWithOutputs) {
+// A private machine lock: any other Verdant process on the machine (a user's run, another
+// test) would otherwise hold the default one, and this tracker would not report the machine.
+class EnergyCallbackTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ::setenv("VERDANT_MACHINE_LOCK", (lock_dir_ / "lock").c_str(), 1); }
+  void TearDown() override { ::unsetenv("VERDANT_MACHINE_LOCK"); }
+  energy::testing::TempDir lock_dir_;
+};
+
+TEST_F(EnergyCallbackTest, PhasesPerEpochAndEvalWithOutputs) {
   energy::testing::TempDir t;
   auto train_set = test::synthetic_dataset(96, 8, 1);
   auto eval_set = test::synthetic_dataset(32, 8, 2);
@@ -89,7 +100,7 @@ TEST(EnergyCallback, PhasesPerEpochAndEvalWithOutputs) {
   EXPECT_EQ(records, 6);
 }
 
-TEST(EnergyCallback, NoEvalSetMeansNoEvalPhase) {
+TEST_F(EnergyCallbackTest, NoEvalSetMeansNoEvalPhase) {
   energy::testing::TempDir t;
   auto train_set = test::synthetic_dataset(64, 8, 1);
   autograd::manual_seed(1);

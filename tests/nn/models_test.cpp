@@ -296,6 +296,34 @@ TEST(ModelYaml, ErrorsNameFileAndLine) {
   }
 }
 
+TEST(ModelYaml, LayersTooLargeToHoldAreRefusedNotAllocated) {
+  // A layer of 784 x 1e11 weights used to escape as std::bad_alloc naming no file, and one of
+  // 784 x 3e6 quietly took 9 GB; a checkpoint's model.yaml reaches this parser too.
+  EXPECT_EQ(error_of("input: [1, 28, 28]\nlayers:\n  - flatten\n  - linear: {out_features: "
+                     "100000000000}\n"),
+            "m.yaml:4: linear's weights would hold more than 268435456 values per layer, this "
+            "library's limit");
+  EXPECT_EQ(error_of("input: [1, 28, 28]\nlayers:\n  - flatten\n  - linear: {out_features: "
+                     "3000000}\n")
+                .rfind("m.yaml:4: linear's weights would hold more than", 0),
+            0u);
+  EXPECT_EQ(error_of("input: [1, 100000, 100000]\nlayers: [relu]\n")
+                .rfind("m.yaml:1: 'input' would hold more than", 0),
+            0u);
+  EXPECT_EQ(error_of("input: [1, 28, 28]\nlayers:\n  - conv2d: {out_channels: 100000, kernel: "
+                     "3, padding: 4611686018427387904}\n")
+                .rfind("m.yaml:3: conv2d's padding would hold more than", 0),
+            0u);
+  EXPECT_EQ(error_of("input: [1, 28, 28]\nlayers:\n  - conv2d: {out_channels: 400000, kernel: "
+                     "3, padding: 1}\n")
+                .rfind("m.yaml:3: conv2d's output would hold more than", 0),
+            0u);
+  // A layer well within the limit still parses.
+  EXPECT_EQ(error_of("input: [1, 28, 28]\nlayers:\n  - flatten\n  - linear: {out_features: "
+                     "10}\n"),
+            "(no error)");
+}
+
 TEST(ModelYaml, KeyThatIsNotAPlainNameNamesFileAndLine) {
   EXPECT_EQ(error_of("? [a, b]\n: 1\n"), "m.yaml:1: a key must be a plain name, not a list");
   EXPECT_EQ(error_of("input: [4]\nlayers:\n  - ? [linear]\n    : {out_features: 2}\n"),

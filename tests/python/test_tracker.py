@@ -5,6 +5,7 @@ import inspect
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -238,13 +239,18 @@ def test_prometheus_textfile_and_live_endpoint(tmp_path):
     t.start()
     url = f"http://127.0.0.1:{t._server.port}/metrics"
     live = urllib.request.urlopen(url, timeout=10).read().decode()
-    assert 'phase="live"' in live and "verdant_energy_joules{" in live
+    assert 'phase="live"' in live and "verdant_energy_joules_total{" in live
     t.start_task("epoch 1")
     t.stop_task()
     t.stop()
     text = prom.read_text()
     assert 'phase="epoch 1"' in text and 'phase="total"' in text
-    assert "# TYPE verdant_emissions_kg gauge" in text
+    assert "# TYPE verdant_emissions_grams_total counter" in text
+    promtool = shutil.which("promtool")
+    if promtool:  # Debian's prometheus package, installed by scripts/setup
+        checked = subprocess.run([promtool, "check", "metrics"], input=text, text=True,
+                                 capture_output=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 # ---- the same format as the CLI ---------------------------------------------------------
@@ -295,7 +301,7 @@ def test_nested_windows_add_up(tmp_path):
     assert epoch.kinds["gpu"] in ("measured", "none")
     assert epoch.label.startswith(("measured", "estimated", "partly"))
     if epoch.kinds["cpu"] == "estimated":
-        assert "TDP" in epoch.sources["cpu"] and not epoch.measured
+        assert "model" in epoch.sources["cpu"] and not epoch.measured
     assert epoch.emissions == pytest.approx(epoch.phase.emissions_kg)
     phases = [r["phase"] for r in read_jsonl(tmp_path / "energy.jsonl")]
     assert phases == ["step 1", "step 2", "epoch", "total"]

@@ -9,6 +9,7 @@
 #include "test_util.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/core/io.hpp"
+#include "verdant/train/model_source.hpp"
 
 namespace verdant::train {
 namespace {
@@ -157,6 +158,26 @@ TEST(Checkpoint, DamagedTablesWithValidChecksumNeverCrash) {
     }
   }
   EXPECT_GT(errors, 50);
+}
+
+TEST(Checkpoint, ModelYamlAskingForAHugeLayerIsAnErrorNotAnAllocation) {
+  // A checkpoint carries its model's YAML; a corrupt or crafted one must not make the loader
+  // try to allocate terabytes (std::bad_alloc used to escape, naming no file).
+  Checkpoint ckpt;
+  ckpt.set_meta("model.spec", "net.yaml");
+  ckpt.set_meta("model.yaml",
+                "input: [1, 28, 28]\nlayers:\n  - flatten\n  - linear: {out_features: "
+                "100000000000}\n");
+  const auto bytes = encode_checkpoint(ckpt);
+  const Checkpoint back = decode_checkpoint(bytes, "c.vckpt");
+  try {
+    model_from_checkpoint(back, "c.vckpt");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("net.yaml:4: linear's weights would hold more than", 0),
+              0u)
+        << e.what();
+  }
 }
 
 TEST(Checkpoint, LookupHelpers) {

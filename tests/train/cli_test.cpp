@@ -104,6 +104,12 @@ TEST_F(Cli, BadDataExitsOneNamingTheFile) {
   write_file_atomic(images, std::string_view("\x12\x34\x56\x78garbage", 11));
   expect_error(run_verdant(dir_, args), 1,
                images.string() + ": not an IDX file (bad magic 0x12345678)");
+
+  // Zero images: the error names the file (it used to say only that 0 samples give no batch).
+  fs::remove_all(dir_ / "broken");
+  test::write_fake_fashion_mnist(dir_ / "broken", 0, 100);
+  expect_error(run_verdant(dir_, args), 1,
+               images.string() + ": holds no images (its IDX header declares 0)");
 }
 
 TEST_F(Cli, YamlModelWithUnknownLayerIsAnError) {
@@ -173,6 +179,11 @@ TEST_F(Cli, ProbedBadInputIsOneLineAndLeavesNothing) {
   expect_error(with({"--recipe", (dir_ / "bad.yaml").string()}), 1, "bad.yaml:2:");
   expect_error(with({"--data", (dir_ / "nodata").string()}), 1, "nodata");
   expect_error(with({"--lr", "1e30", "--no-energy"}), 1, "training diverged");
+  // The energy model's settings: a power model that is not one, a negative WUE.
+  write_file_atomic(dir_ / "model.json", "[1, 2]");
+  expect_error(with({"--power-model", (dir_ / "model.json").string()}), 2,
+               "--power-model " + (dir_ / "model.json").string() + ": not a power model");
+  expect_error(with({"--wue", "-1"}), 2, "--wue: must be non-negative, got -1");
   EXPECT_FALSE(fs::exists(dir_ / "probe"));
 
   // Temporaries left by a run killed mid-write are cleared when the next run starts; a live

@@ -3,6 +3,8 @@
 // gzip-compressed and plain files are both accepted (detected from the content).
 #include <cstdint>
 #include <filesystem>
+#include <span>
+#include <string>
 #include <vector>
 
 namespace verdant::data {
@@ -17,6 +19,8 @@ struct IdxArray {
 // file on a missing/unreadable file, bad magic, unsupported type, truncated data or
 // trailing garbage.
 IdxArray read_idx(const std::filesystem::path& path);
+// The same from bytes already in memory (plain or gzip); `origin` names them in errors.
+IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& origin);
 
 // Writes an unsigned-byte IDX file (plain, or gzip when `gzip` is true). For tests and tools.
 void write_idx(const std::filesystem::path& path, const IdxArray& array, bool gzip);

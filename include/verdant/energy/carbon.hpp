@@ -28,6 +28,9 @@ inline constexpr double kDefaultPue = 1.0;
 // Throws verdant::SettingError("pue", "PUE must be a number >= 1.0, got X") otherwise. Every
 // setting of a PUE (flags, LocationRequest::pue, CarbonIntensity::set_pue) goes through here.
 void validate_pue(double pue);
+// A WUE is litres of water per kWh of IT energy: a finite number >= 0. Throws
+// verdant::SettingError("wue", ...) otherwise.
+void validate_wue(double wue);
 
 // ---- reference tables (loaded once from data_dir(), cached) ----------------------------
 struct CountryIntensity {
@@ -123,6 +126,7 @@ struct LocationRequest {
   std::string grid_zone;    // bundled EIA zone "US-CISO", or a path to a series file
   std::string series_file;  // explicit series file
   std::optional<double> pue;
+  std::optional<double> wue;     // litres of water per kWh of IT energy; none: 0 (CodeCarbon)
   SeriesOptions series_options;  // for grid_zone / series_file
   bool typical_year = true;      // see CarbonIntensity::set_typical_year
 };

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "verdant/energy/power_model.hpp"
+
 namespace verdant::energy {
 
 struct MachineCpuTimes;  // procstat.hpp
@@ -45,8 +47,7 @@ class Meter {
   virtual bool measured() const = 0;
   // Which domains this meter covers.
   virtual std::vector<Domain> domains() const = 0;
-  // Human label, e.g. "measured (rapl: 2 packages + dram)" or
-  // "estimated (TDP 85 W of 'AMD EPYC' x utilisation)".
+  // Human label, e.g. "measured (rapl: 2 packages + dram)" or "estimated (vCPU model, ...)".
   virtual std::string source() const = 0;
   // The label for one domain (a meter may model its domains differently).
   virtual std::string source(Domain) const { return source(); }
@@ -64,6 +65,11 @@ class Meter {
   virtual const MachineCpuTimes* machine_cpu(const std::filesystem::path& /*proc_root*/) const {
     return nullptr;
   }
+  // The devices' mean utilisation (0..1) at the last read(), where the meter reads one
+  // (NVML's GPU utilisation); nullopt otherwise.
+  virtual std::optional<double> utilization() const { return std::nullopt; }
+  // Warnings about the model behind an estimate (e.g. a fit made on another CPU).
+  virtual std::vector<std::string> warnings() const { return {}; }
 };
 
 // ---- RAPL through the powercap sysfs tree ------------------------------------------------
@@ -81,14 +87,9 @@ std::unique_ptr<Meter> make_rapl_meter(const std::filesystem::path& powercap_roo
 std::unique_ptr<Meter> make_nvml_meter(const std::string& library = "libnvidia-ml.so.1",
                                        const std::vector<int>& gpu_ids = {});
 
-// ---- Estimate from TDP and utilisation ------------------------------------------------------
-// CodeCarbon's constant-mode default when a CPU model is not in the table: 85 W.
-inline constexpr double kDefaultCpuTdpWatts = 85.0;
-// CodeCarbon's (2.x) RAM model: 3 W per 8 GB = 0.375 W/GB of installed memory.
-inline constexpr double kRamWattsPerGb = 0.375;
-
+// ---- Estimate from a power model and utilisation -------------------------------------------
 struct TdpMatch {
-  double watts = kDefaultCpuTdpWatts;
+  double watts = 0;  // 0 when unknown
   bool known = false;
   std::string table_name;  // the matching table entry, empty when unknown
   int skipped_rows = 0;    // rows whose TDP is not a number (the bundled table has 4)
@@ -100,14 +101,13 @@ struct TdpMatch {
 // not a number ("27.29.5" in the bundled table) is skipped and counted.
 TdpMatch match_cpu_tdp(const std::string& model_name, const std::filesystem::path& tdp_csv);
 
-struct EstimateOptions {
-  std::filesystem::path proc_root = "/proc";
-  std::filesystem::path tdp_csv;    // empty: <data_dir>/hardware/cpu_tdp.csv
-  std::optional<double> cpu_tdp_w;  // overrides the table (flag or VERDANT_CPU_TDP_W)
+// What the estimate reads: the CPU model's options (power_model.hpp) and the memory model.
+struct EstimateOptions : PowerModelOptions {
   double ram_watts_per_gb = kRamWattsPerGb;
 };
-// CPU power = TDP x sockets x machine utilisation (from /proc/stat); DRAM power =
-// ram_watts_per_gb x MemTotal. Integrated between read() calls.
+// CPU power = cpu_power_model(options).watts(machine utilisation from /proc/stat); DRAM
+// power = ram_watts_per_gb x the memory in use (MemTotal - MemAvailable). Integrated between
+// read() calls over the kernel's own time accounting.
 std::unique_ptr<Meter> make_estimate_meter(const EstimateOptions& options = {});
 
 // ---- Selection -----------------------------------------------------------------------------
@@ -123,7 +123,8 @@ struct MeterSet {
   std::vector<std::unique_ptr<Meter>> meters;
   std::vector<std::string> warnings;  // one line each, e.g. why RAPL was not used
 };
-// RAPL if readable, else the estimate (with a warning saying why); NVML added if a GPU is found.
+// RAPL if readable, else the estimate (with a warning saying why); NVML added if a GPU is
+// found. A power-model file that cannot be used -> verdant::SettingError("power_model").
 MeterSet select_meters(const MeterOptions& options = {});
 
 }  // namespace verdant::energy

@@ -39,10 +39,27 @@ ProcessTreeUsage parse_process_stat(const std::string& text);
 // MemTotal from meminfo, in bytes. Throws verdant::Error if missing.
 double read_mem_total_bytes(const std::filesystem::path& proc_root);
 
+struct MemoryUsage {
+  double total_bytes = 0;  // MemTotal
+  double used_bytes = 0;   // MemTotal - MemAvailable: what the machine's processes hold
+};
+// From meminfo. A kernel without MemAvailable (before 3.14) counts MemFree + Buffers +
+// Cached as available. Throws verdant::Error naming the file when MemTotal is missing.
+MemoryUsage read_memory_usage(const std::filesystem::path& proc_root);
+
 struct CpuInfo {
   std::string model_name;  // first "model name" line; empty if absent
   int sockets = 1;         // distinct "physical id" values (1 if none listed)
-  int logical_cpus = 0;
+  int logical_cpus = 0;    // "processor" entries: the CPUs this machine sees
+  int cores = 0;           // distinct (physical id, core id) pairs among them; 0 if unlisted
+  // What one socket has, as the CPU reports it ("siblings", "cpu cores"); 0 if unlisted.
+  int threads_per_socket = 0;
+  int cores_per_socket = 0;
+  std::string vendor;  // "GenuineIntel", "AuthenticAMD"; ARM: "CPU implementer" (0x41)
+  int family = -1;     // x86 "cpu family"; -1 if absent
+  int model = -1;      // x86 "model"; ARM "CPU part" (0xd0c); -1 if absent
+  int stepping = -1;
+  bool hypervisor = false;  // "hypervisor" among the flags: running in a VM
 };
 CpuInfo read_cpuinfo(const std::filesystem::path& proc_root);
 

@@ -13,21 +13,26 @@
 
 namespace verdant::energy {
 
-// CodeCarbon's emissions.csv columns, in its order (EmissionsData in
-// codecarbon/output_methods/emissions_data.py, 2.x releases). Units: duration s,
-// emissions kg CO2eq, emissions_rate kg/s, *_power W, *_energy and energy_consumed kWh,
-// ram_total_size GB.
+// CodeCarbon 3.2's emissions.csv columns (38), in its order (EmissionsData in
+// codecarbon/output_methods/emissions_data.py). Units: duration s, emissions kg CO2eq,
+// emissions_rate kg/s, *_power W, *_energy and energy_consumed kWh, water_consumed L,
+// ram_total_size and ram_used_gb GB (1024^3 bytes), *_utilization_percent %, wue L/kWh.
 const std::vector<std::string>& codecarbon_columns();
 
-// One CSV row (no newline) for a phase, in codecarbon_columns() order. The figures are the
-// process tree's share (tracking_mode "process"), so ranks on one machine never add up to
-// more than the machine; with RunInfo::tracking_mode "machine" they are the whole machine's
-// where the phase reports it (else the share, and the row says "process"). Fields with
-// commas or quotes are quoted.
+// One CSV row (no newline) for a phase, in codecarbon_columns() order. The energy figures are
+// the process tree's share (tracking_mode "process"), so ranks on one machine never add up
+// to more than the machine; with RunInfo::tracking_mode "machine" they are the whole machine's
+// where the phase reports it (else the share, and the row says "process"). The utilisation
+// and memory-in-use figures are the machine's, as CodeCarbon's are. Empty:
+// codecarbon_version (Verdant is not CodeCarbon), python_version unless the tracked program
+// is Python, longitude and latitude (no network look-up), and gpu_utilization_percent when no
+// GPU utilisation was read. Fields with commas or quotes are quoted.
 std::string emissions_csv_row(const PhaseResult& phase, const RunInfo& info);
-// Appends rows to `path` like CodeCarbon: the header once when the file is new; an existing
-// file with another header is kept as <path>.bak and a new file is started (also like
-// CodeCarbon). Written atomically. Returns a warning line if a backup was made, else "".
+// Appends rows to `path` like CodeCarbon's FileOutput: the header when the file is new or
+// empty; an existing file whose columns are the same set (in any order) gets rows in its own
+// order; any other file is moved to <path>.bak (or <path>_0.bak, _1.bak, ... when that
+// exists, like CodeCarbon's backup()) and a new file is started. Written atomically. Returns
+// a warning line if a file was moved, else "".
 std::string append_emissions_csv(const std::filesystem::path& path,
                                  std::span<const PhaseResult> phases, const RunInfo& info);
 
@@ -38,7 +43,11 @@ std::string energy_json_record(const PhaseResult& phase, const RunInfo& info);
 void append_energy_jsonl(const std::filesystem::path& path, std::span<const PhaseResult> phases,
                          const RunInfo& info);
 
-// Prometheus text exposition format 0.0.4 for the given phases.
+// Prometheus text exposition format 0.0.4 for the given phases, named by Prometheus's
+// conventions (base units, counters ending in _total; `promtool check metrics` passes):
+// verdant_energy_joules_total and verdant_power_watts by domain and scope,
+// verdant_emissions_grams_total, verdant_phase_duration_seconds,
+// verdant_cpu_utilization_ratio and, when a price is given, verdant_energy_cost_total.
 std::string prometheus_text(std::span<const PhaseResult> phases, const RunInfo& info);
 // For node_exporter's textfile collector (written atomically, as it requires).
 void write_prometheus_textfile(const std::filesystem::path& path, const std::string& text);

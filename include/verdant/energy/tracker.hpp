@@ -9,10 +9,11 @@
 //   PhaseResult total = tracker.stop();
 //
 // Attribution: cpu share = the tree's CPU time / the machine's busy CPU time over each
-// sampling interval; dram share = the tree's resident memory / MemTotal; gpu: NVML reports
-// whole devices, so the GPUs' energy is attributed to the tracked process in full.
+// sampling interval; dram share = the tree's resident memory / the machine's memory in use
+// (MemTotal - MemAvailable); gpu: NVML reports whole devices, so the GPUs' energy is
+// attributed to the tracked process in full.
 // Overhead: one sample reads the meters, /proc/stat (once: the estimate meter's reading is
-// reused) and either the root's /proc/<pid>/stat through descriptors kept open
+// reused), /proc/meminfo and either the root's /proc/<pid>/stat through descriptors kept open
 // (scan_descendants = false: ~35 us on this project's VM) or that of every process (~5-9 ms
 // with 120-200 processes: under 1% of one core at the default 1 s interval).
 // Phase boundaries also sample: open phases per epoch, not per step.
@@ -56,9 +57,12 @@ struct TrackerOptions {
   std::optional<double> price_per_kwh;  // cost = energy x PUE x price; none -> no cost
   std::string currency = "USD";
   LeaseOptions lease;
-  // Labels for emissions.csv (country, region, cloud); the intensity itself is the
-  // CarbonIntensity given to the constructor (normally resolve_carbon_intensity(location)).
+  // Labels for emissions.csv (country, region, cloud) and the WUE; the intensity itself is
+  // the CarbonIntensity given to the constructor (normally resolve_carbon_intensity(location)).
   LocationRequest location;
+  // The tracked program's Python version ("3.11.2") when it is a Python program, for
+  // emissions.csv's python_version; empty otherwise.
+  std::string python_version;
 };
 
 struct PhaseResult {
@@ -74,6 +78,12 @@ struct PhaseResult {
   std::vector<Meter::DeviceJoules> gpus;           // per GPU (whole devices, like gpu above)
   double cpu_share = 0;                            // time-weighted mean over the phase
   double ram_share = 0;
+  // The machine over the phase, time-weighted means: CPU utilisation (0..1, /proc/stat),
+  // memory in use (MemTotal - MemAvailable), and the GPUs' utilisation where NVML reads it.
+  double cpu_utilization = 0;
+  double ram_used_bytes = 0;
+  double ram_total_bytes = 0;
+  std::optional<double> gpu_utilization;
   double emissions_kg = 0;          // process share, PUE included
   double machine_emissions_kg = 0;  // whole machine, PUE included
   std::optional<double> cost;       // process share, PUE included
@@ -91,8 +101,12 @@ const char* domain_kind(const PhaseResult& r, Domain d);
 // "partly measured, partly estimated".
 std::string measurement_kind(const PhaseResult& r);
 // The kind followed by each distinct source once, e.g.
-// "estimated (AMD EPYC TDP 85 W x utilisation; 0.375 W/GB of RAM)".
+// "estimated (vCPU model, ...; RAM 0.392 W/GB x memory in use, ...)".
 std::string measurement_label(const PhaseResult& r);
+// One domain's mean power over the phase (process share, or the machine's) with its kind and
+// source, e.g. "3.1 W estimated (vCPU model, EPYC 3rd Gen coefficients ..., range 0.445-2.02 W
+// per vCPU)"; "none" when no meter covers it.
+std::string power_label(const PhaseResult& r, Domain d, bool machine = false);
 
 // Static facts about the run and machine, for emissions.csv and the other sinks.
 struct RunInfo {
@@ -101,6 +115,7 @@ struct RunInfo {
   std::string experiment_id;
   std::string country_name, country_iso_code, region, cloud_provider, cloud_region;
   std::string os;
+  std::string python_version;  // TrackerOptions::python_version, or set by the Python package
   std::string cpu_model;
   int cpu_count = 0;
   std::string gpu_model;  // "2 x NVIDIA H100" like CodeCarbon
@@ -108,6 +123,7 @@ struct RunInfo {
   double ram_total_gb = 0;
   bool on_cloud = false;
   double pue = 1.0;
+  double wue = 0;                  // litres of water per kWh (CodeCarbon's default 0: not counted)
   std::string carbon_description;  // CarbonIntensity::description()
   std::string pue_description;
   std::string currency;
@@ -116,7 +132,6 @@ struct RunInfo {
   // What emissions.csv rows hold: "process" (the tree's share, the default) or "machine"
   // (the whole machine, written only for phases whose machine_reported is true).
   std::string tracking_mode = "process";
-  std::string python_version;  // for emissions.csv, set by the Python package
 };
 
 class Tracker {
@@ -165,6 +180,10 @@ class Tracker {
     std::vector<Meter::DeviceJoules> gpus;  // cumulative, per GPU
     double cpu_share_time = 0;              // integral of share over time, for the mean
     double ram_share_time = 0;
+    double cpu_util_time = 0;  // integrals of the machine's figures over time
+    double ram_used_time = 0;
+    double gpu_util_time = 0;
+    double gpu_util_elapsed = 0;  // the time over which a GPU utilisation was read
     double elapsed = 0;
     std::size_t interval_index = 0;  // intervals recorded so far
   };
@@ -201,6 +220,7 @@ class Tracker {
   Point last_;
   double last_proc_cpu_ = 0;
   double last_busy_ = 0;
+  double last_total_ = 0;
   std::vector<EnergyInterval> process_intervals_;
   std::vector<EnergyInterval> machine_intervals_;
   std::vector<Open> phases_;

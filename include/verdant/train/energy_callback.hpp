@@ -27,6 +27,8 @@ struct EnergyCallbackOptions {
   std::string currency = "USD";
   std::string project_name = "verdant-train";
   std::string experiment_id;
+  // A `verdant calibrate` fit for the estimate where no counter is readable; empty: none.
+  std::filesystem::path power_model;
   bool print = true;  // one line per epoch and a summary on stderr
   // Data parallelism: turns this process's total into the job's (every process calls it at
   // the end, together) and returns one record per node for energy.jsonl.
@@ -36,7 +38,8 @@ struct EnergyCallbackOptions {
 
 class EnergyCallback : public TrainerCallback {
  public:
-  // Selects meters (RAPL, else the estimate; NVML if present) and resolves the location.
+  // Selects meters (RAPL, else the estimate, from power_model and the cloud provider of the
+  // location; NVML if present) and resolves the location.
   explicit EnergyCallback(EnergyCallbackOptions options);
   // With given meters and intensity (tests, benchmarks).
   EnergyCallback(EnergyCallbackOptions options, energy::MeterSet meters,

@@ -43,6 +43,8 @@ struct EnergyOptions {
   energy::LocationRequest location;  // grid location and PUE for the carbon figures
   std::optional<double> price_per_kwh;
   double interval_s = 1.0;
+  // A `verdant calibrate` fit for the estimate where no counter is readable; empty: none.
+  std::filesystem::path power_model;
   bool print = true;  // one line per epoch and a summary on stderr
   // Data parallelism: see EnergyCallbackOptions::combine.
   std::function<std::vector<energy::PhaseResult>(energy::PhaseResult&, energy::RunInfo&)> combine;
