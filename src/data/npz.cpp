@@ -13,6 +13,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr std::uint64_t kMaxDeflateRatio = 1032;
+
 struct ZipCloser {
   void operator()(zip_t* z) const { zip_discard(z); }
 };
@@ -60,6 +62,15 @@ NpyArray read_npz(const fs::path& path, const std::string& name) {
       !(st.valid & ZIP_STAT_SIZE))
     throw Error(path.string() + ": cannot read the entry of '" + name + "'");
   const std::string origin = path.string() + ":" + entry;
+  // Deflate expands data at most about 1032:1, and an entry's compressed bytes lie inside the
+  // file: a declared size beyond both is a corrupt or hostile header, refused before allocating.
+  std::error_code ec;
+  const std::uint64_t file_bytes = fs::file_size(path, ec);
+  if (!(st.valid & ZIP_STAT_COMP_SIZE) || (!ec && st.comp_size > file_bytes) ||
+      st.size > st.comp_size * kMaxDeflateRatio + 64)
+    throw Error(origin + ": the entry declares " + std::to_string(st.size) +
+                " bytes, more than its compressed size (" + std::to_string(st.comp_size) +
+                " bytes) can hold");
   auto bytes = std::make_shared<std::vector<std::uint8_t>>(static_cast<std::size_t>(st.size));
   zip_file_t* f = zip_fopen_index(z.get(), static_cast<zip_uint64_t>(index), 0);
   if (!f) throw Error(origin + ": cannot open the entry");

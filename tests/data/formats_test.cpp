@@ -179,6 +179,30 @@ TEST(NpyFormats, BadFilesAreOneLineNamingTheFile) {
       "not a non-negative integer class"));
 }
 
+// Found by fuzz_npy_reader: an entry whose header declares gigabytes was allocated before a
+// byte was read.
+TEST(NpyFormats, NpzEntryDeclaringMoreThanItsBytesHoldIsRefusedBeforeAllocating) {
+  Dir dir;
+  const std::vector<float> v(6, 1.f);
+  write_npz(dir / "a.npz", {{"x", npy_bytes("<f4", {6}, v.data(), 24)}});
+  std::vector<std::uint8_t> zip = read_file_bytes(dir / "a.npz");
+  // Uncompressed size: offset 22 of the local header, 24 of the central directory's.
+  auto patch = [&](const char* signature, std::size_t offset) {
+    const std::string text(zip.begin(), zip.end());
+    const std::size_t at = text.find(signature);
+    ASSERT_NE(at, std::string::npos);
+    const std::uint32_t huge = 0xFFFFFF00u;
+    std::memcpy(zip.data() + at + offset, &huge, sizeof huge);
+  };
+  patch("PK\x03\x04", 22);
+  patch("PK\x01\x02", 24);
+  write_file_atomic(dir / "a.npz", zip);
+  const std::string msg = error_of([&] { read_npz(dir / "a.npz", "x"); });
+  EXPECT_TRUE(contains(msg, (dir / "a.npz").string() + ":x.npy: the entry declares 4294967040 "
+                                                       "bytes"))
+      << msg;
+}
+
 TEST(LoadSplit, HeldOutFractionIsDisjointSeededAndNormalizedByTheTrainingPart) {
   Dir dir;
   std::string text = "f0,f1,label\n";
