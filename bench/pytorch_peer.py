@@ -64,6 +64,9 @@ def main():
     ap.add_argument("--limit-train", type=int, default=0)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--eval", action="store_true", help="report test accuracy at the end")
+    ap.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
+    ap.add_argument("--stop-at-accuracy", type=float, default=0,
+                    help="evaluate after every epoch and stop at the first that reaches this")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -73,8 +76,19 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay)
     n = x.shape[0]
     steps = (n + a.batch_size - 1) // a.batch_size
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs * steps)
-    epoch_seconds = []
+    if a.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs * steps)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    xt, yt = load(a.data, False, 0) if (a.eval or a.stop_at_accuracy) else (None, None)
+
+    def test_accuracy():
+        model.eval()
+        with torch.no_grad():
+            pred = model((xt.unsqueeze(1).float() / 255.0 - MEAN) / STD).argmax(1)
+        return float((pred == yt).float().mean())
+
+    epoch_seconds, accuracies = [], []
     for epoch in range(a.epochs):
         model.train()
         perm = torch.randperm(n)
@@ -89,15 +103,17 @@ def main():
             opt.step()
             sched.step()
         epoch_seconds.append(time.perf_counter() - t0)
+        if a.stop_at_accuracy:
+            accuracies.append(test_accuracy())
+            if accuracies[-1] >= a.stop_at_accuracy:
+                break
     out = {"model": a.model, "epoch_seconds": epoch_seconds, "threads": torch.get_num_threads(),
            "torch": torch.__version__,
            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+    if accuracies:
+        out["test_accuracies"] = accuracies
     if a.eval:
-        xt, yt = load(a.data, False, 0)
-        model.eval()
-        with torch.no_grad():
-            pred = model((xt.unsqueeze(1).float() / 255.0 - MEAN) / STD).argmax(1)
-        out["test_accuracy"] = float((pred == yt).float().mean())
+        out["test_accuracy"] = accuracies[-1] if accuracies else test_accuracy()
     print(json.dumps(out))
 
 

@@ -192,6 +192,10 @@ void add_training_options(CLI::App& app, train::TrainingOptions& o, TrainingFlag
       ->check(non_negative())
       ->capture_default_str();
   app.add_flag("--no-eval", flags.no_eval, "Skip the test set (no per-epoch evaluation)");
+  app.add_option("--stop-at-accuracy", o.stop_at_accuracy,
+                 "End after the first epoch whose test accuracy reaches this fraction (e.g. "
+                 "0.9): the energy to a result, not to a fixed budget")
+      ->check(CLI::Range(0.0, 1.0).description("in (0, 1]"));
   app.add_flag("--no-energy", flags.no_energy,
                "Do not track energy (no emissions.csv / energy.jsonl)");
   add_location_options(app, o.energy.location, o.energy.price_per_kwh);

@@ -82,6 +82,25 @@ class KillAtStep : public TrainerCallback {
   std::int64_t step_;
 };
 
+class StopAtAccuracy : public TrainerCallback {
+ public:
+  explicit StopAtAccuracy(double target) : target_(target) {}
+  void on_epoch_end(Trainer& trainer, const EpochStats& s) override {
+    if (reached_ || s.eval_accuracy < target_) return;
+    reached_ = true;
+    char reason[96];
+    std::snprintf(reason, sizeof reason, "test accuracy %.2f%% reached %.2f%% after epoch %lld",
+                  100 * s.eval_accuracy, 100 * target_, static_cast<long long>(s.epoch + 1));
+    trainer.request_stop(reason);
+  }
+  // Stopped at an epoch's end, so that epoch's evaluation is of the final model.
+  bool reached() const { return reached_; }
+
+ private:
+  double target_;
+  bool reached_ = false;
+};
+
 nlohmann::json config_json(const TrainingOptions& o) {
   return {{"model", o.model},
           {"data", o.data.location.string()},
@@ -138,6 +157,15 @@ void validate(const TrainingOptions& o) {
                         .batch_size = o.batch_size,
                         .checkpoint_every = o.checkpoint_every,
                         .label_smoothing = static_cast<float>(o.label_smoothing)});
+  if (o.stop_at_accuracy) {
+    if (!(*o.stop_at_accuracy > 0 && *o.stop_at_accuracy <= 1))
+      throw SettingError("stop_at_accuracy",
+                         "stop_at_accuracy must be in (0, 1], got " + number(*o.stop_at_accuracy));
+    if (!o.evaluate)
+      throw SettingError(
+          "stop_at_accuracy",
+          "stop_at_accuracy needs the per-epoch evaluation, which is off (--no-eval)");
+  }
   const auto& opt = o.optimizer;
   if (opt.name != "sgd" && opt.name != "adam" && opt.name != "adamw")
     throw SettingError("optimizer", "optimizer '" + opt.name + "' is not sgd, adam or adamw");
@@ -252,11 +280,15 @@ TrainingReport run_training(const TrainingOptions& o) {
   for (auto& entry : data_meta(split)) topts.checkpoint_meta.push_back(std::move(entry));
   const double lr = o.optimizer.resolved_lr();
   const std::int64_t steps_per_epoch = (split.train->size() + o.batch_size - 1) / o.batch_size;
+  std::shared_ptr<StopAtAccuracy> accuracy_target;
+  if (o.stop_at_accuracy) accuracy_target = std::make_shared<StopAtAccuracy>(*o.stop_at_accuracy);
+
   auto new_trainer = [&] {
     auto t = std::make_unique<Trainer>(*model, *optimizer, *split.train, topts,
                                        make_schedule(o.schedule, lr, epochs, steps_per_epoch));
     if (o.evaluate) t->set_eval_set(split.test.get());
     for (const auto& cb : o.callbacks) t->add_callback(cb);
+    if (accuracy_target) t->add_callback(accuracy_target);
     return t;
   };
   std::unique_ptr<Trainer> trainer = new_trainer();
@@ -328,7 +360,8 @@ TrainingReport run_training(const TrainingOptions& o) {
   if (o.test_at_end) {
     const auto& epochs_done = report.fit.epochs;
     if (!epochs_done.empty() && epochs_done.back().eval_accuracy >= 0 &&
-        !report.fit.stopped_early && o.extensions.empty()) {
+        (!report.fit.stopped_early || (accuracy_target && accuracy_target->reached())) &&
+        o.extensions.empty()) {
       report.test = EvalResult{.loss = epochs_done.back().eval_loss,
                                .accuracy = epochs_done.back().eval_accuracy,
                                .samples = split.test->size()};

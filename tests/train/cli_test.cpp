@@ -76,6 +76,9 @@ TEST_F(Cli, BadFlagsExitTwoNamingTheFlag) {
   expect_error(with({"--limit-train", "100000"}), 2, "--limit-train 100000 exceeds");
   expect_error(with({"--batch-size", "abc"}), 2, "--batch-size");
   expect_error(with({"--resume", (dir_ / "nope.vckpt").string()}), 2, "no such checkpoint file");
+  expect_error(with({"--stop-at-accuracy", "1.5"}), 2, "--stop-at-accuracy");
+  expect_error(with({"--stop-at-accuracy", "0.9", "--no-eval"}), 2,
+               "--stop-at-accuracy needs the per-epoch evaluation, which is off (--no-eval)");
 }
 
 TEST_F(Cli, BadDataExitsOneNamingTheFile) {

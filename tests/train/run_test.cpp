@@ -75,6 +75,12 @@ TEST(RunTraining, BadSettingsNameTheSetting) {
               o.energy.price_per_kwh = -5.0;
             }).first,
             "price");
+  EXPECT_EQ(with([](auto& o) { o.stop_at_accuracy = 1.5; }).first, "stop_at_accuracy");
+  EXPECT_EQ(with([](auto& o) {
+              o.stop_at_accuracy = 0.5;
+              o.evaluate = false;
+            }).first,
+            "stop_at_accuracy");
   write_file_atomic(dir / "a_file", "x");
   EXPECT_EQ(with([&](auto& o) { o.out_dir = dir / "a_file"; }).first, "out_dir");
   EXPECT_EQ(with([](auto&) {}).first, "");
@@ -107,6 +113,38 @@ TEST(RunTraining, WritesResultsAndACheckpointThatResumes) {
   EXPECT_TRUE(contains(lines.at(0), "resumed from")) << lines.at(0);
   ASSERT_EQ(again.fit.epochs.size(), 2u);
   EXPECT_EQ(again.fit.epochs[1].loss, r.fit.epochs[1].loss);
+}
+
+TEST(RunTraining, StopsAfterTheFirstEpochThatReachesTheAccuracyTarget) {
+  TempDir dir;
+  test::write_fake_fashion_mnist(dir / "fmnist", 200, 64);
+  TrainingOptions o = quick(dir);
+  o.epochs = 6;
+  // A target the first epoch already reaches: the run ends there, and its last evaluation is
+  // the final test figure (nothing trained after it).
+  o.stop_at_accuracy = 1e-6;
+  const TrainingReport r = run_training(o);
+  ASSERT_EQ(r.fit.epochs.size(), 1u);
+  EXPECT_TRUE(r.fit.stopped_early);
+  EXPECT_TRUE(contains(r.fit.stop_reason, "reached 0.00% after epoch 1")) << r.fit.stop_reason;
+  ASSERT_TRUE(r.test.has_value());
+  EXPECT_DOUBLE_EQ(r.test->accuracy, r.fit.epochs[0].eval_accuracy);
+
+  // One just above what any epoch of the same (seeded, barely learning) run reaches: the whole
+  // budget runs.
+  o.epochs = 3;
+  o.optimizer.lr = 1e-6;
+  o.stop_at_accuracy.reset();
+  o.out_dir = dir / "out2";
+  const TrainingReport budget = run_training(o);
+  double best = 0;
+  for (const auto& e : budget.fit.epochs) best = std::max(best, e.eval_accuracy);
+  ASSERT_LT(best, 1.0);
+  o.stop_at_accuracy = best + 1e-9;
+  o.out_dir = dir / "out3";
+  const TrainingReport all = run_training(o);
+  EXPECT_EQ(all.fit.epochs.size(), 3u);
+  EXPECT_FALSE(all.fit.stopped_early);
 }
 
 TEST(RunTraining, EarlyErrorsLeaveNoOutputFolder) {

@@ -85,8 +85,11 @@ struct TrainingOptions {
   std::string command = "train";  // named in results.json and the energy records
   std::string model = "lenet5";   // built-in name, YAML model file, checkpoint or .onnx file
   data::DataOptions data;
-  bool evaluate = true;                // evaluate on the test part after every epoch
-  bool test_at_end = true;             // and after the run (the report's `test`)
+  bool evaluate = true;     // evaluate on the test part after every epoch
+  bool test_at_end = true;  // and after the run (the report's `test`)
+  // End the run after the first epoch whose test accuracy (0..1) reaches this: the energy a
+  // result costs, rather than that of a fixed budget. Needs `evaluate`.
+  std::optional<double> stop_at_accuracy;
   std::optional<std::int64_t> epochs;  // default 15
   // Epochs 0 applies the extensions without training (compress: post-training quantization).
   bool allow_no_epochs = false;
