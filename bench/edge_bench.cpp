@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../src/edge/power.hpp"
+#include "verdant/runtime/kernels.hpp"
 #include "verdant/runtime/model.hpp"
 #include "verdant/runtime/vdm_writer.hpp"
 
@@ -246,7 +247,13 @@ int main(int argc, char** argv) {
   std::string torch_version;
   const auto x = normal_inputs(784);
   std::vector<float> out(10);
-  std::printf("edge_bench: %d rounds, kernels %s, one thread, batch 1\n", rounds, vs[0].m->isa());
+  std::string tables;
+  for (const runtime::KernelTable* t : runtime::supported_kernel_tables())
+    tables += std::string(tables.empty() ? "" : ", ") + t->isa;
+  std::printf(
+      "edge_bench: %d rounds, kernels %s (tables this CPU runs: %s; VERDANT_RUNTIME_ISA "
+      "picks one), one thread, batch 1\n",
+      rounds, vs[0].m->isa(), tables.c_str());
   for (int r = 0; r < rounds; ++r) {
     for (Variant& v : vs) {
       for (int i = 0; i < 20; ++i) v.m->run(x.data(), x.size(), out.data(), out.size());
