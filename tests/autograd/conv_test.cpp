@@ -1,13 +1,20 @@
 // conv2d and pooling forward against plain direct loops.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "gradcheck.hpp"
 #include "verdant/core/error.hpp"
+#include "verdant/kernels/conv.hpp"
 
 namespace verdant::autograd {
 namespace {
+
+// oneDNN against the im2col twin: the largest difference, relative to the largest magnitude
+// of the twin's tensor (float sums in another order differ by a few ulps of the largest term).
+constexpr double kTwinRelTol = 1e-4;
 
 Tensor direct_conv(const Tensor& x, const Tensor& w, const Tensor& b, int s, int p, int d = 1,
                    int groups = 1) {
@@ -60,6 +67,107 @@ TEST(Conv2d, GroupsThatDoNotDivideTheChannelsAreOneLineErrors) {
   Variable x(Tensor::zeros({1, 4, 5, 5})), w(Tensor::zeros({3, 2, 3, 3}));
   EXPECT_THROW(conv2d(x, w, {}, Conv2dParams(1, 0, 1, 3)), Error);  // 4 channels, 3 groups
   EXPECT_THROW(conv2d(x, w, {}, Conv2dParams(1, 0, 1, 2)), Error);  // 3 filters, 2 groups
+}
+
+// Selects a conv2d path for one scope.
+class PathGuard {
+ public:
+  explicit PathGuard(kernels::ConvPath p) : saved_(kernels::conv_path()) {
+    kernels::set_conv_path(p);
+  }
+  ~PathGuard() { kernels::set_conv_path(saved_); }
+  PathGuard(const PathGuard&) = delete;
+  PathGuard& operator=(const PathGuard&) = delete;
+
+ private:
+  kernels::ConvPath saved_;
+};
+
+struct ConvResult {
+  Tensor y, dx, dw, db;
+};
+
+ConvResult run_conv(kernels::ConvPath path, const Tensor& x, const Tensor& w, const Tensor& b,
+                    const Conv2dParams& p, std::uint32_t seed) {
+  PathGuard guard(path);
+  Variable vx(x.clone(), true), vw(w.clone(), true), vb(b.clone(), true);
+  Variable y = conv2d(vx, vw, vb, p);
+  y.backward(testing::random_tensor(y.shape(), seed));
+  return {y.value(), vx.grad(), vw.grad(), vb.grad()};
+}
+
+void expect_twin(const Tensor& got, const Tensor& ref, const std::string& what) {
+  ASSERT_EQ(got.shape(), ref.shape()) << what;
+  double scale = 1, worst = 0;
+  for (std::int64_t i = 0; i < ref.numel(); ++i) {
+    scale = std::max(scale, static_cast<double>(std::abs(ref.at(i))));
+    worst = std::max(worst, static_cast<double>(std::abs(got.at(i) - ref.at(i))));
+  }
+  EXPECT_LE(worst, kTwinRelTol * scale) << what;
+}
+
+TEST(ConvDnnl, MatchesTheIm2colTwinInAllDirections) {
+  int cases = 0;
+  std::uint32_t seed = 1;
+  for (int s : {1, 2})
+    for (int pad : {0, 1, 2})
+      for (int d : {1, 2})
+        for (std::int64_t n : {1, 7})
+          for (std::int64_t c : {1, 3, 6, 16})
+            for (std::int64_t k : {1, 3, 5})
+              for (int gi = 0; gi < 3; ++gi) {  // plain, two groups, depthwise
+                const std::int64_t groups = gi == 0 ? 1 : gi == 1 ? 2 : c;
+                if (c % groups != 0 || (gi > 0 && groups == 1)) continue;
+                const std::int64_t H = 11, W = 9, span = d * (k - 1) + 1;
+                if (H + 2 * pad < span || W + 2 * pad < span) continue;
+                const std::int64_t oc = groups == 1 ? 5 : 2 * groups;
+                Tensor x = testing::random_tensor({n, c, H, W}, ++seed);
+                Tensor w = testing::random_tensor({oc, c / groups, k, k}, ++seed);
+                Tensor b = testing::random_tensor({oc}, ++seed);
+                const Conv2dParams p(s, pad, d, groups);
+                const ConvResult ref = run_conv(kernels::ConvPath::im2col, x, w, b, p, seed);
+                const ConvResult got = run_conv(kernels::ConvPath::dnnl, x, w, b, p, seed);
+                const std::string what = "stride " + std::to_string(s) + " pad " +
+                                         std::to_string(pad) + " dilation " + std::to_string(d) +
+                                         " batch " + std::to_string(n) + " channels " +
+                                         std::to_string(c) + " kernel " + std::to_string(k) +
+                                         " groups " + std::to_string(groups);
+                expect_twin(got.y, ref.y, "forward, " + what);
+                expect_twin(got.dx, ref.dx, "backward-data, " + what);
+                expect_twin(got.dw, ref.dw, "backward-weights, " + what);
+                expect_twin(got.db, ref.db, "bias, " + what);
+                ++cases;
+              }
+  EXPECT_GT(cases, 300);
+}
+
+// Only the gradients asked for: the weight alone, the bias alone, the input alone.
+TEST(ConvDnnl, PartialGradientsMatchTheTwin) {
+  Tensor x = testing::random_tensor({3, 4, 10, 10}, 1), w = testing::random_tensor({6, 4, 3, 3}, 2),
+         b = testing::random_tensor({6}, 3), r = testing::random_tensor({3, 6, 10, 10}, 4);
+  for (int which = 0; which < 3; ++which) {
+    Tensor grads[2];
+    for (int pass = 0; pass < 2; ++pass) {
+      PathGuard guard(pass == 0 ? kernels::ConvPath::im2col : kernels::ConvPath::dnnl);
+      Variable vx(x, which == 0), vw(w, which == 1), vb(b, which == 2);
+      conv2d(vx, vw, vb, Conv2dParams(1, 1)).backward(r);
+      grads[pass] = which == 0 ? vx.grad() : which == 1 ? vw.grad() : vb.grad();
+      if (which != 0) EXPECT_FALSE(vx.grad().defined());
+      if (which != 1) EXPECT_FALSE(vw.grad().defined());
+    }
+    expect_twin(grads[1], grads[0], "gradient " + std::to_string(which));
+  }
+}
+
+TEST(ConvDnnl, GradientChecksPassOnBothPaths) {
+  for (auto path : {kernels::ConvPath::dnnl, kernels::ConvPath::im2col}) {
+    PathGuard guard(path);
+    testing::expect_gradients_match(
+        [](auto& v) { return conv2d(v[0], v[1], v[2], Conv2dParams(2, 1, 2)); },
+        {Variable(testing::random_tensor({2, 3, 7, 7}, 5), true),
+         Variable(testing::random_tensor({4, 3, 3, 3}, 6), true),
+         Variable(testing::random_tensor({4}, 7), true)});
+  }
 }
 
 TEST(Pooling, ForwardValues) {

@@ -42,7 +42,8 @@ struct Conv2dParams {
         groups(groups_) {}
 };
 // x [N,C,H,W], weight [OC,C/groups,KH,KW], bias [OC] or undefined -> [N,OC,OH,OW]; C and OC
-// divisible by groups. One batched im2col + one GEMM per group and call.
+// divisible by groups. Through oneDNN, or one batched im2col + one GEMM per group and call
+// (VERDANT_CONV=im2col, see verdant/kernels/conv.hpp).
 Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias = {},
                 Conv2dParams params = {});
 
