@@ -212,7 +212,8 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
   // An empty batch stays on the loops below, which need no special case for it.
   if (kernels::conv_path() == kernels::ConvPath::dnnl && N > 0)
     return dnnl_conv2d(x, weight, bias, g, OC, G);
-  if (G == g.channels) return depthwise_conv2d(x, weight, bias, g, OC);
+  // One channel and one group is an ordinary convolution, which im2col + GEMM runs faster.
+  if (G > 1 && G == g.channels) return depthwise_conv2d(x, weight, bias, g, OC);
 
   Tensor cols({CKK, NP}, DType::f32);
   kernels::im2col(X.data<float>(), g, cols.data<float>());
