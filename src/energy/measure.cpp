@@ -1,4 +1,5 @@
 #include "verdant/energy/measure.hpp"
+#include "verdant/core/text.hpp"
 
 #include <signal.h>
 #include <spawn.h>
@@ -46,22 +47,16 @@ class SignalScope {
   }, old_quit_{}, old_term_{};
 };
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 std::string energy_text(double joules) {
-  if (joules >= 3.6e5) return fmt("%.4f kWh", joules / kJoulesPerKwh);
-  if (joules >= 1000) return fmt("%.2f kJ", joules / 1000);
-  return fmt("%.2f J", joules);
+  if (joules >= 3.6e5) return format_number("%.4f kWh", joules / kJoulesPerKwh);
+  if (joules >= 1000) return format_number("%.2f kJ", joules / 1000);
+  return format_number("%.2f J", joules);
 }
 
 std::string mass_text(double kg) {
-  if (kg >= 1) return fmt("%.3f kg", kg);
-  if (kg >= 1e-3) return fmt("%.3f g", kg * 1e3);
-  return fmt("%.3f mg", kg * 1e6);
+  if (kg >= 1) return format_number("%.3f kg", kg);
+  if (kg >= 1e-3) return format_number("%.3f g", kg * 1e3);
+  return format_number("%.3f mg", kg * 1e6);
 }
 
 }  // namespace
@@ -121,12 +116,12 @@ std::string format_report(const PhaseResult& t, const RunInfo& info,
                           const std::vector<std::string>& warnings) {
   std::string r;
   for (auto& w : warnings) r += "warning: " + w + "\n";
-  r += fmt("duration          %.3f s\n", t.duration_s);
+  r += format_number("duration          %.3f s\n", t.duration_s);
   r += "energy (process)  " + energy_text(t.process.total()) + "  = cpu " +
        energy_text(t.process[Domain::cpu]) + " + dram " + energy_text(t.process[Domain::dram]) +
        " + gpu " + energy_text(t.process[Domain::gpu]) +
-       fmt("   [cpu share %.1f%%", t.cpu_share * 100) +
-       fmt(", memory share %.2f%%]\n", t.ram_share * 100);
+       format_number("   [cpu share %.1f%%", t.cpu_share * 100) +
+       format_number(", memory share %.2f%%]\n", t.ram_share * 100);
   if (t.machine_reported)
     r += "energy (machine)  " + energy_text(t.machine.total()) + "  = cpu " +
          energy_text(t.machine[Domain::cpu]) + " + dram " + energy_text(t.machine[Domain::dram]) +
@@ -145,7 +140,8 @@ std::string format_report(const PhaseResult& t, const RunInfo& info,
   if (t.machine_reported)
     r += "emissions machine " + mass_text(t.machine_emissions_kg) + " CO2eq\n";
   if (t.cost)
-    r += fmt("cost              %.6f ", *t.cost) + info.currency + " (process share x PUE)\n";
+    r += format_number("cost              %.6f ", *t.cost) + info.currency +
+         " (process share x PUE)\n";
   else
     r += "cost              not computed (no --price given)\n";
   if (measurement_kind(t) != "measured")

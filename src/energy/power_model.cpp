@@ -2,6 +2,7 @@
 // Footprint's vCPU coefficients on VMs, a TDP load curve on bare metal, CodeCarbon 3's
 // default for unknown CPUs, and fits made by `verdant calibrate`.
 #include "verdant/energy/power_model.hpp"
+#include "verdant/core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -25,16 +26,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 // Short figures for labels, three significant digits: 0.4454 -> "0.445", 1.5 -> "1.5",
 // 1234.5 -> "1235".
 std::string watts_text(double w) {
-  return fmt(w >= 100 ? "%.0f" : "%.3g", w);
+  return format_number(w >= 100 ? "%.0f" : "%.3g", w);
 }
 
 // CCF spells one row "Sky Lake" (AWS) and "Skylake" (Azure, GCP).
@@ -336,7 +331,7 @@ CpuPowerModel fitted_model(const Machine& m, const fs::path& file) {
   out.full_watts = out.range_high = fit.full_watts;
   out.inputs = "fitted with " + fit.counter + " on '" + fit.cpu_model + "' (" +
                plural(fit.cpus, "CPU") + ", " + fit.fitted_at + ", largest residual " +
-               fmt("%.1f%%", fit.max_residual * 100) + ") from " + file.string() + ": " +
+               format_number("%.1f%%", fit.max_residual * 100) + ") from " + file.string() + ": " +
                linear_formula(m.cpus, "CPU", out.idle_watts, out.full_watts);
   if (fit.cpu_model != m.cpu.model_name)
     out.warnings.push_back("the power model " + file.string() + " was fitted on '" + fit.cpu_model +
@@ -397,9 +392,10 @@ CpuPowerModel tdp_curve_model(const Machine& m, const std::vector<CcfCoefficient
   out.cpus = m.cpus;
   out.idle_watts = out.range_low = full * r / m.cpus;
   out.full_watts = out.range_high = full / m.cpus;
-  out.inputs = plural(m.cpu.sockets, "socket") + " x " + tdp_label + " x (" + fmt("%.2f", r) +
-               " + " + fmt("%.2f", 1 - r) + " u), linear from idle (share from " + from +
-               ") to TDP, over " + plural(m.cpus, "CPU");
+  out.inputs = plural(m.cpu.sockets, "socket") + " x " + tdp_label + " x (" +
+               format_number("%.2f", r) + " + " + format_number("%.2f", 1 - r) +
+               " u), linear from idle (share from " + from + ") to TDP, over " +
+               plural(m.cpus, "CPU");
   return out;
 }
 
@@ -431,8 +427,8 @@ CpuPowerModel cpu_power_model(const PowerModelOptions& o) {
 
   std::optional<double> tdp = o.cpu_tdp_w;
   if (tdp && !(*tdp > 0 && std::isfinite(*tdp)))
-    throw SettingError("cpu_tdp",
-                       "cpu_tdp must be a positive number of watts, got " + fmt("%g", *tdp));
+    throw SettingError(
+        "cpu_tdp", "cpu_tdp must be a positive number of watts, got " + format_number("%g", *tdp));
   const bool given = tdp.has_value();
   if (!tdp) tdp = tdp_from_environment();
 

@@ -1,4 +1,5 @@
 #include "verdant/report/report.hpp"
+#include "verdant/core/text.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -21,39 +22,10 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string joules(double j) {
-  if (j >= 3.6e6) return fmt("%.3g kWh", j / 3.6e6);
-  if (j >= 1e3) return fmt("%.3g kJ", j / 1e3);
-  return fmt("%.3g J", j);
+  if (j >= 3.6e6) return format_number("%.3g kWh", j / 3.6e6);
+  if (j >= 1e3) return format_number("%.3g kJ", j / 1e3);
+  return format_number("%.3g J", j);
 }
 
 // One CSV line, with quoted fields (CodeCarbon quotes none, but a user's tool might).
@@ -289,6 +261,18 @@ struct Mark {
 
 constexpr int kW = 430, kH = 300, kL = 62, kR = 14, kT = 28, kB = 44;
 
+// A chart's <svg> opening, its title and the plot frame.
+std::string chart_open(const std::string& title) {
+  std::string s = "<svg class=\"chart\" viewBox=\"0 0 " + std::to_string(kW) + " " +
+                  std::to_string(kH) + "\" role=\"img\" aria-label=\"" + html_escape(title) + "\">";
+  s += "<text class=\"title\" x=\"" + std::to_string(kL) + "\" y=\"18\">" + html_escape(title) +
+       "</text>";
+  s += "<rect class=\"frame\" x=\"" + std::to_string(kL) + "\" y=\"" + std::to_string(kT) +
+       "\" width=\"" + std::to_string(kW - kL - kR) + "\" height=\"" +
+       std::to_string(kH - kT - kB) + "\"/>";
+  return s;
+}
+
 std::string scatter(const std::string& title, const std::string& x_label, std::vector<Mark> marks) {
   std::vector<double> xs, ys;
   for (const auto& m : marks) {
@@ -296,13 +280,7 @@ std::string scatter(const std::string& title, const std::string& x_label, std::v
     ys.push_back(m.y);
   }
   const Axis ax = axis_for(xs, true), ay = accuracy_axis(ys);
-  std::string s = "<svg class=\"chart\" viewBox=\"0 0 " + std::to_string(kW) + " " +
-                  std::to_string(kH) + "\" role=\"img\" aria-label=\"" + escape(title) + "\">";
-  s += "<text class=\"title\" x=\"" + std::to_string(kL) + "\" y=\"18\">" + escape(title) +
-       "</text>";
-  s += "<rect class=\"frame\" x=\"" + std::to_string(kL) + "\" y=\"" + std::to_string(kT) +
-       "\" width=\"" + std::to_string(kW - kL - kR) + "\" height=\"" +
-       std::to_string(kH - kT - kB) + "\"/>";
+  std::string s = chart_open(title);
   for (int i = 0; i <= 4; ++i) {  // ticks
     const double fx = double(i) / 4, fy = double(i) / 4;
     const double vx =
@@ -310,14 +288,16 @@ std::string scatter(const std::string& title, const std::string& x_label, std::v
                : ax.lo + fx * (ax.hi - ax.lo);
     const double vy = ay.lo + fy * (ay.hi - ay.lo);
     const double px = kL + fx * (kW - kL - kR), py = kH - kB - fy * (kH - kT - kB);
-    s += "<text class=\"tick\" x=\"" + fmt("%.1f", px) + "\" y=\"" + std::to_string(kH - kB + 14) +
-         "\" text-anchor=\"middle\">" + fmt("%.3g", vx) + "</text>";
+    s += "<text class=\"tick\" x=\"" + format_number("%.1f", px) + "\" y=\"" +
+         std::to_string(kH - kB + 14) + "\" text-anchor=\"middle\">" + format_number("%.3g", vx) +
+         "</text>";
     if (labelled(vy))
-      s += "<text class=\"tick\" x=\"" + std::to_string(kL - 4) + "\" y=\"" + fmt("%.1f", py + 3) +
-           "\" text-anchor=\"end\">" + fmt("%.2f%%", 100 * vy) + "</text>";
+      s += "<text class=\"tick\" x=\"" + std::to_string(kL - 4) + "\" y=\"" +
+           format_number("%.1f", py + 3) + "\" text-anchor=\"end\">" +
+           format_number("%.2f%%", 100 * vy) + "</text>";
   }
   s += "<text class=\"axis\" x=\"" + std::to_string((kL + kW - kR) / 2) + "\" y=\"" +
-       std::to_string(kH - 8) + "\" text-anchor=\"middle\">" + escape(x_label) +
+       std::to_string(kH - 8) + "\" text-anchor=\"middle\">" + html_escape(x_label) +
        (ax.log ? " (log scale)" : "") + "</text>";
   s += "<text class=\"axis\" transform=\"translate(12 " + std::to_string((kT + kH - kB) / 2) +
        ") rotate(-90)\" text-anchor=\"middle\">test accuracy</text>";
@@ -330,17 +310,18 @@ std::string scatter(const std::string& title, const std::string& x_label, std::v
   std::sort(front.begin(), front.end(), [](const Mark* a, const Mark* b) { return a->x < b->x; });
   if (front.size() > 1) {
     std::string pts;
-    for (const Mark* m : front) pts += fmt("%.1f,", px(m->x)) + fmt("%.1f ", py(m->y));
+    for (const Mark* m : front)
+      pts += format_number("%.1f,", px(m->x)) + format_number("%.1f ", py(m->y));
     s += "<polyline class=\"front\" points=\"" + pts + "\"/>";
   }
   for (const auto& m : marks) {
     s += "<circle class=\"mark" + std::string(m.front ? " on-front" : "") +
-         std::string(m.pick ? " pick" : "") + "\" data-trial=\"" + escape(m.id) + "\" cx=\"" +
-         fmt("%.1f", px(m.x)) + "\" cy=\"" + fmt("%.1f", py(m.y)) + "\" r=\"" +
-         (m.pick ? "7" : "4.5") + "\"><title>" + escape(m.tip) + "</title></circle>";
+         std::string(m.pick ? " pick" : "") + "\" data-trial=\"" + html_escape(m.id) + "\" cx=\"" +
+         format_number("%.1f", px(m.x)) + "\" cy=\"" + format_number("%.1f", py(m.y)) + "\" r=\"" +
+         (m.pick ? "7" : "4.5") + "\"><title>" + html_escape(m.tip) + "</title></circle>";
     if (m.front || m.pick)
-      s += "<text class=\"label\" x=\"" + fmt("%.1f", px(m.x) + 7) + "\" y=\"" +
-           fmt("%.1f", py(m.y) - 6) + "\">" + escape(m.label) + "</text>";
+      s += "<text class=\"label\" x=\"" + format_number("%.1f", px(m.x) + 7) + "\" y=\"" +
+           format_number("%.1f", py(m.y) - 6) + "\">" + html_escape(m.label) + "</text>";
   }
   return s + "</svg>";
 }
@@ -359,39 +340,35 @@ std::string line_chart(
   const Axis ay = percent ? accuracy_axis(ys) : axis_for(ys, false);
   ax.lo = *std::min_element(xs.begin(), xs.end()) - 0.25;  // whole epochs, a little margin
   ax.hi = *std::max_element(xs.begin(), xs.end()) + 0.25;
-  std::string s = "<svg class=\"chart\" viewBox=\"0 0 " + std::to_string(kW) + " " +
-                  std::to_string(kH) + "\" role=\"img\" aria-label=\"" + escape(title) + "\">";
-  s += "<text class=\"title\" x=\"" + std::to_string(kL) + "\" y=\"18\">" + escape(title) +
-       "</text>";
-  s += "<rect class=\"frame\" x=\"" + std::to_string(kL) + "\" y=\"" + std::to_string(kT) +
-       "\" width=\"" + std::to_string(kW - kL - kR) + "\" height=\"" +
-       std::to_string(kH - kT - kB) + "\"/>";
+  std::string s = chart_open(title);
   for (int i = 0; i <= 4; ++i) {
     const double f = double(i) / 4;
     const double vy = ay.lo + f * (ay.hi - ay.lo);
     if (!percent || labelled(vy))
       s += "<text class=\"tick\" x=\"" + std::to_string(kL - 4) + "\" y=\"" +
-           fmt("%.1f", kH - kB - f * (kH - kT - kB) + 3) + "\" text-anchor=\"end\">" +
-           (percent ? fmt("%.1f%%", 100 * vy) : fmt("%.3g", vy)) + "</text>";
+           format_number("%.1f", kH - kB - f * (kH - kT - kB) + 3) + "\" text-anchor=\"end\">" +
+           (percent ? format_number("%.1f%%", 100 * vy) : format_number("%.3g", vy)) + "</text>";
   }
   const int first = static_cast<int>(std::ceil(ax.lo)), last = static_cast<int>(std::floor(ax.hi));
   const int every = std::max(1, (last - first) / 8 + 1);
   for (int e = first; e <= last; e += every)
-    s += "<text class=\"tick\" x=\"" + fmt("%.1f", ax.map(e, kL, kW - kR)) + "\" y=\"" +
+    s += "<text class=\"tick\" x=\"" + format_number("%.1f", ax.map(e, kL, kW - kR)) + "\" y=\"" +
          std::to_string(kH - kB + 14) + "\" text-anchor=\"middle\">" + std::to_string(e) +
          "</text>";
   s += "<text class=\"axis\" x=\"" + std::to_string((kL + kW - kR) / 2) + "\" y=\"" +
        std::to_string(kH - 8) + "\" text-anchor=\"middle\">epoch</text>";
   s += "<text class=\"axis\" transform=\"translate(12 " + std::to_string((kT + kH - kB) / 2) +
-       ") rotate(-90)\" text-anchor=\"middle\">" + escape(y_label) + "</text>";
+       ") rotate(-90)\" text-anchor=\"middle\">" + html_escape(y_label) + "</text>";
   for (std::size_t i = 0; i < series.size(); ++i) {
     const auto& [name, pts] = series[i];
     if (pts.empty()) continue;
     std::string p;
     for (const auto& [x, y] : pts)
-      p += fmt("%.1f,", ax.map(x, kL, kW - kR)) + fmt("%.1f ", ay.map(y, kH - kB, kT));
+      p += format_number("%.1f,", ax.map(x, kL, kW - kR)) +
+           format_number("%.1f ", ay.map(y, kH - kB, kT));
     s += "<polyline class=\"curve\" style=\"stroke:" + std::string(colour(i)) + "\" data-trial=\"" +
-         escape(name) + "\" points=\"" + p + "\"><title>" + escape(name) + "</title></polyline>";
+         html_escape(name) + "\" points=\"" + p + "\"><title>" + html_escape(name) +
+         "</title></polyline>";
   }
   return s + "</svg>";
 }
@@ -438,16 +415,17 @@ std::string html_report(const std::vector<fs::path>& dirs) {
       "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Verdant "
       "report</title><style>";
   h += kStyle;
-  h += "</style></head><body><h1>Verdant report</h1><div class=\"muted\">" + escape(data.source) +
-       " &middot; verdant " + kVersion + "</div>";
+  h += "</style></head><body><h1>Verdant report</h1><div class=\"muted\">" +
+       html_escape(data.source) + " &middot; verdant " + kVersion + "</div>";
 
   if (sweep_report) {
     const auto& r = *sweep_report;
     h += "<div class=\"summary\">";
     if (r.pick)
-      h += "<div>" + escape(r.pick->reason) + "</div><div>" + escape(r.break_even.text) + "</div>";
+      h += "<div>" + html_escape(r.pick->reason) + "</div><div>" + html_escape(r.break_even.text) +
+           "</div>";
     else
-      h += "<div>No candidate within the accuracy budget (" + escape(r.spec.budget.text()) +
+      h += "<div>No candidate within the accuracy budget (" + html_escape(r.spec.budget.text()) +
            ").</div>";
     h += "</div>";
     // One mark per trial, the front over the candidates' means.
@@ -466,8 +444,8 @@ std::string html_report(const std::vector<fs::path>& dirs) {
         k.y = t.accuracy;
         k.front = std::find(front.begin(), front.end(), si) != front.end();
         k.pick = r.pick && r.pick->index == si;
-        k.tip = t.id + "\naccuracy " + fmt("%.2f%%", 100 * t.accuracy) + "\n" +
-                fmt("%.4g ", cost(t)) + unit;
+        k.tip = t.id + "\naccuracy " + format_number("%.2f%%", 100 * t.accuracy) + "\n" +
+                format_number("%.4g ", cost(t)) + unit;
         m.push_back(std::move(k));
       }
       return m;
@@ -488,7 +466,7 @@ std::string html_report(const std::vector<fs::path>& dirs) {
         "Latency", "microseconds per inference (batch 1, 1 thread)",
         marks([](const sweep::TrialResult& t) { return t.latency_us; }, r.front_latency, "us"));
     h += "</div>";
-    if (r.edge_or_cloud) h += "<p>" + escape(r.edge_or_cloud->text) + "</p>";
+    if (r.edge_or_cloud) h += "<p>" + html_escape(r.edge_or_cloud->text) + "</p>";
   }
 
   // Training curves and energy per epoch.
@@ -510,9 +488,9 @@ std::string html_report(const std::vector<fs::path>& dirs) {
   h += line_chart("Energy per epoch", "joules (process share)", false, energy);
   h += "</div><div class=\"legend\">";
   for (std::size_t i = 0; i < data.runs.size(); ++i)
-    h += "<span data-trial=\"" + escape(data.runs[i].name) +
+    h += "<span data-trial=\"" + html_escape(data.runs[i].name) +
          "\"><i style=\"background:" + std::string(colour(i)) + "\"></i>" +
-         escape(data.runs[i].name) + "</span>";
+         html_escape(data.runs[i].name) + "</span>";
   h += "</div>";
 
   // Per-layer sparsity, and the table of runs.
@@ -529,17 +507,18 @@ std::string html_report(const std::vector<fs::path>& dirs) {
       is_pick = std::find(ids.begin(), ids.end(), run.name) != ids.end();
     }
     h += std::string("<tr") + (is_pick ? " class=\"pick\"" : "") + " data-trial=\"" +
-         escape(run.name) + "\"><td>" + escape(run.name) + "</td><td>" +
-         fmt("%.2f%%", 100 * run.accuracy) + "</td><td>" + joules(run.train_joules) + "</td><td>" +
-         fmt("%.1f s", run.train_seconds) + "</td>";
+         html_escape(run.name) + "\"><td>" + html_escape(run.name) + "</td><td>" +
+         format_number("%.2f%%", 100 * run.accuracy) + "</td><td>" + joules(run.train_joules) +
+         "</td><td>" + format_number("%.1f s", run.train_seconds) + "</td>";
     if (t)
-      h += "<td>" + fmt("%.3g", t->inference_joules_per_1000) + "</td><td>" +
-           fmt("%.2f", t->latency_us) + "</td><td>" + std::to_string(t->bytes) + "</td><td>" +
-           std::to_string(t->nonzero) + "</td>";
+      h += "<td>" + format_number("%.3g", t->inference_joules_per_1000) + "</td><td>" +
+           format_number("%.2f", t->latency_us) + "</td><td>" + std::to_string(t->bytes) +
+           "</td><td>" + std::to_string(t->nonzero) + "</td>";
     std::string layers;
     for (const auto& [name, s] : run.layer_sparsity)
-      layers += escape(name) + " <span class=\"bar\" style=\"width:" + fmt("%.0f", 40 * s) +
-                "px\"></span> " + fmt("%.0f%%", 100 * s) + " &nbsp; ";
+      layers += html_escape(name) +
+                " <span class=\"bar\" style=\"width:" + format_number("%.0f", 40 * s) +
+                "px\"></span> " + format_number("%.0f%%", 100 * s) + " &nbsp; ";
     h += "<td style=\"text-align:left\">" + layers + "</td></tr>";
   }
   h += "</table>";
@@ -548,14 +527,14 @@ std::string html_report(const std::vector<fs::path>& dirs) {
   for (const auto& run : data.runs) {
     if (run.carbon_aware_json.empty()) continue;
     const json j = json::parse(run.carbon_aware_json);
-    h += "<h2>Carbon-aware placement: " + escape(run.name) + "</h2><p>" +
-         escape(j.value("policy", "")) + " on " + escape(j.value("zone", "")) + ": ran " +
-         escape(j.value("started", "")) + " to " + escape(j.value("finished", "")) + ", " +
-         std::to_string(j.value("pauses", 0)) + " pause(s), " +
-         fmt("%.1f", j.value("emissions_g", 0.0)) + " gCO2eq against " +
-         fmt("%.1f", j.value("emissions_g_at_once", 0.0)) + " starting at once (" +
-         fmt("%.1f%%", j.value("saving_percent", 0.0)) + " saved; " +
-         escape(j.value("emissions_source", "")) + ")</p>";
+    h += "<h2>Carbon-aware placement: " + html_escape(run.name) + "</h2><p>" +
+         html_escape(j.value("policy", "")) + " on " + html_escape(j.value("zone", "")) + ": ran " +
+         html_escape(j.value("started", "")) + " to " + html_escape(j.value("finished", "")) +
+         ", " + std::to_string(j.value("pauses", 0)) + " pause(s), " +
+         format_number("%.1f", j.value("emissions_g", 0.0)) + " gCO2eq against " +
+         format_number("%.1f", j.value("emissions_g_at_once", 0.0)) + " starting at once (" +
+         format_number("%.1f%%", j.value("saving_percent", 0.0)) + " saved; " +
+         html_escape(j.value("emissions_source", "")) + ")</p>";
   }
 
   h += "<h2>How the figures were obtained</h2><ul class=\"muted\">";
@@ -567,7 +546,7 @@ std::string html_report(const std::vector<fs::path>& dirs) {
     }
   for (const auto& run : data.runs)
     if (!run.cpu_source.empty()) labels["cpu " + run.cpu_source + "; ram " + run.ram_source]++;
-  for (const auto& [l, n] : labels) h += "<li>" + escape(l) + "</li>";
+  for (const auto& [l, n] : labels) h += "<li>" + html_escape(l) + "</li>";
   h += "</ul><script>";
   h += kScript;
   h += "</script></body></html>\n";
@@ -603,16 +582,16 @@ std::string compute_appendix(const std::vector<fs::path>& dirs) {
   auto block = [&](const std::string& title, const RunRecord& r) {
     md += "## " + title + "\n\n| item | value |\n| --- | --- |\n";
     md += "| hardware | " + (r.hardware.empty() ? "not recorded" : r.hardware) + " |\n";
-    md += "| training time | " + fmt("%.4f", r.train_seconds / 3600) + " h (" +
-          fmt("%.1f", r.train_seconds) + " s) |\n";
+    md += "| training time | " + format_number("%.4f", r.train_seconds / 3600) + " h (" +
+          format_number("%.1f", r.train_seconds) + " s) |\n";
     md += "| location and grid intensity | " + (r.location.empty() ? "" : r.location + "; ") +
           r.carbon + " |\n";
     md += "| PUE | " + r.pue + " |\n";
-    md += "| energy, CPU | " + fmt("%.6f", r.cpu_kwh) + " kWh (" + r.cpu_source + ") |\n";
-    md += "| energy, GPU | " + fmt("%.6f", r.gpu_kwh) + " kWh (" + r.gpu_source + ") |\n";
-    md += "| energy, RAM | " + fmt("%.6f", r.ram_kwh) + " kWh (" + r.ram_source + ") |\n";
-    md += "| emissions | " + fmt("%.3f", r.gco2) + " gCO2eq |\n";
-    md += "| training FLOPs | " + fmt("%.3e", r.train_flops) +
+    md += "| energy, CPU | " + format_number("%.6f", r.cpu_kwh) + " kWh (" + r.cpu_source + ") |\n";
+    md += "| energy, GPU | " + format_number("%.6f", r.gpu_kwh) + " kWh (" + r.gpu_source + ") |\n";
+    md += "| energy, RAM | " + format_number("%.6f", r.ram_kwh) + " kWh (" + r.ram_source + ") |\n";
+    md += "| emissions | " + format_number("%.3f", r.gco2) + " gCO2eq |\n";
+    md += "| training FLOPs | " + format_number("%.3e", r.train_flops) +
           (r.train_flops > 0 ? " (3 x forward FLOPs x samples seen)"
                              : " (not recorded for this run)") +
           " |\n\n";
@@ -625,17 +604,18 @@ std::string compute_appendix(const std::vector<fs::path>& dirs) {
           " runs)\n\nThe cost of "
           "the search belongs in the disclosure, not only the final model's.\n\n| item | value "
           "|\n| --- | --- |\n";
-    md += "| training time | " + fmt("%.4f", total_s / 3600) + " h |\n";
-    md += "| energy | " + fmt("%.6f", total_kwh) + " kWh (CPU " + fmt("%.6f", cpu) + ", GPU " +
-          fmt("%.6f", gpu) + ", RAM " + fmt("%.6f", ram) + ") |\n";
-    md += "| emissions | " + fmt("%.3f", total_g) + " gCO2eq |\n";
-    md += "| training FLOPs | " + fmt("%.3e", total_flops) + " |\n\n";
+    md += "| training time | " + format_number("%.4f", total_s / 3600) + " h |\n";
+    md += "| energy | " + format_number("%.6f", total_kwh) + " kWh (CPU " +
+          format_number("%.6f", cpu) + ", GPU " + format_number("%.6f", gpu) + ", RAM " +
+          format_number("%.6f", ram) + ") |\n";
+    md += "| emissions | " + format_number("%.3f", total_g) + " gCO2eq |\n";
+    md += "| training FLOPs | " + format_number("%.3e", total_flops) + " |\n\n";
   }
   // Hugging Face's model card metadata (emissions in grams).
   const RunRecord empty;
   const RunRecord& f = final_run ? *final_run : empty;
   md += "## Model card metadata (Hugging Face `co2_eq_emissions`)\n\n```yaml\nco2_eq_emissions:\n";
-  md += "  emissions: " + fmt("%.4f", data.runs.size() > 1 ? total_g : f.gco2) + "\n";
+  md += "  emissions: " + format_number("%.4f", data.runs.size() > 1 ? total_g : f.gco2) + "\n";
   md += "  source: \"Verdant " + std::string(kVersion) + " (" +
         (f.cpu_source.empty() ? "energy not tracked" : f.cpu_source) + ")\"\n";
   md += "  training_type: \"" +

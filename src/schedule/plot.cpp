@@ -1,5 +1,6 @@
 // SVG plot of intensity series and the chosen window (no plotting dependency needed).
 #include "verdant/schedule/plot.hpp"
+#include "verdant/core/text.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -21,29 +22,6 @@ std::string num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", v);
   return buf;
-}
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -68,7 +46,7 @@ std::string render_svg(const PlotSpec& spec) {
   svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(kWidth) + "\" height=\"" +
          num(kHeight) + "\" font-family=\"sans-serif\" font-size=\"11\">\n";
   svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  svg += "<text x=\"" + num(kLeft) + "\" y=\"20\" font-size=\"14\">" + escape(spec.title) +
+  svg += "<text x=\"" + num(kLeft) + "\" y=\"20\" font-size=\"14\">" + html_escape(spec.title) +
          "</text>\n";
   if (spec.chosen) {
     UtcSeconds a = spec.chosen->start, b = a + spec.job_duration;
@@ -76,7 +54,7 @@ std::string render_svg(const PlotSpec& spec) {
            num(std::max(1.0, x(b) - x(a))) + "\" height=\"" + num(ph) +
            "\" fill=\"#2ca02c\" fill-opacity=\"0.18\"/>\n";
     svg += "<text x=\"" + num(x(a) + 2) + "\" y=\"" + num(kTop + 12) +
-           "\" fill=\"#2ca02c\">best: " + escape(spec.chosen->location) + "</text>\n";
+           "\" fill=\"#2ca02c\">best: " + html_escape(spec.chosen->location) + "</text>\n";
   }
   if (spec.now) {
     svg += "<line class=\"now\" x1=\"" + num(x(*spec.now)) + "\" y1=\"" + num(kTop) + "\" x2=\"" +
@@ -126,8 +104,8 @@ std::string render_svg(const PlotSpec& spec) {
     svg += "<line x1=\"" + num(kLeft + pw + 12) + "\" y1=\"" + num(ly - 4) + "\" x2=\"" +
            num(kLeft + pw + 32) + "\" y2=\"" + num(ly - 4) + "\" stroke=\"" + color +
            "\" stroke-width=\"2\"/>\n";
-    svg += "<text x=\"" + num(kLeft + pw + 36) + "\" y=\"" + num(ly) + "\">" + escape(s->name()) +
-           "</text>\n";
+    svg += "<text x=\"" + num(kLeft + pw + 36) + "\" y=\"" + num(ly) + "\">" +
+           html_escape(s->name()) + "</text>\n";
   }
   svg += "</svg>\n";
   return svg;

@@ -1,4 +1,5 @@
 #include "verdant/sweep/run.hpp"
+#include "verdant/core/text.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -42,16 +43,10 @@ std::string trial_id(const std::string& model, const Candidate& c, std::uint64_t
   return model_tag(model) + "-" + c.name + "-seed" + std::to_string(seed);
 }
 
-std::string fmt(const char* format, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, format, v);
-  return b;
-}
-
 std::string joules_text(double j) {
-  if (j >= 1e6) return fmt("%.2f MJ", j / 1e6);
-  if (j >= 1e3) return fmt("%.2f kJ", j / 1e3);
-  return fmt("%.1f J", j);
+  if (j >= 1e6) return format_number("%.2f MJ", j / 1e6);
+  if (j >= 1e3) return format_number("%.2f kJ", j / 1e3);
+  return format_number("%.1f J", j);
 }
 
 }  // namespace
@@ -324,7 +319,7 @@ std::string objective_text(Objective o, double cost, std::int64_t inferences) {
     case Objective::total_energy:
       return joules_text(cost) + " for training and " + grouped(inferences) + " inferences";
     case Objective::inference_energy:
-      return fmt("%.3g J per 1,000 inferences", cost);
+      return format_number("%.3g J per 1,000 inferences", cost);
     case Objective::bytes:
       return grouped(static_cast<std::int64_t>(cost)) + " bytes";
   }
@@ -375,7 +370,8 @@ EdgeOrCloud edge_or_cloud(const SweepSpec& spec, const CandidateSummary& pick,
   if (e.crossover)
     e.text += "the device emits less from inference " +
               grouped(static_cast<std::int64_t>(std::ceil(*e.crossover))) +
-              " on (its model download costs " + fmt("%.3g", 1000 * download_g) + " mg once)";
+              " on (its model download costs " + format_number("%.3g", 1000 * download_g) +
+              " mg once)";
   else
     e.text += "the cloud emits less per inference: serving from the device never pays back";
   return e;
@@ -426,10 +422,10 @@ SweepReport analyse(const SweepSpec& spec, std::vector<TrialResult> trials) {
   const double saving = (dense.inference_joules_per_1000 - p.inference_joules_per_1000) / 1000.0;
   if (extra > 0 && saving > 0) {
     r.break_even.inferences = extra / saving;
-    r.break_even.text = "break-even: its " + joules_text(extra) +
-                        " more training energy is paid back after " +
-                        grouped(static_cast<std::int64_t>(std::ceil(extra / saving))) +
-                        " inferences (" + fmt("%.3g", saving * 1000) + " J less per 1,000)";
+    r.break_even.text =
+        "break-even: its " + joules_text(extra) + " more training energy is paid back after " +
+        grouped(static_cast<std::int64_t>(std::ceil(extra / saving))) + " inferences (" +
+        format_number("%.3g", saving * 1000) + " J less per 1,000)";
   } else if (saving > 0) {
     r.break_even.inferences = 0;
     r.break_even.text =
@@ -457,19 +453,20 @@ SweepReport run_sweep(const SweepOptions& o) {
   fs::create_directories(o.out / "recipes");
   // What the analysis needs later (`verdant report`), without the sweep file's relative paths.
   {
-    json j = {{"source", spec.source},
-              {"models", spec.models},
-              {"epochs", spec.epochs},
-              {"seeds", spec.seeds},
-              {"objective", objective_name(spec.objective)},
-              {"inferences", spec.inferences},
-              {"max_accuracy_loss", (spec.budget.relative ? fmt("%g", spec.budget.value) + "%"
-                                                          : fmt("%g", spec.budget.value))},
-              {"cloud",
-               {{"region", spec.cloud.region},
-                {"network_kwh_per_gb", spec.cloud.network_kwh_per_gb},
-                {"response_bytes", spec.cloud.response_bytes}}},
-              {"data", spec.data.location.string()}};
+    json j = {
+        {"source", spec.source},
+        {"models", spec.models},
+        {"epochs", spec.epochs},
+        {"seeds", spec.seeds},
+        {"objective", objective_name(spec.objective)},
+        {"inferences", spec.inferences},
+        {"max_accuracy_loss", (spec.budget.relative ? format_number("%g", spec.budget.value) + "%"
+                                                    : format_number("%g", spec.budget.value))},
+        {"cloud",
+         {{"region", spec.cloud.region},
+          {"network_kwh_per_gb", spec.cloud.network_kwh_per_gb},
+          {"response_bytes", spec.cloud.response_bytes}}},
+        {"data", spec.data.location.string()}};
     write_file_atomic(o.out / "sweep.json", j.dump(2) + "\n");
   }
   struct Planned {
@@ -511,7 +508,7 @@ SweepReport run_sweep(const SweepOptions& o) {
     ++run_now;
     if (t.accuracy > best_accuracy) {
       best_accuracy = t.accuracy;
-      best = t.id + fmt(" (%.2f%%)", 100 * t.accuracy);
+      best = t.id + format_number(" (%.2f%%)", 100 * t.accuracy);
     }
     // Test hook: die like a preempted job once N trials of this process are done.
     if (kill_after && run_now == static_cast<std::size_t>(std::atoll(kill_after))) {
