@@ -1,7 +1,9 @@
 // matmul and linear: every dense product is one OpenBLAS call with the transposes folded into
-// the call (no transposed copies); block_sparse_linear multiplies only a weight's stored blocks.
+// the call (no transposed copies); block_sparse_linear and csr_linear multiply only a weight's
+// stored blocks or kept entries.
 #include "internal.hpp"
 #include "verdant/kernels/block_sparse.hpp"
+#include "verdant/kernels/csr.hpp"
 #include "verdant/kernels/gemm.hpp"
 
 namespace verdant::autograd {
@@ -18,6 +20,37 @@ Tensor bias_grad(const float* g, std::int64_t N, std::int64_t out) {
   for (std::int64_t i = 0; i < N; ++i)
     for (std::int64_t j = 0; j < out; ++j) db[j] += g[i * out + j];
   return dB;
+}
+
+// The checks and sizes both sparse linear ops share; bias_data is null without a bias.
+struct SparseLinearArgs {
+  const Tensor& X;
+  const Tensor& W;
+  const float* bias_data;
+  std::int64_t N, in, out;
+};
+SparseLinearArgs sparse_linear_args(const Variable& x, const Variable& weight, const Variable& bias,
+                                    bool pattern_fits) {
+  const Tensor& X = val(x, "linear", "input");
+  const Tensor& W = val(weight, "linear", "weight");
+  require(pattern_fits, "linear: sparsity pattern does not fit weight " + shape_str(W.shape()));
+  require(X.ndim() == 2 && X.dim(1) == W.dim(1),
+          "linear: input " + shape_str(X.shape()) + " does not fit weight " + shape_str(W.shape()));
+  const std::int64_t out = W.dim(0);
+  const float* b = nullptr;
+  if (bias.defined()) {
+    const Tensor& B = val(bias, "linear", "bias");
+    require(B.numel() == out,
+            "linear: bias " + shape_str(B.shape()) + " for " + std::to_string(out) + " outputs");
+    b = B.data<float>();
+  }
+  return {X, W, b, X.dim(0), W.dim(1), out};
+}
+
+template <typename Pattern>
+bool pattern_fits(const Pattern* p, const Variable& weight) {
+  const Tensor& W = val(weight, "linear", "weight");
+  return p != nullptr && W.ndim() == 2 && W.dim(0) == p->rows && W.dim(1) == p->cols;
 }
 }  // namespace
 
@@ -93,21 +126,8 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
 
 Variable block_sparse_linear(const Variable& x, const Variable& weight, const Variable& bias,
                              std::shared_ptr<const kernels::BlockPattern> pattern) {
-  const Tensor& X = val(x, "linear", "input");
-  const Tensor& W = val(weight, "linear", "weight");
-  require(
-      pattern != nullptr && W.ndim() == 2 && W.dim(0) == pattern->rows && W.dim(1) == pattern->cols,
-      "linear: block pattern does not fit weight " + shape_str(W.shape()));
-  require(X.ndim() == 2 && X.dim(1) == W.dim(1),
-          "linear: input " + shape_str(X.shape()) + " does not fit weight " + shape_str(W.shape()));
-  const std::int64_t N = X.dim(0), in = W.dim(1), out = W.dim(0);
-  const float* b = nullptr;
-  if (bias.defined()) {
-    const Tensor& B = val(bias, "linear", "bias");
-    require(B.numel() == out,
-            "linear: bias " + shape_str(B.shape()) + " for " + std::to_string(out) + " outputs");
-    b = B.data<float>();
-  }
+  const auto [X, W, b, N, in, out] =
+      sparse_linear_args(x, weight, bias, pattern_fits(pattern.get(), weight));
   Tensor Y({N, out}, DType::f32);
   kernels::block_sparse_forward(*pattern, W.data<float>(), b, X.data<float>(), N, Y.data<float>());
   return make_result(
@@ -126,6 +146,37 @@ Variable block_sparse_linear(const Variable& x, const Variable& weight, const Va
         if (self.needs_grad(2)) self.accumulate(2, bias_grad(g, N, out));
       },
       "block_sparse_linear");
+}
+
+Variable csr_linear(const Variable& x, const Variable& weight, const Variable& bias,
+                    std::shared_ptr<const kernels::CsrPattern> pattern, bool dense_weight_grad) {
+  const auto [X, W, b, N, in, out] =
+      sparse_linear_args(x, weight, bias, pattern_fits(pattern.get(), weight));
+  // Kept for the weight gradient, which reads the input batch-major like the forward.
+  Tensor XT({in, N}, DType::f32);
+  kernels::batch_major(X.data<float>(), N, in, XT.data<float>());
+  Tensor Y({N, out}, DType::f32);
+  kernels::csr_forward(*pattern, W.data<float>(), b, XT.data<float>(), N, Y.data<float>());
+  return make_result(
+      std::move(Y), {x, weight, bias},
+      [X, W, N, in, out, pattern, XT, dense_weight_grad](const Tensor& gy, Node& self) {
+        const float* g = gy.data<float>();
+        const bool sparse_dw = self.needs_grad(1) && !dense_weight_grad;
+        Tensor dX, dW;
+        if (self.needs_grad(0)) dX = Tensor({N, in}, DType::f32);
+        if (self.needs_grad(1)) dW = Tensor({out, in}, DType::f32);
+        if (dX.defined() || sparse_dw)
+          kernels::csr_backward(*pattern, W.data<float>(), XT.data<float>(), g, N,
+                                dX.defined() ? dX.data<float>() : nullptr,
+                                sparse_dw ? dW.data<float>() : nullptr);
+        if (self.needs_grad(1) && dense_weight_grad)  // dW = gY^T X everywhere
+          sgemm(true, false, out, in, N, 1.f, g, out, X.data<float>(), in, 0.f, dW.data<float>(),
+                in);
+        if (dX.defined()) self.accumulate(0, std::move(dX));
+        if (dW.defined()) self.accumulate(1, std::move(dW));
+        if (self.needs_grad(2)) self.accumulate(2, bias_grad(g, N, out));
+      },
+      "csr_linear");
 }
 
 }  // namespace verdant::autograd

@@ -15,6 +15,7 @@
 #include "verdant/compress/sparse_train.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/kernels/block_sparse.hpp"
+#include "verdant/kernels/csr.hpp"
 #include "verdant/nn/layers.hpp"
 #include "verdant/nn/models.hpp"
 
@@ -369,6 +370,7 @@ void Session::begin(std::int64_t steps_per_epoch, std::int64_t epochs) {
   epochs_ = epochs;
   if (restored_) {
     log_.push_back("masks restored from the checkpoint");
+    refresh_sparse_patterns(true);
     return;
   }
   for (auto& p : prunes_) p.next_update = p.m->start_epoch;
@@ -394,6 +396,7 @@ void Session::begin(std::int64_t steps_per_epoch, std::int64_t epochs) {
     }
     log_.push_back(msg.str());
   }
+  refresh_sparse_patterns(true);
 }
 
 namespace {
@@ -462,7 +465,7 @@ bool Session::restore_state(const train::Checkpoint& c, const std::string& origi
   rng_ = rng;
   restored_ = true;
   apply_masks();
-  refresh_block_patterns(true);
+  refresh_sparse_patterns(true);
   return true;
 }
 
@@ -491,36 +494,70 @@ void Session::prune_to(PruneState& p, double sparsity) {
   }
   p.current = sparsity;
   apply_masks();
-  refresh_block_patterns(true);
+  refresh_sparse_patterns(true);
 }
 
-// Measured with bench/block_sparse_training (mlp's layers, batch 64): the block kernels beat
-// OpenBLAS's dense product below ~15-20% of blocks kept.
+// Measured with bench/block_sparse_training (mlp's layers, batch 64, 2 threads, AVX2 + FMA
+// clones): the block kernels break even with OpenBLAS's dense product at ~20-30% of blocks kept
+// (1.06-1.22x at 20%, 1.3x at 10%); the CSR kernels at ~40-45% of weights kept (1.03-1.07x at
+// 40%, 1.2-1.3x at 30%, 2.2x at 10%). Each switches a little below its break-even.
 constexpr double kBlockTrainingMaxDensity = 0.15;
+constexpr double kCsrTrainingMaxDensity = 0.4;
 
-void Session::refresh_block_patterns(bool enable) {
-  for (auto& p : prunes_) {
-    const bool blocks4 = p.m->prune.structure == PruneStructure::block &&
-                         p.m->prune.block_rows == kernels::BlockPattern::kBlock &&
-                         p.m->prune.block_cols == kernels::BlockPattern::kBlock;
-    if (!blocks4) continue;
-    for (auto i : p.layers) {
-      Layer& l = layers_[i];
-      if (l.linear == nullptr || !l.mask.defined()) continue;
-      std::shared_ptr<const kernels::BlockPattern> pattern;
-      if (enable) {
-        auto candidate = std::make_shared<const kernels::BlockPattern>(
-            kernels::block_pattern(l.mask.data<std::uint8_t>(), l.mask.dim(0), l.mask.dim(1)));
-        if (candidate->density() <= kBlockTrainingMaxDensity) pattern = std::move(candidate);
-      }
-      l.linear->set_block_pattern(std::move(pattern));
+void Session::refresh_sparse_patterns(bool enable) {
+  enum class Kind { dense, blocks, csr };
+  auto refresh = [enable](Layer& l, Kind kind) {
+    if (l.linear == nullptr || !l.mask.defined()) return;
+    std::shared_ptr<const kernels::BlockPattern> blocks;
+    std::shared_ptr<const kernels::CsrPattern> csr;
+    const std::uint8_t* m = l.mask.data<std::uint8_t>();
+    if (enable && kind == Kind::blocks) {
+      auto candidate = std::make_shared<const kernels::BlockPattern>(
+          kernels::block_pattern(m, l.mask.dim(0), l.mask.dim(1)));
+      if (candidate->density() <= kBlockTrainingMaxDensity) blocks = std::move(candidate);
+    } else if (enable && kind == Kind::csr) {
+      auto candidate = std::make_shared<const kernels::CsrPattern>(
+          kernels::csr_pattern(m, l.mask.dim(0), l.mask.dim(1)));
+      if (candidate->density() <= kCsrTrainingMaxDensity) csr = std::move(candidate);
     }
+    l.masks_hold = false;
+    l.linear->set_block_pattern(std::move(blocks));
+    l.linear->set_csr_pattern(std::move(csr));
+    l.linear->set_dense_weight_grad(false);
+  };
+  for (auto& p : prunes_) {
+    const auto& pr = p.m->prune;
+    const bool blocks4 = pr.structure == PruneStructure::block &&
+                         pr.block_rows == kernels::BlockPattern::kBlock &&
+                         pr.block_cols == kernels::BlockPattern::kBlock;
+    const Kind kind = blocks4                                        ? Kind::blocks
+                      : pr.structure == PruneStructure::unstructured ? Kind::csr
+                                                                     : Kind::dense;
+    for (auto i : p.layers) refresh(layers_[i], kind);
   }
+  for (auto& s : sparses_)
+    for (auto i : s.layers) {
+      Layer& l = layers_[i];
+      refresh(l, Kind::csr);
+      // Off the mask the CSR kernels' gradient is exactly zero and drop_and_grow zeroes the
+      // moved connections' optimizer state, so the update keeps those weights at zero.
+      l.masks_hold = optimizer_ != nullptr && l.linear != nullptr && l.linear->csr_pattern();
+    }
+}
+
+double Session::rigl_update_fraction(const Modifier& m, std::int64_t global_step) const {
+  if (m.sparse.method != SparseMethod::rigl) return 0.0;
+  const double end = m.key_line.count("end_epoch") ? m.end_epoch : 0.75 * double(epochs_);
+  const auto start_step = static_cast<std::int64_t>(m.start_epoch * double(steps_per_epoch_));
+  const auto end_step = static_cast<std::int64_t>(end * double(steps_per_epoch_));
+  const std::int64_t rel = global_step - start_step;
+  if (rel <= 0 || rel % m.sparse.update_every != 0 || global_step >= end_step) return 0.0;
+  return rigl_drop_fraction(m.sparse.drop_fraction, double(rel), double(end_step - start_step));
 }
 
 void Session::apply_masks() {
   for (auto& l : layers_)
-    if (l.mask.defined()) apply_mask(l.weight.value(), l.mask);
+    if (l.mask.defined() && !l.masks_hold) apply_mask(l.weight.value(), l.mask);
   // Structured pruning also keeps removed neurons' biases at zero.
   for (auto& p : prunes_) {
     if (p.m->prune.structure != PruneStructure::neurons) continue;
@@ -538,11 +575,29 @@ void Session::apply_masks() {
 
 void Session::mask_grads() {
   for (auto& l : layers_)
-    if (l.mask.defined() && l.weight.grad().defined()) apply_mask(l.weight.grad(), l.mask);
+    if (l.mask.defined() && l.weight.grad().defined() && (!l.masks_hold || dense_grad_step_))
+      apply_mask(l.weight.grad(), l.mask);
 }
 
-void Session::step_begin(std::int64_t epoch, std::int64_t step) {
+std::int64_t Session::move_connections(Layer& l, const Tensor& grad, double fraction) {
+  std::vector<std::int64_t> changed;
+  const std::int64_t moved = drop_and_grow(l.weight.value(), l.mask, grad, fraction, rng_,
+                                           optimizer_ != nullptr ? &changed : nullptr);
+  if (optimizer_ != nullptr) optimizer_->reset_state_at(l.name, changed);
+  return moved;
+}
+
+void Session::step_begin(std::int64_t epoch, std::int64_t step, std::int64_t global_step) {
   const double t = time_of(epoch, step);
+  // RigL grows where the dense gradient is largest: the sparse layers compute it in full on
+  // the update steps only.
+  dense_grad_step_ = false;
+  for (auto& s : sparses_) {
+    const bool due = rigl_update_fraction(*s.m, global_step) > 0.0;
+    dense_grad_step_ |= due;
+    for (auto i : s.layers)
+      if (layers_[i].linear != nullptr) layers_[i].linear->set_dense_weight_grad(due);
+  }
   for (auto& p : prunes_) {
     const auto& m = *p.m;
     while (!p.done && t + 1e-9 >= p.next_update) {
@@ -578,23 +633,17 @@ void Session::before_optimizer_step(std::int64_t epoch, std::int64_t step,
     for (auto i : quant_layers_) copy_into(layers_[i].weight.value(), layers_[i].shadow);
     weights_quantized_ = false;
   }
+  bool moved = false;
   for (auto& s : sparses_) {
-    const auto& m = *s.m;
-    if (m.sparse.method != SparseMethod::rigl) continue;
-    const double end = m.key_line.count("end_epoch") ? m.end_epoch : 0.75 * double(epochs_);
-    const auto start_step = static_cast<std::int64_t>(m.start_epoch * double(steps_per_epoch_));
-    const auto end_step = static_cast<std::int64_t>(end * double(steps_per_epoch_));
-    const std::int64_t rel = global_step - start_step;
-    if (rel <= 0 || rel % m.sparse.update_every != 0 || global_step >= end_step) continue;
-    const double f =
-        rigl_drop_fraction(m.sparse.drop_fraction, double(rel), double(end_step - start_step));
+    const double f = rigl_update_fraction(*s.m, global_step);
+    if (f <= 0.0) continue;
     for (auto i : s.layers) {
       Layer& l = layers_[i];
-      if (l.weight.grad().defined())
-        drop_and_grow(l.weight.value(), l.mask, l.weight.grad(), f, rng_);
+      if (l.weight.grad().defined()) moved |= move_connections(l, l.weight.grad(), f) > 0;
     }
   }
   mask_grads();
+  if (moved) refresh_sparse_patterns(true);
 }
 
 void Session::step_end() {
@@ -610,11 +659,10 @@ void Session::epoch_end(std::int64_t epoch) {
     if (double(epoch + 1) <= m.start_epoch || double(epoch + 1) > end || epoch + 1 >= epochs_)
       continue;
     std::int64_t moved = 0;
-    for (auto i : s.layers)
-      moved += drop_and_grow(layers_[i].weight.value(), layers_[i].mask, Tensor(),
-                             m.sparse.drop_fraction, rng_);
+    for (auto i : s.layers) moved += move_connections(layers_[i], Tensor(), m.sparse.drop_fraction);
     log_.push_back("SET epoch " + std::to_string(epoch + 1) + ": moved " + std::to_string(moved) +
                    " connections");
+    if (moved > 0) refresh_sparse_patterns(true);
   }
 }
 
@@ -639,9 +687,9 @@ std::shared_ptr<nn::Sequential> Session::finish() {
     p.done = true;
     log_.push_back("prune: training ended before end_epoch; pruned to the final sparsity at once");
   }
-  apply_masks();
   // Without the session's masks nothing keeps the weights inside the blocks any more.
-  refresh_block_patterns(false);
+  refresh_sparse_patterns(false);
+  apply_masks();
   if (const Modifier* q = recipe_.find(ModifierKind::quantize)) {
     for (auto i : quant_layers_) {  // weights end exactly on their int8 grid
       Tensor& w = layers_[i].weight.value();

@@ -27,7 +27,7 @@ Tensor random_mask(const Shape& shape, double density, std::mt19937_64& rng) {
 }
 
 std::int64_t drop_and_grow(Tensor& weight, Tensor& mask, const Tensor& grad, double fraction,
-                           std::mt19937_64& rng) {
+                           std::mt19937_64& rng, std::vector<std::int64_t>* changed) {
   const std::int64_t n = weight.numel();
   if (mask.numel() != n || (grad.defined() && grad.numel() != n))
     throw Error("drop_and_grow: weight, mask and gradient shapes differ");
@@ -62,6 +62,7 @@ std::int64_t drop_and_grow(Tensor& weight, Tensor& mask, const Tensor& grad, dou
     w[active[i]] = 0.0f;
     m[inactive[i]] = 1;
     w[inactive[i]] = 0.0f;  // new connections start at zero
+    if (changed != nullptr) changed->insert(changed->end(), {active[i], inactive[i]});
   }
   return k;
 }

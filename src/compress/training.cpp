@@ -101,10 +101,11 @@ RecipeCallback::RecipeCallback(std::shared_ptr<Session> session, const RecipeObj
 }
 
 void RecipeCallback::on_train_begin(train::Trainer& t) {
+  session_->attach_optimizer(&t.optimizer());
   session_->begin(t.steps_per_epoch(), t.options().epochs);
 }
 void RecipeCallback::on_step_begin(train::Trainer&, const train::StepInfo& s) {
-  session_->step_begin(s.epoch, s.step);
+  session_->step_begin(s.epoch, s.step, s.global_step);
 }
 void RecipeCallback::on_before_optimizer_step(train::Trainer&, const train::StepInfo& s) {
   session_->before_optimizer_step(s.epoch, s.step, s.global_step);

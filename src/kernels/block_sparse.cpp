@@ -3,8 +3,7 @@
 // stride, eight samples at a time, with a block row's four outputs (or a block column's four
 // inputs) held in registers across all of its blocks. The weights are packed into 16-float
 // blocks (zero-padded at ragged edges) on each call: they change every optimizer step, and
-// packing costs one pass over the stored blocks. target_clones adds an AVX2 build of the
-// hot loops, chosen at load time (the library otherwise targets baseline x86-64).
+// packing costs one pass over the stored blocks.
 #include "verdant/kernels/block_sparse.hpp"
 
 #include <omp.h>
@@ -13,35 +12,16 @@
 #include <cstring>
 #include <vector>
 
+#include "simd.hpp"
+
 namespace verdant::kernels {
 namespace {
 
+using detail::transpose;
+using detail::v8;
+
 constexpr std::int64_t B = BlockPattern::kBlock;
-constexpr std::int64_t L = 8;  // batch lanes per vector
-
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4)));  // unaligned loads and stores
-
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define VERDANT_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define VERDANT_CLONES
-#endif
-
-// Inlined into each clone, so they compile to that clone's vector instructions.
-#define VERDANT_LOAD(p) (*reinterpret_cast<const v8u*>(p))
-#define VERDANT_STORE(p, v) (*reinterpret_cast<v8u*>(p) = (v))
-
-// out[c, r] = in[r, c] for an [rows, cols] matrix with row strides ld_in and ld_out.
-void transpose(const float* in, std::int64_t rows, std::int64_t cols, std::int64_t ld_in,
-               float* out, std::int64_t ld_out) {
-  constexpr std::int64_t T = 32;
-  for (std::int64_t r0 = 0; r0 < rows; r0 += T)
-    for (std::int64_t c0 = 0; c0 < cols; c0 += T)
-      for (std::int64_t r = r0; r < std::min(rows, r0 + T); ++r)
-        for (std::int64_t c = c0; c < std::min(cols, c0 + T); ++c)
-          out[c * ld_out + r] = in[r * ld_in + c];
-}
+constexpr std::int64_t L = detail::kLanes;
 
 // x [n, features] -> [4 * blocks, n], the padding rows zero.
 std::vector<float> transposed_padded(const float* x, std::int64_t n, std::int64_t features,

@@ -12,6 +12,7 @@
 
 #include "verdant/core/error.hpp"
 #include "verdant/kernels/conv.hpp"
+#include "verdant/kernels/isa.hpp"
 
 namespace verdant::kernels {
 
@@ -234,6 +235,42 @@ void conv2d_backward_weights_dnnl(const ConvGeometry& g, std::int64_t out_channe
     }
     context().run(Direction::backward_weights, g, out_channels, groups, dbias != nullptr, md, h);
   });
+}
+
+std::string conv_description() {
+  if (conv_path() == ConvPath::im2col) return "convolutions im2col + OpenBLAS (VERDANT_CONV)";
+  const char* isa = "baseline";
+  switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_sse41:
+      isa = "sse4.1";
+      break;
+    case dnnl_cpu_isa_avx:
+      isa = "avx";
+      break;
+    case dnnl_cpu_isa_avx2:
+      isa = "avx2";
+      break;
+    case dnnl_cpu_isa_avx2_vnni:
+      isa = "avx2_vnni";
+      break;
+    case dnnl_cpu_isa_avx512_core:
+      isa = "avx512_core";
+      break;
+    case dnnl_cpu_isa_avx512_core_vnni:
+      isa = "avx512_core_vnni";
+      break;
+    case dnnl_cpu_isa_avx512_core_bf16:
+      isa = "avx512_core_bf16";
+      break;
+    case dnnl_cpu_isa_avx512_core_amx:
+      isa = "avx512_core_amx";
+      break;
+    default:
+      break;
+  }
+  const dnnl_version_t* v = dnnl_version();
+  return "convolutions oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + " (" +
+         isa + ")";
 }
 
 }  // namespace verdant::kernels

@@ -4,6 +4,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <string>
+
+#include "verdant/kernels/isa.hpp"
 
 namespace verdant::kernels {
 
@@ -79,6 +82,22 @@ void sgemm_reference(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
       c[i * ldc + j] = static_cast<float>(alpha * acc + old);
     }
   }
+}
+
+}  // namespace verdant::kernels
+
+namespace verdant::kernels {
+
+std::string blas_description() {
+  // openblas_get_config() starts "OpenBLAS <version> ..."; keep those two words.
+  std::string config = openblas_get_config();
+  const auto first = config.find(' ');
+  const auto second = first == std::string::npos ? first : config.find(' ', first + 1);
+  return config.substr(0, second) + " (core " + openblas_get_corename() + ")";
+}
+
+std::string training_kernels() {
+  return blas_description() + "; " + conv_description() + "; " + sparse_description();
 }
 
 }  // namespace verdant::kernels

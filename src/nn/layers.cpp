@@ -34,6 +34,7 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool bias, G
 
 Variable Linear::forward(const Variable& x) {
   if (pattern_) return autograd::block_sparse_linear(x, weight_, bias_, pattern_);
+  if (csr_) return autograd::csr_linear(x, weight_, bias_, csr_, dense_weight_grad_);
   return autograd::linear(x, weight_, bias_);
 }
 

@@ -29,8 +29,28 @@ Optimizer::Optimizer(Named<Variable> params, double lr)
 Optimizer::Optimizer(const std::vector<Variable>& params, double lr)
     : Optimizer(number(params), lr) {}
 
-void Optimizer::zero_grad() {
-  for (auto& [n, p] : params_) p.zero_grad();
+void Optimizer::zero_grad(bool set_to_none) {
+  for (auto& [n, p] : params_) {
+    if (set_to_none)
+      p.set_grad(Tensor());
+    else
+      p.zero_grad();
+  }
+}
+
+void Optimizer::reset_state_at(const std::string& param,
+                               const std::vector<std::int64_t>& positions) {
+  std::int64_t numel = -1;
+  for (const auto& [name, p] : params_)
+    if (name == param) numel = p.numel();
+  const std::string prefix = param + ".";
+  for (auto& [name, t] : state_) {
+    // Per-element state only: a per-parameter step counter is left alone.
+    if (name.rfind(prefix, 0) != 0 || t.dtype() != DType::f32 || t.numel() != numel) continue;
+    float* v = t.data<float>();
+    for (std::int64_t i : positions)
+      if (i >= 0 && i < t.numel()) v[i] = 0.f;
+  }
 }
 
 std::int64_t Optimizer::step_count() const {

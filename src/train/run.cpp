@@ -13,6 +13,7 @@
 #include "verdant/core/process.hpp"
 #include "verdant/core/threading.hpp"
 #include "verdant/energy/power_model.hpp"
+#include "verdant/kernels/isa.hpp"
 #include "verdant/train/energy_callback.hpp"
 #include "verdant/train/model_source.hpp"
 #include "verdant/version.hpp"
@@ -344,6 +345,7 @@ TrainingReport run_training(const TrainingOptions& o) {
                 static_cast<long long>(epochs), o.schedule.kind.c_str(),
                 static_cast<unsigned long long>(o.seed), num_threads());
   say(o, line);
+  say(o, "kernels: " + kernels::training_kernels());
 
   out.create();
   std::optional<FitResult> fit;
@@ -440,6 +442,7 @@ std::string results_json(const TrainingOptions& o, const TrainingReport& r) {
                  {"epoch_seconds", seconds},
                  {"this_process_seconds", r.fit.train_seconds}};
   j["peak_rss_mib"] = r.peak_rss_mib;
+  j["kernels"] = kernels::training_kernels();
   j["stopped_early"] = r.fit.stopped_early;
   if (r.fit.stopped_early) j["stop_reason"] = r.fit.stop_reason;
   if (!r.notes.empty()) j["notes"] = r.notes;

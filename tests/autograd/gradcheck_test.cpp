@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "verdant/kernels/block_sparse.hpp"
+#include "verdant/kernels/csr.hpp"
 
 namespace verdant::autograd {
 namespace {
@@ -64,6 +65,43 @@ TEST(GradCheck, BlockSparseLinear) {
   expect_gradients_match(
       [pattern](auto& v) { return block_sparse_linear(v[0], v[1], {}, pattern); },
       {param({3, 9}, 4), block_weight()});
+}
+
+// An unstructured mask (empty rows and columns included). Off the mask the op takes the
+// weight as zero, so both gradients there are 0; a batch of 9 runs a vector and the tail.
+std::shared_ptr<const kernels::CsrPattern> every_third(Variable& w) {
+  const std::int64_t rows = w.value().dim(0), cols = w.value().dim(1);
+  std::vector<std::uint8_t> mask(static_cast<std::size_t>(rows * cols));
+  for (std::int64_t i = 0; i < rows * cols; ++i) mask[i] = (i % 3 == 0) && (i / cols != 1);
+  for (std::int64_t i = 0; i < rows * cols; ++i)
+    if (!mask[i]) w.value().data<float>()[i] = 0.f;
+  return std::make_shared<const kernels::CsrPattern>(kernels::csr_pattern(mask.data(), rows, cols));
+}
+
+TEST(GradCheck, CsrLinear) {
+  Variable w = param({5, 7}, 2);
+  auto pattern = every_third(w);
+  expect_gradients_match([pattern](auto& v) { return csr_linear(v[0], v[1], v[2], pattern); },
+                         {param({9, 7}, 1), w, param({5}, 3)});
+  Variable w2 = param({5, 7}, 5);
+  expect_gradients_match([pattern](auto& v) { return csr_linear(v[0], v[1], {}, pattern); },
+                         {param({3, 7}, 4), w2});
+}
+
+// RigL's growth step: the full weight gradient, the one linear() gives on the masked weight.
+TEST(CsrLinear, DenseWeightGradientEqualsTheDenseOps) {
+  Variable w = param({6, 11}, 7);
+  auto pattern = every_third(w);
+  Variable x = param({9, 11}, 8), b = param({6}, 9);
+  Variable w_dense(w.value().clone(), true);
+  sum(mul(csr_linear(x, w, b, pattern, true), param({9, 6}, 10))).backward();
+  Tensor dx_sparse = x.grad().clone();
+  x.zero_grad();
+  sum(mul(linear(x, w_dense, b), param({9, 6}, 10))).backward();
+  for (std::int64_t i = 0; i < w.value().numel(); ++i)
+    EXPECT_NEAR(w.grad().at(i), w_dense.grad().at(i), 1e-5f) << "at " << i;
+  for (std::int64_t i = 0; i < x.value().numel(); ++i)
+    EXPECT_NEAR(dx_sparse.at(i), x.grad().at(i), 1e-5f) << "at " << i;
 }
 
 TEST(GradCheck, Conv2dStrideAndPadding) {

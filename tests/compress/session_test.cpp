@@ -19,6 +19,7 @@
 #include "verdant/core/error.hpp"
 #include "verdant/core/io.hpp"
 #include "verdant/kernels/block_sparse.hpp"
+#include "verdant/kernels/csr.hpp"
 #include "verdant/nn/layers.hpp"
 #include "verdant/nn/models.hpp"
 #include "verdant/nn/optim.hpp"
@@ -57,7 +58,7 @@ void train_steps(vc::Session& s, verdant::nn::Sequential& model, int epochs, int
   std::int64_t global = 0;
   for (int e = 0; e < epochs; ++e) {
     for (int k = 0; k < steps; ++k) {
-      s.step_begin(e, k);
+      s.step_begin(e, k, global);
       opt.zero_grad();
       Variable out = s.forward_model()->forward(Variable(random_input({8, 1, 28, 28}, global)));
       verdant::autograd::cross_entropy(out, random_labels(8, global + 1000)).backward();
@@ -121,7 +122,7 @@ TEST(Session, StructuredRemovalKeepsTheFunction) {
       "modifiers:\n  - prune: {structure: channels, norm: l2, final_sparsity: 0.5}\n", "r.yaml");
   vc::Session s(r, model, 2);
   s.begin(1, 0);
-  s.step_begin(0, 0);  // the one-shot update at epoch 0
+  s.step_begin(0, 0, 0);  // the one-shot update at epoch 0
   s.before_optimizer_step(0, 0, 0);
   s.step_end();
   const Tensor x = random_input({4, 1, 12, 12}, 7);
@@ -153,7 +154,7 @@ TEST(Session, StructuredRemovalNextToAGroupedConvolutionIsRefused) {
                             "r.yaml");
   vc::Session s(r, model, 1);
   s.begin(1, 0);
-  s.step_begin(0, 0);
+  s.step_begin(0, 0, 0);
   s.before_optimizer_step(0, 0, 0);
   s.step_end();
   try {
@@ -185,6 +186,66 @@ TEST(Session, RiglKeepsEachLayersDensity) {
   for (auto& [n, p] : model->named_parameters())
     if (p.ndim() >= 2) EXPECT_LE(vc::count_nonzero(p.value()), nnz[k++]) << n;
   EXPECT_NEAR(weight_sparsity(*model), 0.9, 2e-3);
+}
+
+// With the optimizer attached, RigL's Linear layers train on the CSR kernels, compute the dense
+// weight gradient only on mask-update steps, and their masked-out weights and momentum stay
+// exactly zero without masking passes.
+TEST(Session, RiglLinearsTrainOnCsrKernelsAndMaskedWeightsStayZero) {
+  verdant::autograd::manual_seed(4);
+  auto model = verdant::nn::make_model("mlp");
+  auto r = vc::parse_recipe(
+      "modifiers:\n  - sparse_train: {method: rigl, sparsity: 0.9, update_every: 5, end_epoch: "
+      "2}\n",
+      "r.yaml");
+  vc::Session s(r, model, 4);
+  verdant::nn::SGD opt(model->named_parameters(),
+                       {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-4});
+  s.attach_optimizer(&opt);
+  s.begin(10, 3);
+  auto fc1 = std::dynamic_pointer_cast<verdant::nn::Linear>((*model)[1]);
+  ASSERT_NE(fc1, nullptr);
+  ASSERT_NE(fc1->csr_pattern(), nullptr);
+  EXPECT_LT(fc1->csr_pattern()->density(), 0.2);
+  const verdant::kernels::CsrPattern first = *fc1->csr_pattern();
+  std::int64_t global = 0, dense_steps = 0;
+  for (int e = 0; e < 3; ++e) {
+    for (int k = 0; k < 10; ++k, ++global) {
+      s.step_begin(e, k, global);
+      // Updates every 5 steps after the start, before end_epoch 2 (step 20).
+      const bool update = global > 0 && global % 5 == 0 && global < 20;
+      EXPECT_EQ(fc1->dense_weight_grad(), update) << global;
+      dense_steps += fc1->dense_weight_grad();
+      opt.zero_grad();
+      Variable out = s.forward_model()->forward(Variable(random_input({8, 1, 28, 28}, global)));
+      verdant::autograd::cross_entropy(out, random_labels(8, global + 1000)).backward();
+      s.before_optimizer_step(e, k, global);
+      opt.step();
+      s.step_end();
+    }
+    s.epoch_end(e);
+  }
+  EXPECT_EQ(dense_steps, 3);
+  const verdant::kernels::CsrPattern& p = *fc1->csr_pattern();
+  EXPECT_EQ(p.nnz(), first.nnz());
+  EXPECT_NE(p.col, first.col);  // connections moved
+  std::vector<std::uint8_t> kept(static_cast<std::size_t>(p.rows * p.cols), 0);
+  for (std::int64_t row = 0; row < p.rows; ++row)
+    for (std::uint32_t j = p.row_ptr[row]; j < p.row_ptr[row + 1]; ++j)
+      kept[row * p.cols + p.col[j]] = 1;
+  const Tensor* momentum = nullptr;
+  const auto state = opt.state_dict();
+  for (const auto& [name, t] : state)
+    if (name == "1.weight.momentum_buffer") momentum = &t;
+  ASSERT_NE(momentum, nullptr);
+  const float* w = fc1->weight().value().data<float>();
+  for (std::size_t i = 0; i < kept.size(); ++i)
+    if (!kept[i]) {
+      ASSERT_EQ(w[i], 0.f) << i;
+      ASSERT_EQ(momentum->at(static_cast<std::int64_t>(i)), 0.f) << i;
+    }
+  s.finish();
+  EXPECT_EQ(fc1->csr_pattern(), nullptr);
 }
 
 TEST(Session, QatWeightsEndOnTheInt8GridAndActivationsAreQuantized) {

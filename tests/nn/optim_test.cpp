@@ -156,13 +156,20 @@ TEST(Optimizer, LoadStateRejectsMismatches) {
   }
 }
 
-TEST(Optimizer, ZeroGradKeepsBuffers) {
+TEST(Optimizer, ZeroGradReleasesOrZeroesTheGradients) {
   Variable p = param({1.f});
   SGD opt({p}, {.lr = 0.1});
   set_grad(p, {3.f});
-  opt.zero_grad();
+  opt.zero_grad(false);
   ASSERT_TRUE(p.grad().defined());
   EXPECT_EQ(p.grad().at(0), 0.f);
+  opt.zero_grad();  // PyTorch's default, set_to_none
+  EXPECT_FALSE(p.grad().defined());
+  // The next backward pass stores its gradient, and a step without one leaves p alone.
+  opt.step();
+  EXPECT_EQ(p.value().at(0), 1.f);
+  autograd::sum(autograd::mul(p, 2.f)).backward();
+  EXPECT_EQ(p.grad().at(0), 2.f);
   opt.set_lr(0.5);
   EXPECT_EQ(opt.lr(), 0.5);
 }

@@ -17,12 +17,20 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias 
 }  // namespace verdant::autograd
 namespace verdant::kernels {
 struct BlockPattern;
-}
+struct CsrPattern;
+}  // namespace verdant::kernels
 namespace verdant::autograd {
 // linear() for a weight pruned in 4x4 blocks: only the pattern's blocks are multiplied (the
 // weight is taken as zero elsewhere, and its gradient there is zero).
 Variable block_sparse_linear(const Variable& x, const Variable& weight, const Variable& bias,
                              std::shared_ptr<const kernels::BlockPattern> pattern);
+// linear() for a weight with most entries masked out (unstructured): the forward and the input
+// gradient multiply only the pattern's weights, and the weight gradient is computed only at
+// the pattern's positions (zero elsewhere), or in full when dense_weight_grad (RigL's growth
+// step ranks the masked-out positions by it).
+Variable csr_linear(const Variable& x, const Variable& weight, const Variable& bias,
+                    std::shared_ptr<const kernels::CsrPattern> pattern,
+                    bool dense_weight_grad = false);
 
 // --- convolution and pooling (NCHW) ---
 struct Conv2dParams {

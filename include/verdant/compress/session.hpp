@@ -13,6 +13,7 @@
 #include "verdant/compress/recipe.hpp"
 #include "verdant/nn/layers.hpp"
 #include "verdant/nn/module.hpp"
+#include "verdant/nn/optim.hpp"
 #include "verdant/train/checkpoint.hpp"
 
 namespace verdant::compress {
@@ -67,7 +68,11 @@ class Session {
   bool needs_calibration() const;
 
   void begin(std::int64_t steps_per_epoch, std::int64_t epochs);
-  void step_begin(std::int64_t epoch, std::int64_t step);
+  // The optimizer that trains the model, when the session may touch its state: sparse
+  // training then zeroes the momentum of the connections it moves, so masked-out weights stay
+  // exactly zero by themselves and the layers on the CSR kernels skip the masking passes.
+  void attach_optimizer(nn::Optimizer* optimizer) { optimizer_ = optimizer; }
+  void step_begin(std::int64_t epoch, std::int64_t step, std::int64_t global_step);
   void before_optimizer_step(std::int64_t epoch, std::int64_t step, std::int64_t global_step);
   void step_end();
   void epoch_end(std::int64_t epoch);
@@ -100,6 +105,7 @@ class Session {
     Tensor mask;                   // u8, shape of weight
     Tensor shadow;                 // fp32 copy of the weight while fake-quantized (QAT)
     nn::Linear* linear = nullptr;  // the Linear owning the weight, if any
+    bool masks_hold = false;       // zero outside the mask without masking passes (see above)
   };
   struct PruneState {
     const Modifier* m;
@@ -116,8 +122,13 @@ class Session {
   void prune_to(PruneState& p, double sparsity);
   void apply_masks();
   // Linear layers pruned in 4x4 blocks to a low block density train through the block-sparse
-  // kernels (work proportional to the kept blocks); others, or after finish(), run dense.
-  void refresh_block_patterns(bool enable);
+  // kernels, unstructured masks (pruning, sparse training) of low density through the CSR
+  // kernels (work proportional to what is kept); others, or after finish(), run dense.
+  void refresh_sparse_patterns(bool enable);
+  // RigL's drop fraction when its mask update falls on this step, else 0.
+  double rigl_update_fraction(const Modifier& m, std::int64_t global_step) const;
+  // drop_and_grow on one layer, the moved connections' optimizer state zeroed.
+  std::int64_t move_connections(Layer& l, const Tensor& grad, double fraction);
   void mask_grads();
   double time_of(std::int64_t epoch, std::int64_t step) const;
   bool quant_active(double t) const;
@@ -134,6 +145,8 @@ class Session {
   std::int64_t steps_per_epoch_ = 1, epochs_ = 0;
   bool weights_quantized_ = false;  // shadow copies hold the float weights
   bool restored_ = false;           // masks and schedule positions came from a checkpoint
+  bool dense_grad_step_ = false;    // RigL's dense gradients are computed on this step
+  nn::Optimizer* optimizer_ = nullptr;
   std::vector<std::string> log_;
 };
 

@@ -3,6 +3,7 @@
 // drop-and-grow updates that keep each layer's number of active weights constant.
 #include <cstdint>
 #include <random>
+#include <vector>
 
 #include "verdant/core/tensor.hpp"
 
@@ -13,8 +14,9 @@ Tensor random_mask(const Shape& shape, double density, std::mt19937_64& rng);
 
 // Drops the `fraction` of active weights with the smallest magnitude and grows the same
 // number among the inactive ones: at random (SET, `grad` undefined) or by largest gradient
-// magnitude (RigL). Grown weights start at zero. Returns the number of weights moved.
+// magnitude (RigL). Grown weights start at zero. Returns the number of weights moved; when
+// `changed` is given, it receives the flat positions dropped and grown.
 std::int64_t drop_and_grow(Tensor& weight, Tensor& mask, const Tensor& grad, double fraction,
-                           std::mt19937_64& rng);
+                           std::mt19937_64& rng, std::vector<std::int64_t>* changed = nullptr);
 
 }  // namespace verdant::compress

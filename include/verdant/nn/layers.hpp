@@ -27,12 +27,21 @@ class Linear : public Module {
     pattern_ = std::move(p);
   }
   const kernels::BlockPattern* block_pattern() const { return pattern_.get(); }
+  // A weight with most entries masked out: forward then multiplies only the kept entries and
+  // the weight gradient is computed there only, or in full while dense_weight_grad is set
+  // (nullptr: dense).
+  void set_csr_pattern(std::shared_ptr<const kernels::CsrPattern> p) { csr_ = std::move(p); }
+  const kernels::CsrPattern* csr_pattern() const { return csr_.get(); }
+  void set_dense_weight_grad(bool on) { dense_weight_grad_ = on; }
+  bool dense_weight_grad() const { return dense_weight_grad_; }
 
  private:
   std::int64_t in_, out_;
   Variable weight_;
   Variable bias_;  // undefined when there is no bias
   std::shared_ptr<const kernels::BlockPattern> pattern_;
+  std::shared_ptr<const kernels::CsrPattern> csr_;
+  bool dense_weight_grad_ = false;
 };
 
 struct Conv2dOptions {

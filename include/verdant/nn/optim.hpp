@@ -26,8 +26,14 @@ class Optimizer {
 
   // Applies one update to every parameter that has a gradient. Runs without recording.
   virtual void step() = 0;
-  // Zeroes every parameter's gradient in place (buffers are kept for reuse).
-  void zero_grad();
+  // Releases every parameter's gradient, as PyTorch's zero_grad(set_to_none=True): the next
+  // backward pass stores its gradients instead of adding them to zeros (no clearing pass, no
+  // adding pass). With set_to_none false the gradients are zeroed in place instead.
+  void zero_grad(bool set_to_none = true);
+
+  // Zeroes the optimizer's state (momentum, moment estimates) of the parameter named `param` at
+  // the given flat positions: a connection that sparse training moves starts afresh.
+  void reset_state_at(const std::string& param, const std::vector<std::int64_t>& positions);
 
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }

@@ -1,0 +1,18 @@
+#pragma once
+// What the training kernels run on this CPU, in words, for run reports and benchmarks: every
+// library and clone here dispatches at run time, so the build alone does not say.
+#include <string>
+
+namespace verdant::kernels {
+
+// Dense products: the OpenBLAS build and the core kernels it chose, e.g. "OpenBLAS 0.3.21
+// (core Zen)".
+std::string blas_description();
+// Convolutions: oneDNN and the instruction set it dispatches to, or the im2col twin.
+std::string conv_description();
+// Our sparse training kernels (4x4 block, CSR) and their transposes: the clone the loader chose.
+std::string sparse_description();
+// The three, "; "-separated.
+std::string training_kernels();
+
+}  // namespace verdant::kernels

@@ -1,0 +1,29 @@
+#pragma once
+// What the sparse training kernels share: GCC vector types of eight floats, the clone
+// attribute that adds an AVX2 + FMA build of a hot loop chosen at load time (the library
+// otherwise targets baseline x86-64), and the transposition that puts the batch on the
+// unit-stride axis.
+#include <cstdint>
+
+namespace verdant::kernels::detail {
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));  // unaligned loads and stores
+constexpr std::int64_t kLanes = 8;
+
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define VERDANT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define VERDANT_CLONES
+#endif
+
+// Inlined into each clone, so they compile to that clone's vector instructions.
+#define VERDANT_LOAD(p) (*reinterpret_cast<const ::verdant::kernels::detail::v8u*>(p))
+#define VERDANT_STORE(p, v) (*reinterpret_cast<::verdant::kernels::detail::v8u*>(p) = (v))
+
+// out[c, r] = in[r, c] for an [rows, cols] matrix with row strides ld_in and ld_out: 8x8
+// blocks through registers, scalar at the ragged edges.
+void transpose(const float* in, std::int64_t rows, std::int64_t cols, std::int64_t ld_in,
+               float* out, std::int64_t ld_out);
+
+}  // namespace verdant::kernels::detail
