@@ -143,17 +143,11 @@ static BlockPattern pattern_of(const T* w, std::int64_t rows, std::int64_t cols)
     }
     p.row_ptr.push_back(static_cast<std::uint32_t>(p.col.size()));
   }
-  p.col_ptr.assign(static_cast<std::size_t>(bc) + 1, 0);
-  for (std::uint32_t c : p.col) ++p.col_ptr[c + 1];
-  for (std::int64_t c = 0; c < bc; ++c) p.col_ptr[c + 1] += p.col_ptr[c];
-  p.by_col.resize(p.col.size());
+  detail::column_index(p.row_ptr, p.col, bc, p.col_ptr, p.by_col);
   p.row_of.resize(p.col.size());
-  std::vector<std::uint32_t> fill(p.col_ptr.begin(), p.col_ptr.end() - 1);
   for (std::int64_t b = 0; b < br; ++b)
-    for (std::uint32_t j = p.row_ptr[b]; j < p.row_ptr[b + 1]; ++j) {
-      p.by_col[fill[p.col[j]]++] = j;
+    for (std::uint32_t j = p.row_ptr[b]; j < p.row_ptr[b + 1]; ++j)
       p.row_of[j] = static_cast<std::uint32_t>(b);
-    }
   return p;
 }
 

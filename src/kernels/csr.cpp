@@ -121,18 +121,13 @@ CsrPattern csr_pattern(const std::uint8_t* mask, std::int64_t rows, std::int64_t
       if (mask[r * cols + c] != 0) p.col.push_back(static_cast<std::uint32_t>(c));
     p.row_ptr.push_back(static_cast<std::uint32_t>(p.col.size()));
   }
-  p.col_ptr.assign(static_cast<std::size_t>(cols) + 1, 0);
-  for (std::uint32_t c : p.col) ++p.col_ptr[c + 1];
-  for (std::int64_t c = 0; c < cols; ++c) p.col_ptr[c + 1] += p.col_ptr[c];
+  detail::column_index(p.row_ptr, p.col, cols, p.col_ptr, p.by_col);
   p.col_rows.resize(p.col.size());
-  p.by_col.resize(p.col.size());
-  std::vector<std::uint32_t> fill(p.col_ptr.begin(), p.col_ptr.end() - 1);
+  std::vector<std::uint32_t> row_of(p.col.size());
   for (std::int64_t r = 0; r < rows; ++r)
-    for (std::uint32_t j = p.row_ptr[r]; j < p.row_ptr[r + 1]; ++j) {
-      const std::uint32_t at = fill[p.col[j]]++;
-      p.col_rows[at] = static_cast<std::uint32_t>(r);
-      p.by_col[at] = j;
-    }
+    for (std::uint32_t j = p.row_ptr[r]; j < p.row_ptr[r + 1]; ++j)
+      row_of[j] = static_cast<std::uint32_t>(r);
+  for (std::size_t t = 0; t < p.by_col.size(); ++t) p.col_rows[t] = row_of[p.by_col[t]];
   return p;
 }
 

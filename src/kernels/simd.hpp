@@ -4,6 +4,7 @@
 // otherwise targets baseline x86-64), and the transposition that puts the batch on the
 // unit-stride axis.
 #include <cstdint>
+#include <vector>
 
 namespace verdant::kernels::detail {
 
@@ -25,5 +26,19 @@ constexpr std::int64_t kLanes = 8;
 // blocks through registers, scalar at the ragged edges.
 void transpose(const float* in, std::int64_t rows, std::int64_t cols, std::int64_t ld_in,
                float* out, std::int64_t ld_out);
+
+// The column-major index of a row-major sparse pattern (row_ptr, col over `cols` columns):
+// col_ptr [cols + 1] and, for each entry in column order, its row-major index.
+inline void column_index(const std::vector<std::uint32_t>& row_ptr,
+                         const std::vector<std::uint32_t>& col, std::int64_t cols,
+                         std::vector<std::uint32_t>& col_ptr, std::vector<std::uint32_t>& by_col) {
+  col_ptr.assign(static_cast<std::size_t>(cols) + 1, 0);
+  for (std::uint32_t c : col) ++col_ptr[c + 1];
+  for (std::int64_t c = 0; c < cols; ++c) col_ptr[c + 1] += col_ptr[c];
+  by_col.resize(col.size());
+  std::vector<std::uint32_t> fill(col_ptr.begin(), col_ptr.end() - 1);
+  for (std::size_t r = 0; r + 1 < row_ptr.size(); ++r)
+    for (std::uint32_t j = row_ptr[r]; j < row_ptr[r + 1]; ++j) by_col[fill[col[j]]++] = j;
+}
 
 }  // namespace verdant::kernels::detail

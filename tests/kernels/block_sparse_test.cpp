@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "sparse_test_support.hpp"
 #include "verdant/kernels/block_sparse.hpp"
 #include "verdant/kernels/gemm.hpp"
 
@@ -31,17 +32,8 @@ std::vector<float> block_weight(std::int64_t rows, std::int64_t cols, double kee
   return w;
 }
 
-std::vector<float> random_vec(std::int64_t n, std::mt19937& g) {
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (float& x : v) x = d(g);
-  return v;
-}
-
-void expect_near(const std::vector<float>& a, const std::vector<float>& b, float tol) {
-  ASSERT_EQ(a.size(), b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol) << "at " << i;
-}
+using testing::expect_near;
+using testing::random_vec;
 
 TEST(BlockSparse, PatternFindsTheNonZeroBlocks) {
   std::vector<float> w(6 * 9, 0.f);  // 2 x 3 blocks, the last row and column ragged

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "sparse_test_support.hpp"
 #include "verdant/kernels/csr.hpp"
 #include "verdant/kernels/gemm.hpp"
 
@@ -16,17 +17,8 @@ struct Shape3 {
   std::int64_t rows, cols, n;
 };
 
-std::vector<float> random_vec(std::int64_t n, std::mt19937& g) {
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (float& x : v) x = d(g);
-  return v;
-}
-
-void expect_near(const std::vector<float>& a, const std::vector<float>& b, float tol) {
-  ASSERT_EQ(a.size(), b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol) << "at " << i;
-}
+using testing::expect_near;
+using testing::random_vec;
 
 TEST(Csr, PatternListsTheKeptEntriesByRowAndByColumn) {
   // [[0 1 0]
