@@ -55,18 +55,15 @@ void scaled_row_sum(const float* vals, const std::uint32_t* idx, std::uint32_t c
 
 // The eight sums of s[0..7]'s lanes, in one vector: three rounds of pairwise adds.
 inline v8 lane_sums(const v8* s) {
-  typedef int i8 __attribute__((vector_size(32)));
-  const i8 even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};
-  const i8 lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-  const i8 lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
   v8 t[4], u[2];
   for (int i = 0; i < 4; ++i)
-    t[i] = __builtin_shuffle(s[2 * i], s[2 * i + 1], even) +
-           __builtin_shuffle(s[2 * i], s[2 * i + 1], odd);
+    t[i] = __builtin_shufflevector(s[2 * i], s[2 * i + 1], 0, 8, 2, 10, 4, 12, 6, 14) +
+           __builtin_shufflevector(s[2 * i], s[2 * i + 1], 1, 9, 3, 11, 5, 13, 7, 15);
   for (int i = 0; i < 2; ++i)
-    u[i] = __builtin_shuffle(t[2 * i], t[2 * i + 1], lo2) +
-           __builtin_shuffle(t[2 * i], t[2 * i + 1], hi2);
-  return __builtin_shuffle(u[0], u[1], lo4) + __builtin_shuffle(u[0], u[1], hi4);
+    u[i] = __builtin_shufflevector(t[2 * i], t[2 * i + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
+           __builtin_shufflevector(t[2 * i], t[2 * i + 1], 2, 3, 10, 11, 6, 7, 14, 15);
+  return __builtin_shufflevector(u[0], u[1], 0, 1, 2, 3, 8, 9, 10, 11) +
+         __builtin_shufflevector(u[0], u[1], 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
 // out[t] = sum_k a[k] * in[idx[t] * n + k] for each of the `count` listed rows of in, eight

@@ -7,27 +7,24 @@
 namespace verdant::kernels::detail {
 namespace {
 
-typedef int i8 __attribute__((vector_size(32)));
-
 // The eight rows r[0..7] become the eight columns, in three rounds of two-input shuffles
 // (the patterns of unpcklps/unpckhps, shufps and vperm2f128).
 inline void transpose8x8(v8* r) {
-  const i8 lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
-  const i8 lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-  const i8 lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
   v8 t[8], u[8];
   for (int i = 0; i < 4; ++i) {
-    t[2 * i] = __builtin_shuffle(r[2 * i], r[2 * i + 1], lo);
-    t[2 * i + 1] = __builtin_shuffle(r[2 * i], r[2 * i + 1], hi);
+    t[2 * i] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[2 * i + 1] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
   }
   for (int h = 0; h < 2; ++h)
     for (int i = 0; i < 2; ++i) {
-      u[4 * h + 2 * i] = __builtin_shuffle(t[4 * h + i], t[4 * h + i + 2], lo2);
-      u[4 * h + 2 * i + 1] = __builtin_shuffle(t[4 * h + i], t[4 * h + i + 2], hi2);
+      u[4 * h + 2 * i] =
+          __builtin_shufflevector(t[4 * h + i], t[4 * h + i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[4 * h + 2 * i + 1] =
+          __builtin_shufflevector(t[4 * h + i], t[4 * h + i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
     }
   for (int i = 0; i < 4; ++i) {
-    r[i] = __builtin_shuffle(u[i], u[i + 4], lo4);
-    r[i + 4] = __builtin_shuffle(u[i], u[i + 4], hi4);
+    r[i] = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    r[i + 4] = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
   }
 }
 
@@ -66,7 +63,12 @@ namespace verdant::kernels {
 std::string sparse_description() {
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
   // The clone the ifunc resolver picks: x86-64-v3 where the CPU has all of its features.
-  if (__builtin_cpu_supports("x86-64-v3")) return "sparse kernels x86-64-v3 (AVX2, FMA)";
+#if defined(__clang__)  // clang knows the features, not the level
+  const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  const bool v3 = __builtin_cpu_supports("x86-64-v3");
+#endif
+  if (v3) return "sparse kernels x86-64-v3 (AVX2, FMA)";
   return "sparse kernels x86-64 baseline (SSE2; this CPU lacks x86-64-v3)";
 #else
   return "sparse kernels portable build";
