@@ -126,8 +126,13 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
 
 Variable block_sparse_linear(const Variable& x, const Variable& weight, const Variable& bias,
                              std::shared_ptr<const kernels::BlockPattern> pattern) {
-  const auto [X, W, b, N, in, out] =
+  // Plain locals, not a structured binding: the lambdas capture them (clang 14 cannot capture
+  // bindings).
+  const SparseLinearArgs args =
       sparse_linear_args(x, weight, bias, pattern_fits(pattern.get(), weight));
+  const Tensor X = args.X, W = args.W;
+  const float* b = args.bias_data;
+  const std::int64_t N = args.N, in = args.in, out = args.out;
   Tensor Y({N, out}, DType::f32);
   kernels::block_sparse_forward(*pattern, W.data<float>(), b, X.data<float>(), N, Y.data<float>());
   return make_result(
@@ -150,8 +155,13 @@ Variable block_sparse_linear(const Variable& x, const Variable& weight, const Va
 
 Variable csr_linear(const Variable& x, const Variable& weight, const Variable& bias,
                     std::shared_ptr<const kernels::CsrPattern> pattern, bool dense_weight_grad) {
-  const auto [X, W, b, N, in, out] =
+  // Plain locals, not a structured binding: the lambdas capture them (clang 14 cannot capture
+  // bindings).
+  const SparseLinearArgs args =
       sparse_linear_args(x, weight, bias, pattern_fits(pattern.get(), weight));
+  const Tensor X = args.X, W = args.W;
+  const float* b = args.bias_data;
+  const std::int64_t N = args.N, in = args.in, out = args.out;
   // Kept for the weight gradient, which reads the input batch-major like the forward.
   Tensor XT({in, N}, DType::f32);
   kernels::batch_major(X.data<float>(), N, in, XT.data<float>());

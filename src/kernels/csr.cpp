@@ -53,8 +53,9 @@ void scaled_row_sum(const float* vals, const std::uint32_t* idx, std::uint32_t c
   }
 }
 
-// The eight sums of s[0..7]'s lanes, in one vector: three rounds of pairwise adds.
-inline v8 lane_sums(const v8* s) {
+// out[0..7] = the sums of s[0..7]'s lanes: three rounds of pairwise adds. (Through a pointer,
+// not a returned vector: a vector return from outside a clone would change the ABI.)
+inline void lane_sums(const v8* s, v8* out) {
   v8 t[4], u[2];
   for (int i = 0; i < 4; ++i)
     t[i] = __builtin_shufflevector(s[2 * i], s[2 * i + 1], 0, 8, 2, 10, 4, 12, 6, 14) +
@@ -62,7 +63,7 @@ inline v8 lane_sums(const v8* s) {
   for (int i = 0; i < 2; ++i)
     u[i] = __builtin_shufflevector(t[2 * i], t[2 * i + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
            __builtin_shufflevector(t[2 * i], t[2 * i + 1], 2, 3, 10, 11, 6, 7, 14, 15);
-  return __builtin_shufflevector(u[0], u[1], 0, 1, 2, 3, 8, 9, 10, 11) +
+  *out = __builtin_shufflevector(u[0], u[1], 0, 1, 2, 3, 8, 9, 10, 11) +
          __builtin_shufflevector(u[0], u[1], 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
@@ -83,7 +84,8 @@ void row_dots(const float* a, const std::uint32_t* idx, std::uint32_t count, con
 #pragma GCC unroll 8
       for (std::int64_t j = 0; j < kLanes; ++j) s[j] += av * VERDANT_LOAD(b[j] + k);
     }
-    const v8 sums = lane_sums(s);
+    v8 sums;
+    lane_sums(s, &sums);
     for (std::uint32_t j = 0; j < m; ++j) {
       float r = sums[j];
       for (std::int64_t i = k; i < n; ++i) r += a[i] * b[j][i];  // batch tail
