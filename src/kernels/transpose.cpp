@@ -1,3 +1,4 @@
+// The transposition of simd.hpp through 8x8 register blocks, and the words for the clone in use.
 #include <algorithm>
 #include <string>
 
