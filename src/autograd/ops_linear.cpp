@@ -22,18 +22,22 @@ Tensor bias_grad(const float* g, std::int64_t N, std::int64_t out) {
   return dB;
 }
 
-// The checks and sizes both sparse linear ops share; bias_data is null without a bias.
+// The checks and sizes both sparse linear ops share; bias_data is null without a bias. Plain
+// members, not a structured binding, because the ops' backward lambdas capture them (clang 14
+// cannot capture bindings).
 struct SparseLinearArgs {
-  const Tensor& X;
-  const Tensor& W;
+  Tensor X, W;
   const float* bias_data;
   std::int64_t N, in, out;
 };
+template <typename Pattern>
 SparseLinearArgs sparse_linear_args(const Variable& x, const Variable& weight, const Variable& bias,
-                                    bool pattern_fits) {
+                                    const Pattern* pattern) {
   const Tensor& X = val(x, "linear", "input");
   const Tensor& W = val(weight, "linear", "weight");
-  require(pattern_fits, "linear: sparsity pattern does not fit weight " + shape_str(W.shape()));
+  require(
+      pattern != nullptr && W.ndim() == 2 && W.dim(0) == pattern->rows && W.dim(1) == pattern->cols,
+      "linear: sparsity pattern does not fit weight " + shape_str(W.shape()));
   require(X.ndim() == 2 && X.dim(1) == W.dim(1),
           "linear: input " + shape_str(X.shape()) + " does not fit weight " + shape_str(W.shape()));
   const std::int64_t out = W.dim(0);
@@ -45,12 +49,6 @@ SparseLinearArgs sparse_linear_args(const Variable& x, const Variable& weight, c
     b = B.data<float>();
   }
   return {X, W, b, X.dim(0), W.dim(1), out};
-}
-
-template <typename Pattern>
-bool pattern_fits(const Pattern* p, const Variable& weight) {
-  const Tensor& W = val(weight, "linear", "weight");
-  return p != nullptr && W.ndim() == 2 && W.dim(0) == p->rows && W.dim(1) == p->cols;
 }
 }  // namespace
 
@@ -126,65 +124,55 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
 
 Variable block_sparse_linear(const Variable& x, const Variable& weight, const Variable& bias,
                              std::shared_ptr<const kernels::BlockPattern> pattern) {
-  // Plain locals, not a structured binding: the lambdas capture them (clang 14 cannot capture
-  // bindings).
-  const SparseLinearArgs args =
-      sparse_linear_args(x, weight, bias, pattern_fits(pattern.get(), weight));
-  const Tensor X = args.X, W = args.W;
-  const float* b = args.bias_data;
-  const std::int64_t N = args.N, in = args.in, out = args.out;
-  Tensor Y({N, out}, DType::f32);
-  kernels::block_sparse_forward(*pattern, W.data<float>(), b, X.data<float>(), N, Y.data<float>());
+  const SparseLinearArgs a = sparse_linear_args(x, weight, bias, pattern.get());
+  Tensor Y({a.N, a.out}, DType::f32);
+  kernels::block_sparse_forward(*pattern, a.W.data<float>(), a.bias_data, a.X.data<float>(), a.N,
+                                Y.data<float>());
   return make_result(
       std::move(Y), {x, weight, bias},
-      [X, W, N, in, out, pattern](const Tensor& gy, Node& self) {
+      [a, pattern](const Tensor& gy, Node& self) {
         const float* g = gy.data<float>();
         // One pass: dY is transposed once for both gradients.
         Tensor dX, dW;
-        if (self.needs_grad(0)) dX = Tensor({N, in}, DType::f32);
-        if (self.needs_grad(1)) dW = Tensor({out, in}, DType::f32);
-        kernels::block_sparse_backward(*pattern, W.data<float>(), X.data<float>(), g, N,
+        if (self.needs_grad(0)) dX = Tensor({a.N, a.in}, DType::f32);
+        if (self.needs_grad(1)) dW = Tensor({a.out, a.in}, DType::f32);
+        kernels::block_sparse_backward(*pattern, a.W.data<float>(), a.X.data<float>(), g, a.N,
                                        dX.defined() ? dX.data<float>() : nullptr,
                                        dW.defined() ? dW.data<float>() : nullptr);
         if (dX.defined()) self.accumulate(0, std::move(dX));
         if (dW.defined()) self.accumulate(1, std::move(dW));
-        if (self.needs_grad(2)) self.accumulate(2, bias_grad(g, N, out));
+        if (self.needs_grad(2)) self.accumulate(2, bias_grad(g, a.N, a.out));
       },
       "block_sparse_linear");
 }
 
 Variable csr_linear(const Variable& x, const Variable& weight, const Variable& bias,
                     std::shared_ptr<const kernels::CsrPattern> pattern, bool dense_weight_grad) {
-  // Plain locals, not a structured binding: the lambdas capture them (clang 14 cannot capture
-  // bindings).
-  const SparseLinearArgs args =
-      sparse_linear_args(x, weight, bias, pattern_fits(pattern.get(), weight));
-  const Tensor X = args.X, W = args.W;
-  const float* b = args.bias_data;
-  const std::int64_t N = args.N, in = args.in, out = args.out;
+  const SparseLinearArgs a = sparse_linear_args(x, weight, bias, pattern.get());
   // Kept for the weight gradient, which reads the input batch-major like the forward.
-  Tensor XT({in, N}, DType::f32);
-  kernels::batch_major(X.data<float>(), N, in, XT.data<float>());
-  Tensor Y({N, out}, DType::f32);
-  kernels::csr_forward(*pattern, W.data<float>(), b, XT.data<float>(), N, Y.data<float>());
+  Tensor XT({a.in, a.N}, DType::f32);
+  kernels::batch_major(a.X.data<float>(), a.N, a.in, XT.data<float>());
+  Tensor Y({a.N, a.out}, DType::f32);
+  kernels::csr_forward(*pattern, a.W.data<float>(), a.bias_data, XT.data<float>(), a.N,
+                       Y.data<float>());
   return make_result(
       std::move(Y), {x, weight, bias},
-      [X, W, N, in, out, pattern, XT, dense_weight_grad](const Tensor& gy, Node& self) {
+      [a, pattern, XT, dense_weight_grad](const Tensor& gy, Node& self) {
         const float* g = gy.data<float>();
         const bool sparse_dw = self.needs_grad(1) && !dense_weight_grad;
         Tensor dX, dW;
-        if (self.needs_grad(0)) dX = Tensor({N, in}, DType::f32);
-        if (self.needs_grad(1)) dW = Tensor({out, in}, DType::f32);
+        if (self.needs_grad(0)) dX = Tensor({a.N, a.in}, DType::f32);
+        if (self.needs_grad(1)) dW = Tensor({a.out, a.in}, DType::f32);
         if (dX.defined() || sparse_dw)
-          kernels::csr_backward(*pattern, W.data<float>(), XT.data<float>(), g, N,
+          kernels::csr_backward(*pattern, a.W.data<float>(), XT.data<float>(), g, a.N,
                                 dX.defined() ? dX.data<float>() : nullptr,
                                 sparse_dw ? dW.data<float>() : nullptr);
         if (self.needs_grad(1) && dense_weight_grad)  // dW = gY^T X everywhere
-          sgemm(true, false, out, in, N, 1.f, g, out, X.data<float>(), in, 0.f, dW.data<float>(),
-                in);
+          sgemm(true, false, a.out, a.in, a.N, 1.f, g, a.out, a.X.data<float>(), a.in, 0.f,
+                dW.data<float>(), a.in);
         if (dX.defined()) self.accumulate(0, std::move(dX));
         if (dW.defined()) self.accumulate(1, std::move(dW));
-        if (self.needs_grad(2)) self.accumulate(2, bias_grad(g, N, out));
+        if (self.needs_grad(2)) self.accumulate(2, bias_grad(g, a.N, a.out));
       },
       "csr_linear");
 }
