@@ -158,7 +158,7 @@ void add_training_options(CLI::App& app, train::TrainingOptions& o, TrainingFlag
       ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
       ->capture_default_str();
   app.add_option("--lr", o.optimizer.lr,
-                 "Peak learning rate (train: 0.05 for sgd, 0.001 for adam/adamw; compress: the "
+                 "Peak learning rate (train: 0.02 for sgd, 0.001 for adam/adamw; compress: the "
                  "recipe's, else 0.01)")
       ->check(positive());
   app.add_option("--momentum", o.optimizer.momentum, "SGD momentum")

@@ -24,7 +24,7 @@ namespace verdant::train {
 
 struct OptimizerOptions {
   std::string name = "sgd";            // sgd, adam or adamw
-  std::optional<double> lr;            // default: 0.05 for sgd, 0.001 for adam and adamw
+  std::optional<double> lr;            // default: 0.02 for sgd, 0.001 for adam and adamw
   double momentum = 0.9;               // sgd
   bool nesterov = false;               // sgd
   std::optional<double> weight_decay;  // default: 5e-4 for sgd, 0 for adam, 0.01 for adamw
