@@ -1,10 +1,12 @@
-// conv2d through oneDNN, or as one batched im2col + one GEMM per call (the fallback and the
-// reference twin); pooling with OpenMP over planes.
+// conv2d through oneDNN (and our direct kernels for one input channel per group), or as one
+// batched im2col + one GEMM per call (the fallback and the reference twin); pooling with
+// OpenMP over planes.
 #include <cstring>
 #include <limits>
 
 #include "internal.hpp"
 #include "verdant/kernels/conv.hpp"
+#include "verdant/kernels/conv_direct.hpp"
 #include "verdant/kernels/gemm.hpp"
 #include "verdant/kernels/im2col.hpp"
 
@@ -142,22 +144,34 @@ Tensor bias_grad(const Tensor& gy, std::int64_t N, std::int64_t OC, std::int64_t
 // Backward-weights on conv2 is a tie within the noise, and taking it from im2col would mean
 // building the columns in backward, so every direction stays on oneDNN. Blocked layouts
 // (format_tag::any plus reorders) were no faster: conv2 6.9 ms for all three vs 6.7 plain.
+// One input channel per group at stride 1 (conv1; depthwise) takes our direct kernels for the
+// forward pass and the weights instead: bench_conv_direct, conv1 forward 0.33 vs 1.17 ms,
+// weights 0.54 vs 2.15; depthwise 32x28x28 k3 forward 3.7 vs 8.9, weights 3.6 vs 34.5.
 Variable dnnl_conv2d(const Variable& x, const Variable& weight, const Variable& bias,
                      const kernels::ConvGeometry& g, std::int64_t OC, std::int64_t G) {
   const Tensor& X = x.value();
   const Tensor& W = weight.value();
   Tensor Y({g.batch, OC, g.out_h(), g.out_w()}, DType::f32);
-  kernels::conv2d_forward_dnnl(g, OC, G, X.data<float>(), W.data<float>(), bias_values(bias, OC),
-                               Y.data<float>());
+  const bool direct = kernels::conv2d_direct_applies(g, OC, G);
+  if (direct)
+    kernels::conv2d_direct_forward(g, OC, X.data<float>(), W.data<float>(), bias_values(bias, OC),
+                                   Y.data<float>());
+  else
+    kernels::conv2d_forward_dnnl(g, OC, G, X.data<float>(), W.data<float>(), bias_values(bias, OC),
+                                 Y.data<float>());
   return make_result(
       std::move(Y), {x, weight, bias},
-      [X, W, g, OC, G](const Tensor& gy, Node& self) {
-        if (self.needs_grad(1)) {  // one oneDNN call gives the bias gradient too
+      [X, W, g, OC, G, direct](const Tensor& gy, Node& self) {
+        if (self.needs_grad(1)) {  // one call gives the bias gradient too
           Tensor dW(W.shape(), DType::f32);
           Tensor dB = self.needs_grad(2) ? Tensor({OC}, DType::f32) : Tensor();
-          kernels::conv2d_backward_weights_dnnl(g, OC, G, X.data<float>(), gy.data<float>(),
-                                                dW.data<float>(),
-                                                dB.defined() ? dB.data<float>() : nullptr);
+          float* db = dB.defined() ? dB.data<float>() : nullptr;
+          if (direct)
+            kernels::conv2d_direct_backward_weights(g, OC, X.data<float>(), gy.data<float>(),
+                                                    dW.data<float>(), db);
+          else
+            kernels::conv2d_backward_weights_dnnl(g, OC, G, X.data<float>(), gy.data<float>(),
+                                                  dW.data<float>(), db);
           self.accumulate(1, std::move(dW));
           if (dB.defined()) self.accumulate(2, std::move(dB));
         } else if (self.needs_grad(2)) {

@@ -97,7 +97,7 @@ std::string blas_description() {
 }
 
 std::string training_kernels() {
-  return blas_description() + "; " + conv_description() + "; " + sparse_description();
+  return blas_description() + "; " + conv_description() + "; " + own_kernels_description();
 }
 
 }  // namespace verdant::kernels

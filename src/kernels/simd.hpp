@@ -1,6 +1,6 @@
 #pragma once
-// What the sparse training kernels share: GCC vector types of eight floats, the clone
-// attribute that adds an AVX2 + FMA build of a hot loop chosen at load time (the library
+// What our training kernels (sparse, direct conv) share: GCC vector types of eight floats, the
+// clone attribute that adds an AVX2 + FMA build of a hot loop chosen at load time (the library
 // otherwise targets baseline x86-64), the transposition that puts the batch on the unit-stride
 // axis, and the column index of a row-major pattern.
 #include <cstdint>

@@ -61,7 +61,7 @@ void transpose(const float* in, std::int64_t rows, std::int64_t cols, std::int64
 
 namespace verdant::kernels {
 
-std::string sparse_description() {
+std::string own_kernels_description() {
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
   // The clone the ifunc resolver picks: x86-64-v3 where the CPU has all of its features.
 #if defined(__clang__)  // clang knows the features, not the level
@@ -69,10 +69,10 @@ std::string sparse_description() {
 #else
   const bool v3 = __builtin_cpu_supports("x86-64-v3");
 #endif
-  if (v3) return "sparse kernels x86-64-v3 (AVX2, FMA)";
-  return "sparse kernels x86-64 baseline (SSE2; this CPU lacks x86-64-v3)";
+  if (v3) return "own kernels (sparse, direct conv) x86-64-v3 (AVX2, FMA)";
+  return "own kernels (sparse, direct conv) x86-64 baseline (SSE2; this CPU lacks x86-64-v3)";
 #else
-  return "sparse kernels portable build";
+  return "own kernels (sparse, direct conv) portable build";
 #endif
 }
 

@@ -128,6 +128,14 @@ TEST(GradCheck, Conv2dGroupsAndDepthwise) {
                          {param({1, 3, 6, 6}, 4), param({6, 1, 3, 3}, 5)});
 }
 
+// One input channel per group at stride 1: the direct kernels (a first layer; depthwise).
+TEST(GradCheck, Conv2dOneChannelPerGroup) {
+  expect_gradients_match([](auto& v) { return conv2d(v[0], v[1], v[2], Conv2dParams(1, 1)); },
+                         {param({2, 1, 7, 10}, 1), param({5, 1, 3, 3}, 2), param({5}, 3)});
+  expect_gradients_match([](auto& v) { return conv2d(v[0], v[1], v[2], Conv2dParams(1, 0, 1, 3)); },
+                         {param({2, 3, 6, 9}, 4), param({6, 1, 2, 5}, 5), param({6}, 6)});
+}
+
 TEST(GradCheck, Conv2dWithoutBias) {
   expect_gradients_match([](auto& v) { return conv2d(v[0], v[1]); },
                          {param({1, 2, 5, 5}, 6), param({3, 2, 2, 2}, 7)});

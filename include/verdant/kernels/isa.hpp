@@ -10,8 +10,9 @@ namespace verdant::kernels {
 std::string blas_description();
 // Convolutions: oneDNN and the instruction set it dispatches to, or the im2col twin.
 std::string conv_description();
-// Our sparse training kernels (4x4 block, CSR) and their transposes: the clone the loader chose.
-std::string sparse_description();
+// Our own training kernels (4x4 block, CSR, their transposes, direct one-channel convolution):
+// the clone the loader chose.
+std::string own_kernels_description();
 // The three, "; "-separated.
 std::string training_kernels();
 
