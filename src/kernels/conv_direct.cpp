@@ -33,7 +33,8 @@ class PaddedPlanes {
     for (std::int64_t p = 0; p < planes; ++p)
       for (std::int64_t y = 0; y < g.height; ++y)
         std::memcpy(storage_.data() + (p * ph_ + y + g.pad_h) * pw_ + g.pad_w,
-                    x + (p * g.height + y) * g.width, static_cast<std::size_t>(g.width) * 4);
+                    x + (p * g.height + y) * g.width,
+                    static_cast<std::size_t>(g.width) * sizeof(float));
   }
   const float* plane(std::int64_t p) const {
     return (storage_.empty() ? x_ : storage_.data()) + p * ph_ * pw_;
