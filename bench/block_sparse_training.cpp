@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "median.hpp"
 #include "verdant/autograd/ops.hpp"
 #include "verdant/core/threading.hpp"
 #include "verdant/kernels/block_sparse.hpp"
@@ -20,12 +21,9 @@
 using namespace verdant;
 using autograd::Variable;
 
-namespace {
+using verdant::bench::median;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+namespace {
 
 // One training step of the layer: forward, a loss, backward into x (when it needs one), W and b,
 // the gradients then released as the trainer does.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "median.hpp"
 #include "verdant/core/threading.hpp"
 #include "verdant/kernels/conv.hpp"
 #include "verdant/kernels/conv_direct.hpp"
@@ -19,12 +20,9 @@
 using namespace verdant;
 using kernels::ConvGeometry;
 
-namespace {
+using verdant::bench::median;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+namespace {
 
 template <typename F>
 double ms_per_call(F f, int reps) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../src/edge/power.hpp"
+#include "median.hpp"
 #include "verdant/runtime/kernels.hpp"
 #include "verdant/runtime/model.hpp"
 #include "verdant/runtime/vdm_writer.hpp"
@@ -28,6 +29,8 @@
 using namespace verdant;
 using runtime::LayerSpec;
 using runtime::ModelSpec;
+
+using verdant::bench::median;
 
 namespace {
 
@@ -162,12 +165,6 @@ struct Variant {
   int iters = 0;
   std::vector<double> wall_us, cpu_us;
 };
-
-double median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
 
 std::string run_capture(const std::string& cmd) {
   std::string out;

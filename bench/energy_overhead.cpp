@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "median.hpp"
 #include "verdant/autograd/generator.hpp"
 #include "verdant/core/threading.hpp"
 #include "verdant/data/split.hpp"
@@ -30,13 +31,9 @@
 using namespace verdant;
 using Clock = std::chrono::steady_clock;
 
-namespace {
+using verdant::bench::median;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+namespace {
 
 double cpu_seconds() {
   timespec ts{};

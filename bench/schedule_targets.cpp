@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "median.hpp"
 #include "verdant/energy/intensity.hpp"
 #include "verdant/schedule/window.hpp"
 
@@ -23,14 +24,9 @@ using namespace verdant;
 using namespace std::chrono;
 using energy::UtcSeconds;
 
-namespace {
+using verdant::bench::median;
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+namespace {
 
 double mean(const std::vector<double>& v) {
   return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
