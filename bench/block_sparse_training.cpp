@@ -5,14 +5,13 @@
 // sparse kernels start to win are the crossovers compression switches at.
 // Usage: bench_block_sparse_training [ROUNDS] [THREADS]
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <random>
 #include <vector>
 
-#include "median.hpp"
+#include "timing.hpp"
 #include "verdant/autograd/ops.hpp"
 #include "verdant/core/threading.hpp"
 #include "verdant/kernels/block_sparse.hpp"
@@ -22,6 +21,7 @@ using namespace verdant;
 using autograd::Variable;
 
 using verdant::bench::median;
+using verdant::bench::ms_per_call;
 
 namespace {
 
@@ -29,13 +29,12 @@ namespace {
 // the gradients then released as the trainer does.
 template <typename Forward>
 double step_ms(Forward forward, std::vector<Variable> params, int reps) {
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) {
-    autograd::sum(forward()).backward();
-    for (auto& p : params) p.set_grad(Tensor());
-  }
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-         reps;
+  return ms_per_call(
+      [&] {
+        autograd::sum(forward()).backward();
+        for (auto& p : params) p.set_grad(Tensor());
+      },
+      reps);
 }
 
 }  // namespace

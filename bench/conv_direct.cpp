@@ -4,14 +4,13 @@
 // medians, the ratio printed: the measurement behind conv2d_direct_applies().
 // Usage: bench_conv_direct [ROUNDS] [THREADS] [LAYER] (LAYER: run the layers whose name has it)
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "median.hpp"
+#include "timing.hpp"
 #include "verdant/core/threading.hpp"
 #include "verdant/kernels/conv.hpp"
 #include "verdant/kernels/conv_direct.hpp"
@@ -21,19 +20,9 @@ using namespace verdant;
 using kernels::ConvGeometry;
 
 using verdant::bench::median;
+using verdant::bench::ms_per_call;
 
-namespace {
-
-template <typename F>
-double ms_per_call(F f, int reps) {
-  f();  // primitive creation and first touch stay out of the timing
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) f();
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-         reps;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 int main(int argc, char** argv) {
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 7;

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "../src/edge/power.hpp"
-#include "median.hpp"
+#include "timing.hpp"
 #include "verdant/runtime/kernels.hpp"
 #include "verdant/runtime/model.hpp"
 #include "verdant/runtime/vdm_writer.hpp"

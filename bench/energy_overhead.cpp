@@ -17,7 +17,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "median.hpp"
+#include "timing.hpp"
 #include "verdant/autograd/generator.hpp"
 #include "verdant/core/threading.hpp"
 #include "verdant/data/split.hpp"

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "median.hpp"
+#include "timing.hpp"
 #include "verdant/energy/intensity.hpp"
 #include "verdant/schedule/window.hpp"
 
