@@ -125,14 +125,7 @@ Variable depthwise_conv2d(const Variable& x, const Variable& weight, const Varia
 // The bias gradient alone: gY [N, OC, P] summed over N and P.
 Tensor bias_grad(const Tensor& gy, std::int64_t N, std::int64_t OC, std::int64_t P) {
   Tensor dB({OC}, DType::f32);
-  const float* gp = gy.data<float>();
-  float* db = dB.data<float>();
-  for (std::int64_t oc = 0; oc < OC; ++oc) {
-    double acc = 0;
-    for (std::int64_t n = 0; n < N; ++n)
-      for (std::int64_t i = 0; i < P; ++i) acc += gp[(n * OC + oc) * P + i];
-    db[oc] = static_cast<float>(acc);
-  }
+  kernels::conv2d_bias_gradient(gy.data<float>(), N, OC, P, dB.data<float>());
   return dB;
 }
 

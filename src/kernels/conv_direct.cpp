@@ -287,13 +287,20 @@ void conv2d_direct_backward_weights(const ConvGeometry& g, std::int64_t out_chan
         for (std::int64_t l = 0; l < kLanes; ++l) s += a[f][k * kLanes + l];
         dw[oc * taps + k] = s;
       }
-      if (dbias) {
-        double s = 0;
-        for (std::int64_t n = 0; n < g.batch; ++n)
-          s += plane_sum(dy + (n * out_channels + oc) * P, P);
-        dbias[oc] = static_cast<float>(s);
-      }
     }
+  }
+  if (dbias) conv2d_bias_gradient(dy, g.batch, out_channels, P, dbias);
+}
+
+void conv2d_bias_gradient(const float* dy, std::int64_t n, std::int64_t out_channels,
+                          std::int64_t plane, float* db) {
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && \
+                                              n * out_channels * plane >= (1 << 16))
+  for (std::int64_t oc = 0; oc < out_channels; ++oc) {
+    double s = 0;
+    for (std::int64_t i = 0; i < n; ++i)
+      s += plane_sum(dy + (i * out_channels + oc) * plane, plane);
+    db[oc] = static_cast<float>(s);
   }
 }
 

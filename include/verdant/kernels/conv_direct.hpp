@@ -24,4 +24,8 @@ void conv2d_direct_forward(const ConvGeometry& g, std::int64_t out_channels, con
 void conv2d_direct_backward_weights(const ConvGeometry& g, std::int64_t out_channels,
                                     const float* x, const float* dy, float* dw, float* dbias);
 
+// Any convolution's bias gradient: db[oc] = the sum of dy [N, OC, P] over N and P.
+void conv2d_bias_gradient(const float* dy, std::int64_t n, std::int64_t out_channels,
+                          std::int64_t plane, float* db);
+
 }  // namespace verdant::kernels
