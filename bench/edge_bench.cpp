@@ -4,7 +4,8 @@
 // (bench/edge_peer.py, eager fp32 and dynamic int8) in the same invocation, interleaved
 // round by round. Reports medians over rounds of wall time and of process CPU time per
 // inference, ratios, the stripped size of verdant-edge, its peak RSS running lenet5, and
-// energy per 1,000 inferences (estimated: CPU time x per-core power).
+// energy per 1,000 inferences (estimated: CPU time x per-core power). The int8 variants run
+// again on each other kernel table this CPU supports, with the active table's speed-up over it.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -160,6 +161,7 @@ double cpu_seconds() {
 
 struct Variant {
   std::string model, name;
+  const runtime::KernelTable* kernels = nullptr;  // the active table when nullptr
   std::vector<std::uint8_t> bytes;
   std::unique_ptr<runtime::Model> m;
   int iters = 0;
@@ -207,13 +209,14 @@ int main(int argc, char** argv) {
   const auto cal = normal_inputs(64 * 784);
   std::vector<Variant> vs;
   auto add = [&](const std::string& model, const std::string& name, std::vector<std::uint8_t> b,
-                 int iters) {
+                 int iters, const runtime::KernelTable* kernels = nullptr) {
     Variant v;
     v.model = model;
-    v.name = name;
+    v.name = kernels ? name + " [" + kernels->isa + "]" : name;
+    v.kernels = kernels;
     v.bytes = std::move(b);
     std::string err;
-    v.m = runtime::Model::load_buffer(v.bytes.data(), v.bytes.size(), &err);
+    v.m = runtime::Model::load_buffer(v.bytes.data(), v.bytes.size(), &err, {.kernels = kernels});
     v.iters = iters;
     vs.push_back(std::move(v));
   };
@@ -238,6 +241,13 @@ int main(int argc, char** argv) {
       iters_lenet);
   add("lenet5", "int8 90% sparse (4x4 blk)", build(lenet_blocks, vdm::Encoding::int8_bsr, cal, 64),
       iters_lenet);
+  // The int8 variants again on each other table this CPU runs, so that one invocation
+  // compares the tables (AVX-512 VNNI against AVX2 where both exist).
+  const runtime::KernelTable& active = runtime::active_kernels();
+  const std::size_t on_active = vs.size();
+  for (const runtime::KernelTable* t : runtime::supported_kernel_tables())
+    for (std::size_t i = 0; i < on_active && t != &active; ++i)
+      if (vs[i].name != "fp32") add(vs[i].model, vs[i].name, vs[i].bytes, vs[i].iters, t);
 
   const std::string peer_script = std::string(VERDANT_SOURCE_DIR) + "/bench/edge_peer.py";
   std::map<std::string, std::vector<double>> peer_wall, peer_cpu;
@@ -250,7 +260,7 @@ int main(int argc, char** argv) {
   std::printf(
       "edge_bench: %d rounds, kernels %s (tables this CPU runs: %s; VERDANT_RUNTIME_ISA "
       "picks one), one thread, batch 1\n",
-      rounds, vs[0].m->isa(), tables.c_str());
+      rounds, active.isa, tables.c_str());
   for (int r = 0; r < rounds; ++r) {
     for (Variant& v : vs) {
       for (int i = 0; i < 20; ++i) v.m->run(x.data(), x.size(), out.data(), out.size());
@@ -283,11 +293,11 @@ int main(int argc, char** argv) {
   }
 
   const edge::CorePower power = edge::core_power();
-  std::printf("\n%-7s %-26s %10s %10s %9s %9s %12s %10s\n", "model", "variant", "wall us", "cpu us",
+  std::printf("\n%-7s %-36s %10s %10s %9s %9s %12s %10s\n", "model", "variant", "wall us", "cpu us",
               "vs fp32", "vs torch", "J/1000 inf", "file KB");
   auto row = [&](const std::string& model, const std::string& name, double wall, double cpu,
                  double fp32_wall, double torch_wall, double kb) {
-    std::printf("%-7s %-26s %10.2f %10.2f %8.2fx %8.2fx %12.4f %10s\n", model.c_str(), name.c_str(),
+    std::printf("%-7s %-36s %10.2f %10.2f %8.2fx %8.2fx %12.4f %10s\n", model.c_str(), name.c_str(),
                 wall, cpu, fp32_wall / wall, torch_wall / wall, cpu * 1e-6 * power.watts * 1000.0,
                 kb > 0 ? std::to_string(static_cast<int>(kb + 0.5)).c_str() : "-");
   };
@@ -307,6 +317,15 @@ int main(int argc, char** argv) {
         row(model, "PyTorch dynamic int8", median(peer_wall["mlp_dynint8"]),
             median(peer_cpu["mlp_dynint8"]), fp32, torch, 0);
     }
+  }
+  // The active table's speed-up over each other table, per int8 variant.
+  for (const Variant& v : vs) {
+    if (v.kernels == nullptr) continue;
+    const std::string own = v.name.substr(0, v.name.rfind(" ["));
+    for (const Variant& a : vs)
+      if (a.kernels == nullptr && a.model == v.model && a.name == own)
+        std::printf("%-7s %-36s %s over %s: %.2fx\n", v.model.c_str(), own.c_str(), active.isa,
+                    v.kernels->isa, median(v.wall_us) / median(a.wall_us));
   }
   std::printf("(medians over %d rounds; ratios are speed-ups of wall time; PyTorch %s, 1 thread)\n",
               rounds, torch_version.empty() ? "not run" : torch_version.c_str());
@@ -329,7 +348,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 16; ++i) in.write(reinterpret_cast<const char*>(x.data()), 784 * 4);
   }
   for (Variant& v : vs) {
-    if (v.model != "lenet5") continue;
+    if (v.model != "lenet5" || v.kernels != nullptr) continue;
     const fs::path p = tmp / "lenet5.vdm";
     std::ofstream(p, std::ios::binary)
         .write(reinterpret_cast<const char*>(v.bytes.data()),

@@ -13,6 +13,9 @@ namespace verdant::runtime {
 namespace {
 
 constexpr const KernelTable* kCompiledTables[] = {
+#if defined(VERDANT_RUNTIME_HAVE_AVX512_VNNI)
+    &kAvx512VnniKernels,
+#endif
 #if defined(VERDANT_RUNTIME_HAVE_AVX2)
     &kAvx2Kernels,
 #endif

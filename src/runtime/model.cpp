@@ -720,12 +720,6 @@ void fold_constants(LayerPlan& p, std::uint8_t* at) {
   }
 }
 
-bool is_supported(const KernelTable& kernels) {
-  for (const KernelTable* t : supported_kernel_tables())
-    if (t == &kernels) return true;
-  return false;
-}
-
 }  // namespace
 
 std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> model, const std::string& name,
@@ -733,7 +727,7 @@ std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> model, const st
   Loader loader(model->file_, model->file_size_, name, error);
   auto impl = std::make_unique<Impl>();
   impl->kernels = kernels != nullptr ? kernels : &active_kernels();
-  if (!is_supported(*impl->kernels)) {
+  if (!impl->kernels->cpu_supports()) {
     loader.fail(std::string("kernel table '") + impl->kernels->isa +
                 "' is not supported by this CPU");
     return nullptr;

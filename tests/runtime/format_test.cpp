@@ -227,11 +227,12 @@ TEST(VdmFormat, LoadFileNamesThePathOfANonFiniteWeight) {
   std::filesystem::remove(path);
 }
 
-// A table this library does not list for this CPU is refused, not run.
+// A table whose instructions this CPU lacks is refused, not run.
 TEST(VdmFormat, UnsupportedKernelTableIsRefused) {
   const auto f = good_file();
   KernelTable stranger = reference_kernels();
   stranger.isa = "stranger";
+  stranger.cpu_supports = [] { return false; };
   std::string err;
   EXPECT_EQ(Model::load_buffer(f.data(), f.size(), &err, {.kernels = &stranger}), nullptr);
   EXPECT_EQ(err, "<buffer>: kernel table 'stranger' is not supported by this CPU");

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "emulated_vnni_table.hpp"
 #include "kernel_tables.hpp"
 #include "test_models.hpp"
 #include "verdant/runtime/kernels.hpp"
@@ -29,11 +30,13 @@ constexpr float kMaxF32ErrorPerProduct = 1e-5f;
 constexpr float kMaxF32ModelDifference = 1e-5f;
 constexpr float kMaxMixedModelDifference = 0.05f;
 
-// The compiled tables other than the reference, which the others are compared with.
+// The compiled tables other than the reference, which the others are compared with, and the
+// VNNI kernels on emulated instructions, which every CPU runs.
 std::vector<const KernelTable*> tables_under_test() {
   std::vector<const KernelTable*> tables;
   for (const KernelTable* t : compiled_kernel_tables())
     if (t != &reference_kernels()) tables.push_back(t);
+  tables.push_back(&testing::emulated_vnni_kernels());
   return tables;
 }
 
@@ -72,7 +75,10 @@ TEST(Kernels, ActiveTableIsTheBestSupported) {
   EXPECT_EQ(supported.back(), &reference_kernels());
   const char* forced = std::getenv("VERDANT_RUNTIME_ISA");
   if (forced == nullptr || find_kernels(forced) == nullptr) EXPECT_EQ(&k, supported.front());
-  if (find_kernels("avx2") != nullptr) EXPECT_STREQ(supported.front()->isa, "avx2");
+  if (find_kernels("avx512_vnni") != nullptr)
+    EXPECT_STREQ(supported.front()->isa, "avx512_vnni");
+  else if (find_kernels("avx2") != nullptr)
+    EXPECT_STREQ(supported.front()->isa, "avx2");
 }
 
 TEST(Kernels, SupportedTablesAreTheCompiledOnesThisCpuRuns) {

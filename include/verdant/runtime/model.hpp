@@ -16,8 +16,8 @@ namespace verdant::runtime {
 struct KernelTable;
 
 struct LoadOptions {
-  // The kernels the model runs with: one of supported_kernel_tables() (kernels.hpp).
-  // nullptr: active_kernels().
+  // The kernels the model runs with: one of supported_kernel_tables() (kernels.hpp), or any
+  // table whose cpu_supports() holds. nullptr: active_kernels().
   const KernelTable* kernels = nullptr;
   // How load_buffer's errors name the data (load_file names the path).
   std::string name = "<buffer>";

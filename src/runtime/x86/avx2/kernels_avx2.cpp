@@ -65,8 +65,12 @@ void gemv_s8_avx2(const std::int8_t* w, std::size_t row_stride, const std::uint8
   }
 }
 
-void gemv_f32_avx2(const float* w, std::size_t row_stride, const float* x, std::size_t kp,
-                   std::size_t rows, float* out) {
+}  // namespace
+
+// avx2::gemv_f32, requant_u8 and quantize_u8 are also the AVX-512 VNNI table's
+// (kernel_tables.hpp).
+void avx2::gemv_f32(const float* w, std::size_t row_stride, const float* x, std::size_t kp,
+                    std::size_t rows, float* out) {
   std::size_t r = 0;
   for (; r + 4 <= rows; r += 4) {
     const float* w0 = w + r * row_stride;
@@ -92,6 +96,8 @@ void gemv_f32_avx2(const float* w, std::size_t row_stride, const float* x, std::
     out[r] = hsum_ps(a);
   }
 }
+
+namespace {
 
 // Gathers 32-bit words at byte offsets x + col[j] and keeps the low byte, so x must stay
 // readable 3 bytes past its last indexed element (the runtime's buffers have 64 bytes of
@@ -145,9 +151,11 @@ inline __m128i requant8(const std::int32_t* acc, const std::int32_t* bias, const
   return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(b8, gather_low));  // low 8 bytes
 }
 
-void requant_u8_avx2(const std::int32_t* acc, const std::int32_t* bias, const std::int32_t* mult,
-                     const std::int32_t* shift, std::size_t n, std::int32_t zp, std::int32_t lo,
-                     std::uint8_t* out) {
+}  // namespace
+
+void avx2::requant_u8(const std::int32_t* acc, const std::int32_t* bias, const std::int32_t* mult,
+                      const std::int32_t* shift, std::size_t n, std::int32_t zp, std::int32_t lo,
+                      std::uint8_t* out) {
   const __m256i vzp = _mm256_set1_epi32(zp), vlo = _mm256_set1_epi32(lo);
   const __m256i all = _mm256_set1_epi32(-1);
   std::size_t i = 0;
@@ -164,6 +172,8 @@ void requant_u8_avx2(const std::int32_t* acc, const std::int32_t* bias, const st
     for (int t = 0; t < rest; ++t) out[i + t] = o[t];
   }
 }
+
+namespace {
 
 // Two 4x4 blocks per 256-bit step: the low lane multiplies block j's four rows by the four
 // inputs of its columns broadcast, the high lane block j+1's; vpmaddubsw + vpmaddwd sum each
@@ -208,10 +218,13 @@ void bsr4x4_s8_avx2(const std::uint32_t* row_ptr, const std::uint16_t* col,
   }
 }
 
+}  // namespace
+
 // Eight floats at a time; max/min against constants put NaN at 0 like the twin (vmaxps
 // returns its second operand when either is NaN), then +0.5 and truncation round half up.
-void quantize_u8_avx2(const float* x, std::size_t n, float inv_scale, std::int32_t zp,
-                      std::uint8_t* out) {
+
+void avx2::quantize_u8(const float* x, std::size_t n, float inv_scale, std::int32_t zp,
+                       std::uint8_t* out) {
   const __m256 inv = _mm256_set1_ps(inv_scale), z = _mm256_set1_ps(static_cast<float>(zp));
   const __m256 lo = _mm256_setzero_ps(), hi = _mm256_set1_ps(127.f), half = _mm256_set1_ps(0.5f);
   const __m256i gather_low = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
@@ -228,8 +241,6 @@ void quantize_u8_avx2(const float* x, std::size_t n, float inv_scale, std::int32
   if (i < n) reference_kernels().quantize_u8(x + i, n - i, inv_scale, zp, out + i);
 }
 
-}  // namespace
-
 // Density thresholds measured with bench/edge_bench on AVX2 without VNNI: unstructured CSR
 // loses to the dense kernel above ~1/16 density; 4x4 blocks break even at ~0.35-0.4 (mlp).
 constinit const KernelTable kAvx2Kernels{
@@ -238,11 +249,11 @@ constinit const KernelTable kAvx2Kernels{
     .csr_max_density = 1.0 / 16.0,
     .bsr_max_density = 0.35,
     .gemv_s8 = gemv_s8_avx2,
-    .gemv_f32 = gemv_f32_avx2,
-    .requant_u8 = requant_u8_avx2,
+    .gemv_f32 = avx2::gemv_f32,
+    .requant_u8 = avx2::requant_u8,
     .spmv_s8 = spmv_s8_avx2,
     .bsr4x4_s8 = bsr4x4_s8_avx2,
-    .quantize_u8 = quantize_u8_avx2,
+    .quantize_u8 = avx2::quantize_u8,
 };
 
 }  // namespace verdant::runtime
