@@ -7,6 +7,7 @@
 #include "internal.hpp"
 #include "verdant/kernels/conv.hpp"
 #include "verdant/kernels/conv_direct.hpp"
+#include "verdant/kernels/conv_gemm.hpp"
 #include "verdant/kernels/gemm.hpp"
 #include "verdant/kernels/im2col.hpp"
 
@@ -146,15 +147,19 @@ Variable dnnl_conv2d(const Variable& x, const Variable& weight, const Variable& 
   const Tensor& W = weight.value();
   Tensor Y({g.batch, OC, g.out_h(), g.out_w()}, DType::f32);
   const bool direct = kernels::conv2d_direct_applies(g, OC, G);
+  const bool per_image = !direct && kernels::conv2d_gemm_applies(g, G);
   if (direct)
     kernels::conv2d_direct_forward(g, OC, X.data<float>(), W.data<float>(), bias_values(bias, OC),
                                    Y.data<float>());
+  else if (per_image)
+    kernels::conv2d_gemm_forward(g, OC, X.data<float>(), W.data<float>(), bias_values(bias, OC),
+                                 Y.data<float>());
   else
     kernels::conv2d_forward_dnnl(g, OC, G, X.data<float>(), W.data<float>(), bias_values(bias, OC),
                                  Y.data<float>());
   return make_result(
       std::move(Y), {x, weight, bias},
-      [X, W, g, OC, G, direct](const Tensor& gy, Node& self) {
+      [X, W, g, OC, G, direct, per_image](const Tensor& gy, Node& self) {
         if (self.needs_grad(1)) {  // one call gives the bias gradient too
           Tensor dW(W.shape(), DType::f32);
           Tensor dB = self.needs_grad(2) ? Tensor({OC}, DType::f32) : Tensor();
@@ -162,6 +167,9 @@ Variable dnnl_conv2d(const Variable& x, const Variable& weight, const Variable& 
           if (direct)
             kernels::conv2d_direct_backward_weights(g, OC, X.data<float>(), gy.data<float>(),
                                                     dW.data<float>(), db);
+          else if (per_image)
+            kernels::conv2d_gemm_backward_weights(g, OC, X.data<float>(), gy.data<float>(),
+                                                  dW.data<float>(), db);
           else
             kernels::conv2d_backward_weights_dnnl(g, OC, G, X.data<float>(), gy.data<float>(),
                                                   dW.data<float>(), db);
@@ -172,8 +180,12 @@ Variable dnnl_conv2d(const Variable& x, const Variable& weight, const Variable& 
         }
         if (self.needs_grad(0)) {
           Tensor dX(X.shape(), DType::f32);
-          kernels::conv2d_backward_data_dnnl(g, OC, G, W.data<float>(), gy.data<float>(),
-                                             dX.data<float>());
+          if (per_image)
+            kernels::conv2d_gemm_backward_data(g, OC, W.data<float>(), gy.data<float>(),
+                                               dX.data<float>());
+          else
+            kernels::conv2d_backward_data_dnnl(g, OC, G, W.data<float>(), gy.data<float>(),
+                                               dX.data<float>());
           self.accumulate(0, std::move(dX));
         }
       },

@@ -141,22 +141,26 @@ TEST(ConvDnnl, MatchesTheIm2colTwinInAllDirections) {
   EXPECT_GT(cases, 300);
 }
 
-// Only the gradients asked for: the weight alone, the bias alone, the input alone.
+// Only the gradients asked for: the weight alone, the bias alone, the input alone; padded
+// (oneDNN's primitives) and unpadded (per-image im2col + GEMM).
 TEST(ConvDnnl, PartialGradientsMatchTheTwin) {
   Tensor x = testing::random_tensor({3, 4, 10, 10}, 1), w = testing::random_tensor({6, 4, 3, 3}, 2),
-         b = testing::random_tensor({6}, 3), r = testing::random_tensor({3, 6, 10, 10}, 4);
-  for (int which = 0; which < 3; ++which) {
-    Tensor grads[2];
-    for (int pass = 0; pass < 2; ++pass) {
-      PathGuard guard(pass == 0 ? kernels::ConvPath::im2col : kernels::ConvPath::dnnl);
-      Variable vx(x, which == 0), vw(w, which == 1), vb(b, which == 2);
-      conv2d(vx, vw, vb, Conv2dParams(1, 1)).backward(r);
-      grads[pass] = which == 0 ? vx.grad() : which == 1 ? vw.grad() : vb.grad();
-      if (which != 0) EXPECT_FALSE(vx.grad().defined());
-      if (which != 1) EXPECT_FALSE(vw.grad().defined());
+         b = testing::random_tensor({6}, 3);
+  for (int pad : {1, 0})
+    for (int which = 0; which < 3; ++which) {
+      const Tensor r = testing::random_tensor({3, 6, 8 + 2 * pad, 8 + 2 * pad}, 4);
+      Tensor grads[2];
+      for (int pass = 0; pass < 2; ++pass) {
+        PathGuard guard(pass == 0 ? kernels::ConvPath::im2col : kernels::ConvPath::dnnl);
+        Variable vx(x, which == 0), vw(w, which == 1), vb(b, which == 2);
+        conv2d(vx, vw, vb, Conv2dParams(1, pad)).backward(r);
+        grads[pass] = which == 0 ? vx.grad() : which == 1 ? vw.grad() : vb.grad();
+        if (which != 0) EXPECT_FALSE(vx.grad().defined());
+        if (which != 1) EXPECT_FALSE(vw.grad().defined());
+      }
+      expect_twin(grads[1], grads[0],
+                  "gradient " + std::to_string(which) + " pad " + std::to_string(pad));
     }
-    expect_twin(grads[1], grads[0], "gradient " + std::to_string(which));
-  }
 }
 
 TEST(ConvDnnl, GradientChecksPassOnBothPaths) {

@@ -1,0 +1,167 @@
+// Per-image im2col + oneDNN's sgemm (its C API; conv_dnnl.cpp holds the primitives).
+#include "verdant/kernels/conv_gemm.hpp"
+
+#include <omp.h>
+
+#include <oneapi/dnnl/dnnl.h>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "simd.hpp"
+#include "verdant/core/error.hpp"
+#include "verdant/kernels/conv_direct.hpp"
+
+namespace verdant::kernels {
+
+namespace {
+
+using detail::kLanes;
+
+// C [m, n] = op(A) op(B) + beta C, row-major. Inside a parallel region oneDNN runs it on the
+// calling thread. A failure is counted in `failures` (no exception may leave the region).
+void gemm(char trans_a, char trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+          std::int64_t ldc, std::atomic<int>& failures) {
+  if (dnnl_sgemm(trans_a, trans_b, m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc) != dnnl_success)
+    ++failures;
+}
+
+void throw_if_failed(const std::atomic<int>& failures) {
+  if (failures.load() != 0) throw Error("conv2d: oneDNN sgemm failed");
+}
+
+// Row (c, ky, kx) of one image's columns [C*KH*KW, OH*OW] is the input window at (ky, kx):
+// at stride 1 without padding, OH rows of OW consecutive pixels.
+VERDANT_CLONES
+void image_to_columns(const float* image, std::int64_t channels, std::int64_t h, std::int64_t w,
+                      std::int64_t kh, std::int64_t kw, std::int64_t oh, std::int64_t ow,
+                      float* columns) {
+  float* dst = columns;
+  for (std::int64_t c = 0; c < channels; ++c)
+    for (std::int64_t ky = 0; ky < kh; ++ky)
+      for (std::int64_t kx = 0; kx < kw; ++kx)
+        for (std::int64_t oy = 0; oy < oh; ++oy, dst += ow) {
+          const float* src = image + (c * h + oy + ky) * w + kx;
+          std::int64_t ox = 0;
+          for (; ox + kLanes <= ow; ox += kLanes) VERDANT_STORE(dst + ox, VERDANT_LOAD(src + ox));
+          for (; ox < ow; ++ox) dst[ox] = src[ox];
+        }
+}
+
+// The reverse: image = the sum of the column entries that read each pixel.
+VERDANT_CLONES
+void columns_to_image(const float* columns, std::int64_t channels, std::int64_t h, std::int64_t w,
+                      std::int64_t kh, std::int64_t kw, std::int64_t oh, std::int64_t ow,
+                      float* image) {
+  std::memset(image, 0, sizeof(float) * channels * h * w);
+  const float* src = columns;
+  for (std::int64_t c = 0; c < channels; ++c)
+    for (std::int64_t ky = 0; ky < kh; ++ky)
+      for (std::int64_t kx = 0; kx < kw; ++kx)
+        for (std::int64_t oy = 0; oy < oh; ++oy, src += ow) {
+          float* dst = image + (c * h + oy + ky) * w + kx;
+          std::int64_t ox = 0;
+          for (; ox + kLanes <= ow; ox += kLanes)
+            VERDANT_STORE(dst + ox, VERDANT_LOAD(dst + ox) + VERDANT_LOAD(src + ox));
+          for (; ox < ow; ++ox) dst[ox] += src[ox];
+        }
+}
+
+struct Shape {
+  std::int64_t ckk, plane, in_image, out_image;
+};
+
+Shape shape(const ConvGeometry& g, std::int64_t out_channels) {
+  const std::int64_t plane = g.out_h() * g.out_w();
+  return {g.col_rows(), plane, g.channels * g.height * g.width, out_channels * plane};
+}
+
+void to_columns(const ConvGeometry& g, const float* image, float* columns) {
+  image_to_columns(image, g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.out_h(),
+                   g.out_w(), columns);
+}
+
+void to_image(const ConvGeometry& g, const float* columns, float* image) {
+  columns_to_image(columns, g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.out_h(),
+                   g.out_w(), image);
+}
+
+}  // namespace
+
+bool conv2d_gemm_applies(const ConvGeometry& g, std::int64_t groups) {
+  return groups == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0 &&
+         g.dilation_h == 1 && g.dilation_w == 1;
+}
+
+void conv2d_gemm_forward(const ConvGeometry& g, std::int64_t out_channels, const float* x,
+                         const float* w, const float* bias, float* y) {
+  const Shape s = shape(g, out_channels);
+  std::atomic<int> failures{0};
+#pragma omp parallel
+  {
+    std::vector<float> columns(static_cast<std::size_t>(s.ckk * s.plane));
+#pragma omp for schedule(static)
+    for (std::int64_t n = 0; n < g.batch; ++n) {
+      float* out = y + n * s.out_image;
+      to_columns(g, x + n * s.in_image, columns.data());
+      if (bias)
+        for (std::int64_t oc = 0; oc < out_channels; ++oc)
+          for (std::int64_t p = 0; p < s.plane; ++p) out[oc * s.plane + p] = bias[oc];
+      gemm('N', 'N', out_channels, s.plane, s.ckk, w, s.ckk, columns.data(), s.plane,
+           bias ? 1.f : 0.f, out, s.plane, failures);
+    }
+  }
+  throw_if_failed(failures);
+}
+
+void conv2d_gemm_backward_data(const ConvGeometry& g, std::int64_t out_channels, const float* w,
+                               const float* dy, float* dx) {
+  const Shape s = shape(g, out_channels);
+  std::atomic<int> failures{0};
+#pragma omp parallel
+  {
+    std::vector<float> columns(static_cast<std::size_t>(s.ckk * s.plane));
+#pragma omp for schedule(static)
+    for (std::int64_t n = 0; n < g.batch; ++n) {
+      gemm('T', 'N', s.ckk, s.plane, out_channels, w, s.ckk, dy + n * s.out_image, s.plane, 0.f,
+           columns.data(), s.plane, failures);
+      to_image(g, columns.data(), dx + n * s.in_image);
+    }
+  }
+  throw_if_failed(failures);
+}
+
+void conv2d_gemm_backward_weights(const ConvGeometry& g, std::int64_t out_channels, const float* x,
+                                  const float* dy, float* dw, float* dbias) {
+  const Shape s = shape(g, out_channels);
+  const std::int64_t weights = out_channels * s.ckk;
+  // Each thread sums its images into its own copy of dw (zeroed here, so a thread without
+  // images adds nothing); the copies are added at the end.
+  std::vector<float> partial(static_cast<std::size_t>(omp_get_max_threads() * weights));
+  int threads = 1;
+  std::atomic<int> failures{0};
+#pragma omp parallel
+  {
+    std::vector<float> columns(static_cast<std::size_t>(s.ckk * s.plane));
+    float* mine = partial.data() + omp_get_thread_num() * weights;
+#pragma omp single
+    threads = omp_get_num_threads();
+#pragma omp for schedule(static)
+    for (std::int64_t n = 0; n < g.batch; ++n) {
+      to_columns(g, x + n * s.in_image, columns.data());
+      gemm('N', 'T', out_channels, s.ckk, s.plane, dy + n * s.out_image, s.plane, columns.data(),
+           s.plane, 1.f, mine, s.ckk, failures);
+    }
+#pragma omp for schedule(static)
+    for (std::int64_t i = 0; i < weights; ++i) {
+      float sum = 0.f;
+      for (int t = 0; t < threads; ++t) sum += partial[t * weights + i];
+      dw[i] = sum;
+    }
+  }
+  throw_if_failed(failures);
+  if (dbias) conv2d_bias_gradient(dy, g.batch, out_channels, s.plane, dbias);
+}
+
+}  // namespace verdant::kernels
