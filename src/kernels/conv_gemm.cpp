@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <oneapi/dnnl/dnnl.h>
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <vector>
@@ -31,41 +32,68 @@ void throw_if_failed(const std::atomic<int>& failures) {
   if (failures.load() != 0) throw Error("conv2d: oneDNN sgemm failed");
 }
 
-// Row (c, ky, kx) of one image's columns [C*KH*KW, OH*OW] is the input window at (ky, kx):
-// at stride 1 without padding, OH rows of OW consecutive pixels.
+// The output columns [x0, x1) of a row at kernel column kx read inside the image; those
+// outside read padding.
+struct InsideRange {
+  std::int64_t x0, x1;
+};
+
+InsideRange inside(std::int64_t kx, std::int64_t pad_w, std::int64_t width, std::int64_t ow) {
+  return {std::max<std::int64_t>(0, pad_w - kx), std::min(ow, width + pad_w - kx)};
+}
+
+// Row (c, ky, kx) of one image's columns [C*KH*KW, OH*OW] is the input window at (ky, kx): at
+// stride 1, OH rows of OW consecutive pixels, zeros where the window hangs over the padding.
 VERDANT_CLONES
-void image_to_columns(const float* image, std::int64_t channels, std::int64_t h, std::int64_t w,
-                      std::int64_t kh, std::int64_t kw, std::int64_t oh, std::int64_t ow,
-                      float* columns) {
+void image_to_columns(const float* image, ConvGeometry g, float* columns) {
+  const std::int64_t h = g.height, w = g.width, ph = g.pad_h, pw = g.pad_w;
+  const std::int64_t oh = g.out_h(), ow = g.out_w();
   float* dst = columns;
-  for (std::int64_t c = 0; c < channels; ++c)
-    for (std::int64_t ky = 0; ky < kh; ++ky)
-      for (std::int64_t kx = 0; kx < kw; ++kx)
+  for (std::int64_t c = 0; c < g.channels; ++c)
+    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky)
+      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+        const InsideRange r = inside(kx, pw, w, ow);
         for (std::int64_t oy = 0; oy < oh; ++oy, dst += ow) {
-          const float* src = image + (c * h + oy + ky) * w + kx;
-          std::int64_t ox = 0;
-          for (; ox + kLanes <= ow; ox += kLanes) VERDANT_STORE(dst + ox, VERDANT_LOAD(src + ox));
-          for (; ox < ow; ++ox) dst[ox] = src[ox];
+          const std::int64_t iy = oy + ky - ph;
+          if (iy < 0 || iy >= h || r.x0 >= r.x1) {
+            std::memset(dst, 0, sizeof(float) * ow);
+            continue;
+          }
+          const float* src = image + (c * h + iy) * w + (r.x0 + kx - pw);  // pixel of column x0
+          float* out = dst + r.x0;
+          const std::int64_t n = r.x1 - r.x0;
+          std::int64_t i = 0;
+          for (; i + kLanes <= n; i += kLanes) VERDANT_STORE(out + i, VERDANT_LOAD(src + i));
+          for (; i < n; ++i) out[i] = src[i];
+          for (std::int64_t ox = 0; ox < r.x0; ++ox) dst[ox] = 0.f;
+          for (std::int64_t ox = r.x1; ox < ow; ++ox) dst[ox] = 0.f;
         }
+      }
 }
 
 // The reverse: image = the sum of the column entries that read each pixel.
 VERDANT_CLONES
-void columns_to_image(const float* columns, std::int64_t channels, std::int64_t h, std::int64_t w,
-                      std::int64_t kh, std::int64_t kw, std::int64_t oh, std::int64_t ow,
-                      float* image) {
-  std::memset(image, 0, sizeof(float) * channels * h * w);
+void columns_to_image(const float* columns, ConvGeometry g, float* image) {
+  const std::int64_t h = g.height, w = g.width, ph = g.pad_h, pw = g.pad_w;
+  const std::int64_t oh = g.out_h(), ow = g.out_w();
+  std::memset(image, 0, sizeof(float) * g.channels * h * w);
   const float* src = columns;
-  for (std::int64_t c = 0; c < channels; ++c)
-    for (std::int64_t ky = 0; ky < kh; ++ky)
-      for (std::int64_t kx = 0; kx < kw; ++kx)
+  for (std::int64_t c = 0; c < g.channels; ++c)
+    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky)
+      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+        const InsideRange r = inside(kx, pw, w, ow);
         for (std::int64_t oy = 0; oy < oh; ++oy, src += ow) {
-          float* dst = image + (c * h + oy + ky) * w + kx;
-          std::int64_t ox = 0;
-          for (; ox + kLanes <= ow; ox += kLanes)
-            VERDANT_STORE(dst + ox, VERDANT_LOAD(dst + ox) + VERDANT_LOAD(src + ox));
-          for (; ox < ow; ++ox) dst[ox] += src[ox];
+          const std::int64_t iy = oy + ky - ph;
+          if (iy < 0 || iy >= h || r.x0 >= r.x1) continue;
+          float* dst = image + (c * h + iy) * w + (r.x0 + kx - pw);
+          const float* in = src + r.x0;
+          const std::int64_t n = r.x1 - r.x0;
+          std::int64_t i = 0;
+          for (; i + kLanes <= n; i += kLanes)
+            VERDANT_STORE(dst + i, VERDANT_LOAD(dst + i) + VERDANT_LOAD(in + i));
+          for (; i < n; ++i) dst[i] += in[i];
         }
+      }
 }
 
 struct Shape {
@@ -77,21 +105,11 @@ Shape shape(const ConvGeometry& g, std::int64_t out_channels) {
   return {g.col_rows(), plane, g.channels * g.height * g.width, out_channels * plane};
 }
 
-void to_columns(const ConvGeometry& g, const float* image, float* columns) {
-  image_to_columns(image, g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.out_h(),
-                   g.out_w(), columns);
-}
-
-void to_image(const ConvGeometry& g, const float* columns, float* image) {
-  columns_to_image(columns, g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.out_h(),
-                   g.out_w(), image);
-}
-
 }  // namespace
 
 bool conv2d_gemm_applies(const ConvGeometry& g, std::int64_t groups) {
-  return groups == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0 &&
-         g.dilation_h == 1 && g.dilation_w == 1;
+  return groups == 1 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
+         g.dilation_w == 1;
 }
 
 void conv2d_gemm_forward(const ConvGeometry& g, std::int64_t out_channels, const float* x,
@@ -104,7 +122,7 @@ void conv2d_gemm_forward(const ConvGeometry& g, std::int64_t out_channels, const
 #pragma omp for schedule(static)
     for (std::int64_t n = 0; n < g.batch; ++n) {
       float* out = y + n * s.out_image;
-      to_columns(g, x + n * s.in_image, columns.data());
+      image_to_columns(x + n * s.in_image, g, columns.data());
       if (bias)
         for (std::int64_t oc = 0; oc < out_channels; ++oc)
           for (std::int64_t p = 0; p < s.plane; ++p) out[oc * s.plane + p] = bias[oc];
@@ -126,7 +144,7 @@ void conv2d_gemm_backward_data(const ConvGeometry& g, std::int64_t out_channels,
     for (std::int64_t n = 0; n < g.batch; ++n) {
       gemm('T', 'N', s.ckk, s.plane, out_channels, w, s.ckk, dy + n * s.out_image, s.plane, 0.f,
            columns.data(), s.plane, failures);
-      to_image(g, columns.data(), dx + n * s.in_image);
+      columns_to_image(columns.data(), g, dx + n * s.in_image);
     }
   }
   throw_if_failed(failures);
@@ -149,7 +167,7 @@ void conv2d_gemm_backward_weights(const ConvGeometry& g, std::int64_t out_channe
     threads = omp_get_num_threads();
 #pragma omp for schedule(static)
     for (std::int64_t n = 0; n < g.batch; ++n) {
-      to_columns(g, x + n * s.in_image, columns.data());
+      image_to_columns(x + n * s.in_image, g, columns.data());
       gemm('N', 'T', out_channels, s.ckk, s.plane, dy + n * s.out_image, s.plane, columns.data(),
            s.plane, 1.f, mine, s.ckk, failures);
     }

@@ -1,7 +1,8 @@
 // The per-image im2col + GEMM convolution against the batched reference twins (im2col_reference
 // and sgemm_reference over the whole batch), in all three directions, on one and two threads:
-// output widths of one vector, vectors + tail and tail only, a 1x1 kernel, a batch smaller than
-// the thread count (an idle thread's weight-gradient copy must count as zero) and an empty one.
+// output widths of one vector, vectors + tail and tail only, a 1x1 kernel, padding (rows and
+// row ends in it, a kernel wider than the image, a one-pixel-wide image), a batch smaller than the
+// thread count (an idle thread's weight-gradient copy must count as zero) and an empty one.
 #include "verdant/kernels/conv_gemm.hpp"
 
 #include <gtest/gtest.h>
@@ -19,7 +20,7 @@ namespace verdant::kernels {
 namespace {
 
 struct Case {
-  std::int64_t batch, channels, height, width, out_channels, kernel;
+  std::int64_t batch, channels, height, width, out_channels, kernel, pad;
 };
 
 void expect_close(const std::vector<float>& got, const std::vector<float>& ref,
@@ -44,8 +45,9 @@ TEST(ConvGemm, AllDirectionsMatchTheBatchedReference) {
   const int saved_threads = num_threads();
   for (int threads : {1, 2})
     for (const Case& c :
-         {Case{2, 20, 12, 12, 50, 5}, Case{1, 3, 11, 9, 5, 3}, Case{5, 2, 7, 20, 4, 2},
-          Case{3, 4, 6, 6, 3, 1}, Case{0, 3, 8, 8, 2, 3}}) {
+         {Case{2, 20, 12, 12, 50, 5, 0}, Case{1, 3, 11, 9, 5, 3, 0}, Case{5, 2, 7, 20, 4, 2, 0},
+          Case{3, 4, 6, 6, 3, 1, 0}, Case{2, 3, 16, 16, 6, 3, 1}, Case{3, 2, 5, 11, 3, 5, 2},
+          Case{1, 2, 3, 4, 2, 5, 2}, Case{2, 2, 3, 1, 3, 3, 1}, Case{0, 3, 8, 8, 2, 3, 1}}) {
       set_num_threads(threads);
       ConvGeometry g;
       g.batch = c.batch;
@@ -53,13 +55,15 @@ TEST(ConvGemm, AllDirectionsMatchTheBatchedReference) {
       g.height = c.height;
       g.width = c.width;
       g.kernel_h = g.kernel_w = c.kernel;
+      g.pad_h = g.pad_w = c.pad;
       ASSERT_TRUE(conv2d_gemm_applies(g, 1));
       const std::int64_t oc = c.out_channels, ckk = g.col_rows(), np = g.col_cols();
       const std::int64_t plane = g.out_h() * g.out_w();
       const std::string what = "batch " + std::to_string(c.batch) + " channels " +
                                std::to_string(c.channels) + " " + std::to_string(c.height) + "x" +
                                std::to_string(c.width) + " kernel " + std::to_string(c.kernel) +
-                               ", " + std::to_string(threads) + " threads";
+                               " pad " + std::to_string(c.pad) + ", " + std::to_string(threads) +
+                               " threads";
       const auto x = random(c.batch * c.channels * c.height * c.width);
       const auto w = random(oc * ckk), b = random(oc), dy = random(c.batch * oc * plane);
 
@@ -104,7 +108,7 @@ TEST(ConvGemm, AllDirectionsMatchTheBatchedReference) {
   set_num_threads(saved_threads);
 }
 
-TEST(ConvGemm, AppliesOnlyUngroupedAtStrideOneWithoutPadding) {
+TEST(ConvGemm, AppliesOnlyUngroupedAtStrideOneWithoutDilation) {
   ConvGeometry g;
   g.channels = 4;
   g.height = g.width = 9;
@@ -116,8 +120,8 @@ TEST(ConvGemm, AppliesOnlyUngroupedAtStrideOneWithoutPadding) {
     EXPECT_FALSE(conv2d_gemm_applies(g, 1));
     *field = 1;
   }
-  g.pad_w = 1;
-  EXPECT_FALSE(conv2d_gemm_applies(g, 1));
+  g.pad_h = g.pad_w = 1;
+  EXPECT_TRUE(conv2d_gemm_applies(g, 1));
 }
 
 }  // namespace

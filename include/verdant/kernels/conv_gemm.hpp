@@ -3,8 +3,8 @@
 // sgemm (the JIT kernel its gemm:jit convolution uses, single-threaded inside a parallel
 // region). That convolution does the same per image but builds its columns (and scatters them
 // back) one element at a time with a bounds check each; here a stride-1 row of outputs is a
-// vector copy. For ungrouped convolutions at stride 1 without padding or dilation (lenet5's
-// second layer); the rest stays on oneDNN's primitives (conv.hpp).
+// vector copy. For ungrouped convolutions at stride 1 without dilation, padded or not (lenet5's
+// second layer, 3x3 "same" layers); the rest stays on oneDNN's primitives (conv.hpp).
 #include <cstdint>
 
 #include "verdant/kernels/im2col.hpp"
