@@ -493,15 +493,17 @@ def test_sampling_thread_does_not_slow_a_python_loop(tmp_path):
         return n
 
     plain, tracked = [], []
-    for _ in range(3):
+    for _ in range(5):
         plain.append(loop_rate())
         t = quiet(tmp_path, measure_power_secs=0.002, save_to_file=False)  # 500 samples/s
         with t:
             tracked.append(loop_rate())
     plain.sort()
     tracked.sort()
-    # A sampler that held the GIL would stall the loop for every sample it takes.
-    assert tracked[1] > 0.8 * plain[1], (plain, tracked)
+    # A sampler that held the GIL while it waits between samples would all but stop the loop.
+    # Half is the bar, not a closer one: a 2-vCPU VM's speed drifts by a third and more from
+    # one loop to the next (seen: 1.7 M against 2.6 M iterations with nothing tracked).
+    assert tracked[2] > 0.5 * plain[2], (plain, tracked)
 
 
 def test_window_boundaries_let_other_python_threads_run(tmp_path):
