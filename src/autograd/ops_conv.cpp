@@ -1,6 +1,6 @@
-// conv2d through oneDNN (and our direct kernels for one input channel per group), or as one
-// batched im2col + one GEMM per call (the fallback and the reference twin); pooling with
-// OpenMP over planes.
+// conv2d through oneDNN and our kernels (direct for one input channel per group, per-image
+// im2col + GEMM for other stride-1 layers), or as one batched im2col + one GEMM per call (the
+// fallback and the reference twin); pooling with OpenMP over planes.
 #include <cstring>
 #include <limits>
 
@@ -130,17 +130,19 @@ Tensor bias_grad(const Tensor& gy, std::int64_t N, std::int64_t OC, std::int64_t
   return dB;
 }
 
-// All three directions through oneDNN, straight on our NCHW / OIHW tensors. The backward
-// keeps the input itself rather than its columns, which are kh * kw times larger.
-// Measured on lenet5's layers (batch 64, 2 threads, AVX2), ms per call, oneDNN vs im2col:
-// conv1 (1->20, 28x28) forward 0.55 vs 11, weights 1.7 vs 9.6, data 0.85 vs 6.8; conv2
-// (20->50, 12x12) forward 1.95 vs 2.05, weights 2.1-2.3 vs 1.8-2.3, data 2.2 vs 2.6-3.4.
-// Backward-weights on conv2 is a tie within the noise, and taking it from im2col would mean
-// building the columns in backward, so every direction stays on oneDNN. Blocked layouts
-// (format_tag::any plus reorders) were no faster: conv2 6.9 ms for all three vs 6.7 plain.
+// All three directions through oneDNN or our kernels, straight on our NCHW / OIHW tensors.
+// The backward keeps the input itself rather than its columns, which are kh * kw times larger.
+// Measured on lenet5's layers (batch 64, 2 threads, AVX2), ms per call, oneDNN vs the batched
+// im2col below: conv1 (1->20, 28x28) forward 0.55 vs 11, weights 1.7 vs 9.6, data 0.85 vs
+// 6.8; conv2 (20->50, 12x12) forward 1.95 vs 2.05, weights 2.1-2.3 vs 1.8-2.3, data 2.2 vs
+// 2.6-3.4: whole-batch columns spill the caches. Blocked layouts (format_tag::any plus
+// reorders) were no faster: conv2 6.9 ms for all three vs 6.7 plain.
 // One input channel per group at stride 1 (conv1; depthwise) takes our direct kernels for the
-// forward pass and the weights instead: bench_conv_direct, conv1 forward 0.33 vs 1.17 ms,
-// weights 0.54 vs 2.15; depthwise 32x28x28 k3 forward 3.7 vs 8.9, weights 3.6 vs 34.5.
+// forward pass and the weights instead, and other ungrouped stride-1 layers (conv2) our
+// per-image im2col into oneDNN's sgemm in all three directions (bench_conv_paths, ours vs the
+// primitives, ms per call): conv1 forward 0.28 vs 0.84, weights 0.51 vs 2.03; depthwise
+// 32x28x28 k3 forward 3.4 vs 7.8, weights 3.6 vs 29.3; conv2 forward 2.31 vs 2.81, data 2.11
+// vs 3.46, weights 2.79 vs 3.24.
 Variable dnnl_conv2d(const Variable& x, const Variable& weight, const Variable& bias,
                      const kernels::ConvGeometry& g, std::int64_t OC, std::int64_t G) {
   const Tensor& X = x.value();

@@ -105,6 +105,20 @@ Shape shape(const ConvGeometry& g, std::int64_t out_channels) {
   return {g.col_rows(), plane, g.channels * g.height * g.width, out_channels * plane};
 }
 
+// body(n, columns, failures) for every image n, the images split over the threads, each thread
+// with its own columns [C*KH*KW, OH*OW]. A failed product inside is thrown after the region.
+template <typename Body>
+void each_image(std::int64_t batch, const Shape& s, Body body) {
+  std::atomic<int> failures{0};
+#pragma omp parallel
+  {
+    std::vector<float> columns(static_cast<std::size_t>(s.ckk * s.plane));
+#pragma omp for schedule(static)
+    for (std::int64_t n = 0; n < batch; ++n) body(n, columns.data(), failures);
+  }
+  throw_if_failed(failures);
+}
+
 }  // namespace
 
 bool conv2d_gemm_applies(const ConvGeometry& g, std::int64_t groups) {
@@ -115,70 +129,46 @@ bool conv2d_gemm_applies(const ConvGeometry& g, std::int64_t groups) {
 void conv2d_gemm_forward(const ConvGeometry& g, std::int64_t out_channels, const float* x,
                          const float* w, const float* bias, float* y) {
   const Shape s = shape(g, out_channels);
-  std::atomic<int> failures{0};
-#pragma omp parallel
-  {
-    std::vector<float> columns(static_cast<std::size_t>(s.ckk * s.plane));
-#pragma omp for schedule(static)
-    for (std::int64_t n = 0; n < g.batch; ++n) {
-      float* out = y + n * s.out_image;
-      image_to_columns(x + n * s.in_image, g, columns.data());
-      if (bias)
-        for (std::int64_t oc = 0; oc < out_channels; ++oc)
-          for (std::int64_t p = 0; p < s.plane; ++p) out[oc * s.plane + p] = bias[oc];
-      gemm('N', 'N', out_channels, s.plane, s.ckk, w, s.ckk, columns.data(), s.plane,
-           bias ? 1.f : 0.f, out, s.plane, failures);
-    }
-  }
-  throw_if_failed(failures);
+  each_image(g.batch, s, [&](std::int64_t n, float* columns, std::atomic<int>& failures) {
+    float* out = y + n * s.out_image;
+    image_to_columns(x + n * s.in_image, g, columns);
+    if (bias)
+      for (std::int64_t oc = 0; oc < out_channels; ++oc)
+        for (std::int64_t p = 0; p < s.plane; ++p) out[oc * s.plane + p] = bias[oc];
+    gemm('N', 'N', out_channels, s.plane, s.ckk, w, s.ckk, columns, s.plane, bias ? 1.f : 0.f, out,
+         s.plane, failures);
+  });
 }
 
 void conv2d_gemm_backward_data(const ConvGeometry& g, std::int64_t out_channels, const float* w,
                                const float* dy, float* dx) {
   const Shape s = shape(g, out_channels);
-  std::atomic<int> failures{0};
-#pragma omp parallel
-  {
-    std::vector<float> columns(static_cast<std::size_t>(s.ckk * s.plane));
-#pragma omp for schedule(static)
-    for (std::int64_t n = 0; n < g.batch; ++n) {
-      gemm('T', 'N', s.ckk, s.plane, out_channels, w, s.ckk, dy + n * s.out_image, s.plane, 0.f,
-           columns.data(), s.plane, failures);
-      columns_to_image(columns.data(), g, dx + n * s.in_image);
-    }
-  }
-  throw_if_failed(failures);
+  each_image(g.batch, s, [&](std::int64_t n, float* columns, std::atomic<int>& failures) {
+    gemm('T', 'N', s.ckk, s.plane, out_channels, w, s.ckk, dy + n * s.out_image, s.plane, 0.f,
+         columns, s.plane, failures);
+    columns_to_image(columns, g, dx + n * s.in_image);
+  });
 }
 
 void conv2d_gemm_backward_weights(const ConvGeometry& g, std::int64_t out_channels, const float* x,
                                   const float* dy, float* dw, float* dbias) {
   const Shape s = shape(g, out_channels);
   const std::int64_t weights = out_channels * s.ckk;
-  // Each thread sums its images into its own copy of dw (zeroed here, so a thread without
-  // images adds nothing); the copies are added at the end.
-  std::vector<float> partial(static_cast<std::size_t>(omp_get_max_threads() * weights));
-  int threads = 1;
-  std::atomic<int> failures{0};
-#pragma omp parallel
-  {
-    std::vector<float> columns(static_cast<std::size_t>(s.ckk * s.plane));
-    float* mine = partial.data() + omp_get_thread_num() * weights;
-#pragma omp single
-    threads = omp_get_num_threads();
-#pragma omp for schedule(static)
-    for (std::int64_t n = 0; n < g.batch; ++n) {
-      image_to_columns(x + n * s.in_image, g, columns.data());
-      gemm('N', 'T', out_channels, s.ckk, s.plane, dy + n * s.out_image, s.plane, columns.data(),
-           s.plane, 1.f, mine, s.ckk, failures);
-    }
-#pragma omp for schedule(static)
-    for (std::int64_t i = 0; i < weights; ++i) {
-      float sum = 0.f;
-      for (int t = 0; t < threads; ++t) sum += partial[t * weights + i];
-      dw[i] = sum;
-    }
+  // Each thread sums its images into its own copy of dw (zeroed here, so the copy of a thread
+  // without images adds nothing); the copies are added at the end.
+  const int copies = omp_get_max_threads();
+  std::vector<float> partial(static_cast<std::size_t>(copies * weights));
+  each_image(g.batch, s, [&](std::int64_t n, float* columns, std::atomic<int>& failures) {
+    image_to_columns(x + n * s.in_image, g, columns);
+    gemm('N', 'T', out_channels, s.ckk, s.plane, dy + n * s.out_image, s.plane, columns, s.plane,
+         1.f, partial.data() + omp_get_thread_num() * weights, s.ckk, failures);
+  });
+#pragma omp parallel for schedule(static) if (weights * copies >= (1 << 16))
+  for (std::int64_t i = 0; i < weights; ++i) {
+    float sum = 0.f;
+    for (int t = 0; t < copies; ++t) sum += partial[t * weights + i];
+    dw[i] = sum;
   }
-  throw_if_failed(failures);
   if (dbias) conv2d_bias_gradient(dy, g.batch, out_channels, s.plane, dbias);
 }
 
