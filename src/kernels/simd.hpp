@@ -1,8 +1,8 @@
 #pragma once
-// What our training kernels (sparse, direct conv, im2col per image) share: GCC vector types of eight floats, the
-// clone attribute that adds an AVX2 + FMA build of a hot loop chosen at load time (the library
-// otherwise targets baseline x86-64), the transposition that puts the batch on the unit-stride
-// axis, and the column index of a row-major pattern.
+// What our training kernels (sparse, direct conv, im2col per image) share: GCC vector types of
+// eight floats, the clone attribute that adds an AVX2 + FMA build of a hot loop chosen at load time
+// (the library otherwise targets baseline x86-64), the transposition that puts the batch on the
+// unit-stride axis, and the column index of a row-major pattern.
 #include <cstdint>
 #include <vector>
 

@@ -70,7 +70,8 @@ std::string own_kernels_description() {
   const bool v3 = __builtin_cpu_supports("x86-64-v3");
 #endif
   if (v3) return "own kernels (sparse, direct conv, im2col per image) x86-64-v3 (AVX2, FMA)";
-  return "own kernels (sparse, direct conv, im2col per image) x86-64 baseline (SSE2; this CPU lacks x86-64-v3)";
+  return "own kernels (sparse, direct conv, im2col per image) x86-64 baseline (SSE2; this CPU "
+         "lacks x86-64-v3)";
 #else
   return "own kernels (sparse, direct conv, im2col per image) portable build";
 #endif
