@@ -162,6 +162,8 @@ double cpu_seconds() {
 struct Variant {
   std::string model, name;
   const runtime::KernelTable* kernels = nullptr;  // the active table when nullptr
+  // The name, with the table when it is not the active one.
+  std::string label() const { return kernels ? name + " [" + kernels->isa + "]" : name; }
   std::vector<std::uint8_t> bytes;
   std::unique_ptr<runtime::Model> m;
   int iters = 0;
@@ -212,7 +214,7 @@ int main(int argc, char** argv) {
                  int iters, const runtime::KernelTable* kernels = nullptr) {
     Variant v;
     v.model = model;
-    v.name = kernels ? name + " [" + kernels->isa + "]" : name;
+    v.name = name;
     v.kernels = kernels;
     v.bytes = std::move(b);
     std::string err;
@@ -245,9 +247,11 @@ int main(int argc, char** argv) {
   // compares the tables (AVX-512 VNNI against AVX2 where both exist).
   const runtime::KernelTable& active = runtime::active_kernels();
   const std::size_t on_active = vs.size();
-  for (const runtime::KernelTable* t : runtime::supported_kernel_tables())
-    for (std::size_t i = 0; i < on_active && t != &active; ++i)
+  for (const runtime::KernelTable* t : runtime::supported_kernel_tables()) {
+    if (t == &active) continue;
+    for (std::size_t i = 0; i < on_active; ++i)
       if (vs[i].name != "fp32") add(vs[i].model, vs[i].name, vs[i].bytes, vs[i].iters, t);
+  }
 
   const std::string peer_script = std::string(VERDANT_SOURCE_DIR) + "/bench/edge_peer.py";
   std::map<std::string, std::vector<double>> peer_wall, peer_cpu;
@@ -304,11 +308,11 @@ int main(int argc, char** argv) {
   for (const char* model : {"mlp", "lenet5"}) {
     double fp32 = NAN;
     for (Variant& v : vs)
-      if (v.model == model && v.name == "fp32") fp32 = median(v.wall_us);
+      if (v.model == model && v.name == "fp32" && v.kernels == nullptr) fp32 = median(v.wall_us);
     const double torch = median(peer_wall[std::string(model) + "_fp32"]);
     for (Variant& v : vs)
       if (v.model == model)
-        row(model, v.name, median(v.wall_us), median(v.cpu_us), fp32, torch,
+        row(model, v.label(), median(v.wall_us), median(v.cpu_us), fp32, torch,
             v.bytes.size() / 1024.0);
     if (peer) {
       row(model, "PyTorch fp32 eager", torch, median(peer_cpu[std::string(model) + "_fp32"]), fp32,
@@ -321,10 +325,9 @@ int main(int argc, char** argv) {
   // The active table's speed-up over each other table, per int8 variant.
   for (const Variant& v : vs) {
     if (v.kernels == nullptr) continue;
-    const std::string own = v.name.substr(0, v.name.rfind(" ["));
     for (const Variant& a : vs)
-      if (a.kernels == nullptr && a.model == v.model && a.name == own)
-        std::printf("%-7s %-36s %s over %s: %.2fx\n", v.model.c_str(), own.c_str(), active.isa,
+      if (a.kernels == nullptr && a.model == v.model && a.name == v.name)
+        std::printf("%-7s %-36s %s over %s: %.2fx\n", v.model.c_str(), v.name.c_str(), active.isa,
                     v.kernels->isa, median(v.wall_us) / median(a.wall_us));
   }
   std::printf("(medians over %d rounds; ratios are speed-ups of wall time; PyTorch %s, 1 thread)\n",

@@ -32,68 +32,63 @@ void throw_if_failed(const std::atomic<int>& failures) {
   if (failures.load() != 0) throw Error("conv2d: oneDNN sgemm failed");
 }
 
-// The output columns [x0, x1) of a row at kernel column kx read inside the image; those
-// outside read padding.
-struct InsideRange {
-  std::int64_t x0, x1;
-};
-
-InsideRange inside(std::int64_t kx, std::int64_t pad_w, std::int64_t width, std::int64_t ow) {
-  return {std::max<std::int64_t>(0, pad_w - kx), std::min(ow, width + pad_w - kx)};
-}
-
-// Row (c, ky, kx) of one image's columns [C*KH*KW, OH*OW] is the input window at (ky, kx): at
-// stride 1, OH rows of OW consecutive pixels, zeros where the window hangs over the padding.
-VERDANT_CLONES
-void image_to_columns(const float* image, ConvGeometry g, float* columns) {
+// Calls row(columns_offset, image_offset, x0, x1) for every output row oy of every window
+// (c, ky, kx) of one image's columns [C*KH*KW, OH*OW], in column order: at stride 1 its OW
+// columns start at columns_offset, and columns [x0, x1) read the consecutive pixels from
+// image_offset on; the rest read padding (all of them, and image_offset is -1, when the row
+// lies outside the image). Inlined into each clone below, so the row bodies vectorise there.
+template <typename Row>
+__attribute__((always_inline)) inline void each_window_row(const ConvGeometry& g, Row row) {
   const std::int64_t h = g.height, w = g.width, ph = g.pad_h, pw = g.pad_w;
   const std::int64_t oh = g.out_h(), ow = g.out_w();
-  float* dst = columns;
+  std::int64_t offset = 0;
   for (std::int64_t c = 0; c < g.channels; ++c)
     for (std::int64_t ky = 0; ky < g.kernel_h; ++ky)
       for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
-        const InsideRange r = inside(kx, pw, w, ow);
-        for (std::int64_t oy = 0; oy < oh; ++oy, dst += ow) {
+        const std::int64_t x0 = std::max<std::int64_t>(0, pw - kx), x1 = std::min(ow, w + pw - kx);
+        for (std::int64_t oy = 0; oy < oh; ++oy, offset += ow) {
           const std::int64_t iy = oy + ky - ph;
-          if (iy < 0 || iy >= h || r.x0 >= r.x1) {
-            std::memset(dst, 0, sizeof(float) * ow);
-            continue;
-          }
-          const float* src = image + (c * h + iy) * w + (r.x0 + kx - pw);  // pixel of column x0
-          float* out = dst + r.x0;
-          const std::int64_t n = r.x1 - r.x0;
-          std::int64_t i = 0;
-          for (; i + kLanes <= n; i += kLanes) VERDANT_STORE(out + i, VERDANT_LOAD(src + i));
-          for (; i < n; ++i) out[i] = src[i];
-          for (std::int64_t ox = 0; ox < r.x0; ++ox) dst[ox] = 0.f;
-          for (std::int64_t ox = r.x1; ox < ow; ++ox) dst[ox] = 0.f;
+          const bool outside = iy < 0 || iy >= h || x0 >= x1;
+          row(offset, outside ? -1 : (c * h + iy) * w + (x0 + kx - pw), x0, outside ? x0 : x1);
         }
       }
+}
+
+// The columns of one image: each window row copied, zeros where it hangs over the padding.
+VERDANT_CLONES
+void image_to_columns(const float* image, ConvGeometry g, float* columns) {
+  const std::int64_t ow = g.out_w();
+  each_window_row(g,
+                  [=](std::int64_t offset, std::int64_t pixel, std::int64_t x0, std::int64_t x1) {
+                    float* dst = columns + offset;
+                    for (std::int64_t ox = 0; ox < x0; ++ox) dst[ox] = 0.f;
+                    for (std::int64_t ox = x1; ox < ow; ++ox) dst[ox] = 0.f;
+                    if (pixel < 0) return;
+                    const float* src = image + pixel;
+                    float* out = dst + x0;
+                    const std::int64_t n = x1 - x0;
+                    std::int64_t i = 0;
+                    for (; i + kLanes <= n; i += kLanes)
+                      VERDANT_STORE(out + i, VERDANT_LOAD(src + i));
+                    for (; i < n; ++i) out[i] = src[i];
+                  });
 }
 
 // The reverse: image = the sum of the column entries that read each pixel.
 VERDANT_CLONES
 void columns_to_image(const float* columns, ConvGeometry g, float* image) {
-  const std::int64_t h = g.height, w = g.width, ph = g.pad_h, pw = g.pad_w;
-  const std::int64_t oh = g.out_h(), ow = g.out_w();
-  std::memset(image, 0, sizeof(float) * g.channels * h * w);
-  const float* src = columns;
-  for (std::int64_t c = 0; c < g.channels; ++c)
-    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky)
-      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
-        const InsideRange r = inside(kx, pw, w, ow);
-        for (std::int64_t oy = 0; oy < oh; ++oy, src += ow) {
-          const std::int64_t iy = oy + ky - ph;
-          if (iy < 0 || iy >= h || r.x0 >= r.x1) continue;
-          float* dst = image + (c * h + iy) * w + (r.x0 + kx - pw);
-          const float* in = src + r.x0;
-          const std::int64_t n = r.x1 - r.x0;
-          std::int64_t i = 0;
-          for (; i + kLanes <= n; i += kLanes)
-            VERDANT_STORE(dst + i, VERDANT_LOAD(dst + i) + VERDANT_LOAD(in + i));
-          for (; i < n; ++i) dst[i] += in[i];
-        }
-      }
+  std::memset(image, 0, sizeof(float) * g.channels * g.height * g.width);
+  each_window_row(g,
+                  [=](std::int64_t offset, std::int64_t pixel, std::int64_t x0, std::int64_t x1) {
+                    if (pixel < 0) return;
+                    float* dst = image + pixel;
+                    const float* in = columns + offset + x0;
+                    const std::int64_t n = x1 - x0;
+                    std::int64_t i = 0;
+                    for (; i + kLanes <= n; i += kLanes)
+                      VERDANT_STORE(dst + i, VERDANT_LOAD(dst + i) + VERDANT_LOAD(in + i));
+                    for (; i < n; ++i) dst[i] += in[i];
+                  });
 }
 
 struct Shape {
