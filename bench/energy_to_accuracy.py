@@ -3,7 +3,7 @@
 ours against PyTorch 1.13 in the same invocation.
 
   /usr/bin/python3 bench/energy_to_accuracy.py --verdant build/src/cli/verdant
-      [--model lenet5] [--target 0.90] [--rounds 1] [--ours-epochs 15] [--ours-schedule cosine]
+      [--model lenet5] [--target 0.90] [--rounds 1] [--ours-epochs 15] [--ours-schedule restarts]
 
 Each side is one whole process run under `verdant measure` (the same meter, or the same
 estimate model, for both; start-up, data loading and the per-epoch evaluations included) that
@@ -47,7 +47,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ours-epochs", type=int, default=15, help="our schedule's length")
-    ap.add_argument("--ours-schedule", default="cosine")
+    ap.add_argument("--ours-schedule", default="restarts", help="ours: restarts is the default")
     ap.add_argument("--peer-epochs", type=int, default=30, help="the peer's budget (it stops)")
     a = ap.parse_args()
 

@@ -330,12 +330,14 @@ PoolGeometry pool_geometry(const Tensor& X, std::int64_t kernel, std::int64_t st
   return g;
 }
 
-}  // namespace
-
-Variable max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride,
-                    std::int64_t padding) {
-  const Tensor& X = val(x, "max_pool2d", "input");
-  const PoolGeometry g = pool_geometry(X, kernel, stride, padding, "max_pool2d");
+// max_pool2d, and with kRelu max_pool2d(relu(x)) in one pass, sparing relu's pass over the
+// larger, unpooled tensor: each candidate goes through relu as it is read (NaN becomes 0, as
+// in relu), and a winner of 0 (index -1) takes no gradient, as relu's derivative gives it none.
+template <bool kRelu>
+Variable max_pool(const Variable& x, std::int64_t kernel, std::int64_t stride, std::int64_t padding,
+                  const char* name) {
+  const Tensor& X = val(x, name, "input");
+  const PoolGeometry g = pool_geometry(X, kernel, stride, padding, name);
   Tensor Y({g.N, g.C, g.OH, g.OW}, DType::f32);
   // Index of the winning element inside its input plane, for the backward scatter.
   Tensor arg({g.N, g.C, g.OH, g.OW}, DType::i32);
@@ -344,6 +346,14 @@ Variable max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride,
   std::int32_t* ap = arg.data<std::int32_t>();
   const std::int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
   const bool fast2 = g.k == 2 && g.s == 2 && g.pad == 0;  // the common case (LeNet)
+  auto read = [](float v) {
+    if constexpr (kRelu) return v > 0.f ? v : 0.f;
+    return v;
+  };
+  auto store = [](float best, std::int32_t index, float* y, std::int32_t* a) {
+    *y = best;
+    *a = kRelu && !(best > 0.f) ? -1 : index;
+  };
 #pragma omp parallel for schedule(static) if (planes * in_plane >= detail::kParallelMin)
   for (std::int64_t pc = 0; pc < planes; ++pc) {
     const float* src = xp + pc * in_plane;
@@ -356,7 +366,8 @@ Variable max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride,
         for (std::int64_t ox = 0; ox < g.OW; ++ox) {
           // Branch-free: each candidate replaces the running max when larger or NaN (so NaN
           // propagates, like PyTorch); ties keep the first index.
-          const float v0 = r0[2 * ox], v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+          const float v0 = read(r0[2 * ox]), v1 = read(r0[2 * ox + 1]), v2 = read(r1[2 * ox]),
+                      v3 = read(r1[2 * ox + 1]);
           float best = v0;
           std::int32_t off = 0;
           const bool t1 = !(v1 <= best) && best == best;
@@ -368,8 +379,8 @@ Variable max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride,
           const bool t3 = !(v3 <= best) && best == best;
           best = t3 ? v3 : best;
           off = t3 ? static_cast<std::int32_t>(g.W + 1) : off;
-          yrow[oy * g.OW + ox] = best;
-          arow[oy * g.OW + ox] = static_cast<std::int32_t>(2 * oy * g.W + 2 * ox) + off;
+          store(best, static_cast<std::int32_t>(2 * oy * g.W + 2 * ox) + off, yrow + oy * g.OW + ox,
+                arow + oy * g.OW + ox);
         }
       }
       continue;
@@ -384,7 +395,7 @@ Variable max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride,
           for (std::int64_t kx = 0; kx < g.k; ++kx) {
             const std::int64_t ix = ox * g.s - g.pad + kx;
             if (ix < 0 || ix >= g.W) continue;
-            const float v = src[iy * g.W + ix];
+            const float v = read(src[iy * g.W + ix]);
             // NaN wins, so it propagates like in PyTorch.
             if (v > best || best_i < 0 || v != v) {
               best = v;
@@ -392,8 +403,8 @@ Variable max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride,
             }
           }
         }
-        yp[pc * out_plane + oy * g.OW + ox] = best;
-        ap[pc * out_plane + oy * g.OW + ox] = best_i;
+        store(best, best_i, yp + pc * out_plane + oy * g.OW + ox,
+              ap + pc * out_plane + oy * g.OW + ox);
       }
   }
   return make_result(
@@ -407,12 +418,27 @@ Variable max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride,
 #pragma omp parallel for schedule(static) if (planes * in_plane >= detail::kParallelMin)
         for (std::int64_t pc = 0; pc < planes; ++pc) {
           std::memset(dx + pc * in_plane, 0, sizeof(float) * in_plane);
-          for (std::int64_t i = 0; i < out_plane; ++i)
-            dx[pc * in_plane + a[pc * out_plane + i]] += gp[pc * out_plane + i];
+          for (std::int64_t i = 0; i < out_plane; ++i) {
+            const std::int32_t winner = a[pc * out_plane + i];
+            if (kRelu && winner < 0) continue;
+            dx[pc * in_plane + winner] += gp[pc * out_plane + i];
+          }
         }
         self.accumulate(0, std::move(dX));
       },
-      "max_pool2d");
+      name);
+}
+
+}  // namespace
+
+Variable max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride,
+                    std::int64_t padding) {
+  return max_pool<false>(x, kernel, stride, padding, "max_pool2d");
+}
+
+Variable relu_max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride,
+                         std::int64_t padding) {
+  return max_pool<true>(x, kernel, stride, padding, "relu_max_pool2d");
 }
 
 Variable avg_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride,

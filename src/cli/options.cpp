@@ -168,8 +168,19 @@ void add_training_options(CLI::App& app, train::TrainingOptions& o, TrainingFlag
   app.add_option("--weight-decay", o.optimizer.weight_decay,
                  "Weight decay (train: 5e-4 for sgd, 0 for adam, 0.01 for adamw; compress: 0)")
       ->check(non_negative());
-  app.add_option("--schedule", o.schedule.kind, "Learning-rate schedule: cosine, step or constant")
-      ->check(CLI::IsMember({"cosine", "step", "constant"}))
+  app.add_option("--schedule", o.schedule.kind,
+                 "Learning-rate schedule: restarts (cosine with warm restarts), cosine, step or "
+                 "constant")
+      ->check(CLI::IsMember({"restarts", "cosine", "step", "constant"}))
+      ->capture_default_str();
+  app.add_option("--cycle-epochs", o.schedule.cycle_epochs,
+                 "restarts: epochs of the first cycle (torch's T_0, in epochs)")
+      ->check(positive())
+      ->capture_default_str();
+  app.add_option("--cycle-mult", o.schedule.cycle_mult,
+                 "restarts: each cycle this many times the one before (torch's T_mult); a cycle "
+                 "that would end after the run joins the one before it")
+      ->check(positive())
       ->capture_default_str();
   app.add_option("--warmup", o.schedule.warmup, "Linear warm-up steps before the schedule")
       ->check(non_negative())

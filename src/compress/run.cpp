@@ -88,6 +88,9 @@ train::TrainingOptions default_compress_training() {
   o.model = "mlp";
   o.seed = 0;
   o.optimizer.weight_decay = 0.0;
+  // A recipe lays its pruning and masks out over the whole run; one cosine keeps the rate
+  // falling while they settle, where a restart would shake a pruned model mid-way.
+  o.schedule.kind = "cosine";
   o.out_dir.clear();
   return o;
 }

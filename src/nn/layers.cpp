@@ -93,6 +93,9 @@ MaxPool2d::MaxPool2d(std::int64_t kernel, std::int64_t stride, std::int64_t padd
 Variable MaxPool2d::forward(const Variable& x) {
   return autograd::max_pool2d(x, kernel_, stride_, padding_);
 }
+Variable MaxPool2d::forward_after_relu(const Variable& x) {
+  return autograd::relu_max_pool2d(x, kernel_, stride_, padding_);
+}
 std::string MaxPool2d::describe() const {
   return "kernel=" + std::to_string(kernel_) + ", stride=" + std::to_string(stride_) +
          ", padding=" + std::to_string(padding_);

@@ -1,6 +1,7 @@
 #include "verdant/nn/module.hpp"
 
 #include "verdant/core/error.hpp"
+#include "verdant/nn/layers.hpp"
 
 namespace verdant::nn {
 
@@ -95,7 +96,18 @@ Sequential& Sequential::push_back(std::string name, ModulePtr layer) {
 
 Variable Sequential::forward(const Variable& x) {
   Variable h = x;
-  for (const auto& [n, m] : named_children()) h = m->forward(h);
+  const auto& layers = named_children();
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const Module& m = *layers[i].second;
+    // ReLU then max-pool, as in LeNet: one pass instead of two over the unpooled tensor.
+    if (i + 1 < layers.size() && dynamic_cast<const ReLU*>(&m))
+      if (auto* pool = dynamic_cast<MaxPool2d*>(layers[i + 1].second.get())) {
+        h = pool->forward_after_relu(h);
+        ++i;
+        continue;
+      }
+    h = layers[i].second->forward(h);
+  }
   return h;
 }
 

@@ -115,6 +115,8 @@ nlohmann::json config_json(const TrainingOptions& o) {
           {"nesterov", o.optimizer.nesterov},
           {"weight_decay", o.optimizer.resolved_weight_decay()},
           {"schedule", o.schedule.kind},
+          {"cycle_epochs", o.schedule.cycle_epochs},
+          {"cycle_mult", o.schedule.cycle_mult},
           {"warmup_steps", o.schedule.warmup},
           {"label_smoothing", o.label_smoothing},
           {"seed", o.seed},
@@ -183,8 +185,15 @@ void validate(const TrainingOptions& o) {
   if (opt.nesterov && opt.momentum == 0)
     throw SettingError("nesterov", "nesterov needs a momentum above 0");
   const auto& s = o.schedule;
-  if (s.kind != "cosine" && s.kind != "step" && s.kind != "constant")
-    throw SettingError("schedule", "schedule '" + s.kind + "' is not cosine, step or constant");
+  if (s.kind != "restarts" && s.kind != "cosine" && s.kind != "step" && s.kind != "constant")
+    throw SettingError("schedule",
+                       "schedule '" + s.kind + "' is not restarts, cosine, step or constant");
+  if (s.cycle_epochs < 1)
+    throw SettingError("cycle_epochs",
+                       "cycle_epochs must be at least 1, got " + std::to_string(s.cycle_epochs));
+  if (s.cycle_mult < 1)
+    throw SettingError("cycle_mult",
+                       "cycle_mult must be at least 1, got " + std::to_string(s.cycle_mult));
   if (s.warmup < 0)
     throw SettingError("warmup", "warmup must not be negative, got " + std::to_string(s.warmup));
   if (o.threads < 0 || o.threads > kMaxThreads)
@@ -230,6 +239,10 @@ std::shared_ptr<const nn::LRSchedule> make_schedule(const ScheduleOptions& o, do
     s = std::make_shared<nn::ConstantLR>(lr);
   else if (o.kind == "cosine")
     s = std::make_shared<nn::CosineLR>(lr, std::max<std::int64_t>(1, total_steps - o.warmup));
+  else if (o.kind == "restarts")
+    s = std::make_shared<nn::CosineRestartsLR>(
+        lr, std::max<std::int64_t>(1, o.cycle_epochs * steps_per_epoch - o.warmup), o.cycle_mult,
+        std::max<std::int64_t>(1, total_steps - o.warmup));
   else  // step: divide by 10 every third of the run
     s = std::make_shared<nn::StepLR>(lr, std::max<std::int64_t>(1, epochs / 3) * steps_per_epoch,
                                      0.1);

@@ -200,5 +200,29 @@ TEST(Pooling, MaxPoolPropagatesNaNInBothPaths) {
   }
 }
 
+// The fused op against its definition, max_pool2d(relu(x)), to the bit: values and input
+// gradients, on both pool paths, with negative, zero, tied and NaN windows.
+TEST(Pooling, ReluMaxPoolIsMaxPoolOfRelu) {
+  Tensor x = testing::random_tensor({2, 3, 8, 8}, 11);
+  float* p = x.data<float>();
+  for (int i = 0; i < 4; ++i) p[i] = -1.f - static_cast<float>(i);  // a negative window
+  p[8 * 8 + 0] = p[8 * 8 + 1] = p[8 * 8 + 8] = p[8 * 8 + 9] = 0.f;  // a zero window
+  p[2 * 64 + 2] = p[2 * 64 + 3] = 0.7f;                             // a tie
+  p[3 * 64 + 10] = std::nanf("");                                   // a NaN
+  for (auto [k, s, pad] : {std::tuple{2, 2, 0}, std::tuple{3, 2, 1}, std::tuple{2, 1, 0}}) {
+    Variable a(x, true), b(x, true);
+    Variable fused = relu_max_pool2d(a, k, s, pad);
+    Variable plain = max_pool2d(relu(b), k, s, pad);
+    ASSERT_EQ(fused.shape(), plain.shape());
+    const Tensor upstream = testing::random_tensor(fused.shape(), 12);
+    fused.backward(upstream);
+    plain.backward(upstream);
+    for (std::int64_t i = 0; i < fused.value().numel(); ++i)
+      ASSERT_EQ(fused.value().at(i), plain.value().at(i)) << "value " << i << " k " << k;
+    for (std::int64_t i = 0; i < x.numel(); ++i)
+      ASSERT_EQ(a.grad().at(i), b.grad().at(i)) << "gradient " << i << " k " << k;
+  }
+}
+
 }  // namespace
 }  // namespace verdant::autograd

@@ -147,6 +147,14 @@ TEST(GradCheck, MaxPool) {
                          {spaced({1, 2, 7, 7}, 2)});
 }
 
+// Half the values negative: whole windows clamp to 0 and take no gradient.
+TEST(GradCheck, ReluMaxPool) {
+  expect_gradients_match([](auto& v) { return relu_max_pool2d(v[0], 2); },
+                         {spaced({2, 3, 6, 6}, 3)});
+  expect_gradients_match([](auto& v) { return relu_max_pool2d(v[0], 3, 2, 1); },
+                         {spaced({1, 2, 7, 7}, 4)});
+}
+
 TEST(GradCheck, AvgPool) {
   expect_gradients_match([](auto& v) { return avg_pool2d(v[0], 2); }, {param({2, 3, 6, 6}, 1)});
   expect_gradients_match([](auto& v) { return avg_pool2d(v[0], 3, 2, 1); },

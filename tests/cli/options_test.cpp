@@ -28,6 +28,9 @@ TEST(Validators, SayWhatWasExpectedAndWhatCame) {
   EXPECT_EQ(parse_error(app, {"--batch-size", "0"}), "--batch-size: must be positive, got 0");
   EXPECT_EQ(parse_error(app, {"--batch-size", "abc"}), "--batch-size: must be a number, got 'abc'");
   EXPECT_EQ(parse_error(app, {"--momentum", "1"}), "--momentum: must be in [0, 1), got 1");
+  EXPECT_EQ(parse_error(app, {"--cycle-epochs", "0"}), "--cycle-epochs: must be positive, got 0");
+  EXPECT_EQ(parse_error(app, {"--cycle-mult", "-2"}), "--cycle-mult: must be positive, got -2");
+  EXPECT_NE(parse_error(app, {"--schedule", "linear"}).find("--schedule"), std::string::npos);
   EXPECT_EQ(parse_error(app, {"--pue", "0.5"}), "--pue: must be at least 1, got 0.5");
   EXPECT_EQ(parse_error(app, {"--pue", "nan"}), "--pue: must be at least 1, got nan");
   EXPECT_EQ(parse_error(app, {"--price", "-5"}), "--price: must be non-negative, got -5");

@@ -102,6 +102,31 @@ TEST(Module, ForwardBackwardAndZeroGrad) {
   EXPECT_EQ(net.features->bn->named_buffers()[2].second.data<std::int32_t>()[0], 1);
 }
 
+// Sequential runs a ReLU followed by a max-pool as one fused op: the same values and input
+// gradient as running each layer on its own.
+TEST(Module, SequentialFusesReluAndMaxPoolWithoutChangingResults) {
+  Generator gen(5);
+  Sequential seq;
+  seq.push_back(std::make_shared<Conv2d>(1, 3, 3, 1, 1, true, gen));
+  seq.push_back(std::make_shared<ReLU>());
+  seq.push_back(std::make_shared<MaxPool2d>(2));
+  seq.push_back(std::make_shared<ReLU>());  // last: nothing to fuse with
+  Tensor input({2, 1, 6, 6}, DType::f32);
+  for (std::int64_t i = 0; i < input.numel(); ++i)
+    input.data<float>()[i] = std::sin(0.7f * static_cast<float>(i));
+  Variable x_seq(input, true), x_each(input, true);
+  Variable fused = seq.forward(x_seq);
+  Variable each = x_each;
+  for (std::size_t i = 0; i < seq.size(); ++i) each = seq[i]->forward(each);
+  ASSERT_EQ(fused.shape(), each.shape());
+  for (std::int64_t i = 0; i < fused.numel(); ++i)
+    ASSERT_EQ(fused.value().at(i), each.value().at(i)) << i;
+  autograd::sum(fused).backward();
+  autograd::sum(each).backward();
+  for (std::int64_t i = 0; i < input.numel(); ++i)
+    ASSERT_EQ(x_seq.grad().at(i), x_each.grad().at(i)) << i;
+}
+
 TEST(Module, DuplicateOrDottedNamesAreRejected) {
   class Bad : public Module {
    public:

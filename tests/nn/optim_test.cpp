@@ -204,5 +204,32 @@ TEST(Schedules, StepCosineWarmup) {
   EXPECT_THROW(WarmupLR(nullptr, 3), Error);
 }
 
+TEST(Schedules, RestartsEndEveryCycleAndTheRunAtTheMinimum) {
+  // 15 epochs of 10 steps, first cycle 4 epochs, doubling: the 8-epoch cycle would be followed
+  // by a 16-epoch one that does not fit, so the second cycle runs to the end (steps 40-150).
+  CosineRestartsLR sgdr(1.0, 40, 2, 150, 0.1);
+  EXPECT_EQ(sgdr.cycle_starts(), (std::vector<std::int64_t>{0, 40}));
+  const CosineLR first(1.0, 40, 0.1), second(1.0, 110, 0.1);
+  for (std::int64_t t = 0; t < 40; ++t) EXPECT_DOUBLE_EQ(sgdr.lr(t), first.lr(t)) << t;
+  for (std::int64_t t = 40; t < 150; ++t) EXPECT_DOUBLE_EQ(sgdr.lr(t), second.lr(t - 40)) << t;
+  EXPECT_DOUBLE_EQ(sgdr.lr(150), 0.1);
+  EXPECT_LT(sgdr.lr(39), 0.11);  // the first cycle ends near the minimum, then restarts
+  EXPECT_DOUBLE_EQ(sgdr.lr(40), 1.0);
+
+  // Equal cycles (torch's T_mult = 1): the remainder joins the last whole cycle.
+  EXPECT_EQ(CosineRestartsLR(1.0, 4, 1, 15).cycle_starts(), (std::vector<std::int64_t>{0, 4, 8}));
+  // Cycles that fit exactly: 3 + 6 + 12.
+  EXPECT_EQ(CosineRestartsLR(1.0, 3, 2, 21).cycle_starts(), (std::vector<std::int64_t>{0, 3, 9}));
+  // A run shorter than two cycles is one cosine.
+  const CosineRestartsLR short_run(1.0, 40, 2, 100);
+  EXPECT_EQ(short_run.cycle_starts(), (std::vector<std::int64_t>{0}));
+  for (std::int64_t t = 0; t <= 100; ++t)
+    EXPECT_DOUBLE_EQ(short_run.lr(t), CosineLR(1.0, 100).lr(t)) << t;
+
+  EXPECT_THROW(CosineRestartsLR(1.0, 0, 2, 10), Error);
+  EXPECT_THROW(CosineRestartsLR(1.0, 4, 0, 10), Error);
+  EXPECT_THROW(CosineRestartsLR(1.0, 4, 2, 0), Error);
+}
+
 }  // namespace
 }  // namespace verdant::nn

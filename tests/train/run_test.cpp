@@ -57,6 +57,10 @@ TEST(RunTraining, BadSettingsNameTheSetting) {
   EXPECT_EQ(with([](auto& o) { o.optimizer.momentum = 1.0; }).first, "momentum");
   EXPECT_EQ(with([](auto& o) { o.optimizer.name = "rmsprop"; }).first, "optimizer");
   EXPECT_EQ(with([](auto& o) { o.schedule.warmup = -1; }).first, "warmup");
+  EXPECT_EQ(with([](auto& o) { o.schedule.kind = "linear"; }).first, "schedule");
+  EXPECT_EQ(with([](auto& o) { o.schedule.cycle_epochs = 0; }).second,
+            "cycle_epochs must be at least 1, got 0");
+  EXPECT_EQ(with([](auto& o) { o.schedule.cycle_mult = 0; }).first, "cycle_mult");
   EXPECT_EQ(with([](auto& o) { o.threads = 100000; }).first, "threads");
   EXPECT_EQ(with([](auto& o) { o.label_smoothing = 1.0; }).first, "label_smoothing");
   auto energy_on = [](TrainingOptions& o) { o.energy.enabled = true; };

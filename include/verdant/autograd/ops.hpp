@@ -60,6 +60,9 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias 
 // count_include_pad=true).
 Variable max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride = 0,
                     std::int64_t padding = 0);
+// max_pool2d(relu(x), ...) in one pass, with the same values and gradients.
+Variable relu_max_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride = 0,
+                         std::int64_t padding = 0);
 Variable avg_pool2d(const Variable& x, std::int64_t kernel, std::int64_t stride = 0,
                     std::int64_t padding = 0);
 

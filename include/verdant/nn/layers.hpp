@@ -76,6 +76,8 @@ class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(std::int64_t kernel, std::int64_t stride = 0, std::int64_t padding = 0);
   Variable forward(const Variable& x) override;
+  // forward(relu(x)) in one pass; Sequential uses it where a ReLU comes right before.
+  Variable forward_after_relu(const Variable& x);
   std::string type_name() const override { return "MaxPool2d"; }
   std::string describe() const override;
   std::int64_t kernel() const { return kernel_; }

@@ -4,6 +4,7 @@
 // is the same number. Use: optimizer.set_lr(schedule.lr(t)).
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace verdant::nn {
 
@@ -44,6 +45,26 @@ class CosineLR : public LRSchedule {
   double base_;
   std::int64_t total_;
   double min_;
+};
+
+// Cosine with warm restarts (SGDR; torch's CosineAnnealingWarmRestarts): cycles of
+// first_cycle, first_cycle * cycle_mult, ... steps, each a cosine from base to min. Unlike
+// torch, the run always ends at the end of a cycle: a cycle that would end after total_steps
+// is merged into the one before it, so the rate is min at the last step and a run shorter
+// than two cycles is plain cosine. Why: each cycle's end is a finished model (the first
+// one early), and the last is the best.
+class CosineRestartsLR : public LRSchedule {
+ public:
+  CosineRestartsLR(double base_lr, std::int64_t first_cycle, std::int64_t cycle_mult,
+                   std::int64_t total_steps, double min_lr = 0.0);
+  double lr(std::int64_t t) const override;
+  // The step at which each cycle starts, the first being 0.
+  const std::vector<std::int64_t>& cycle_starts() const { return starts_; }
+
+ private:
+  double base_, min_;
+  std::int64_t total_;
+  std::vector<std::int64_t> starts_;
 };
 
 // Linear warm-up in front of another schedule: for t < warmup the rate rises linearly from

@@ -34,8 +34,13 @@ struct OptimizerOptions {
 };
 
 struct ScheduleOptions {
-  std::string kind = "cosine";  // cosine, step (divide by 10 every third of the run) or constant
-  std::int64_t warmup = 0;      // linear warm-up steps before the schedule
+  // restarts (cosine with warm restarts, nn::CosineRestartsLR), cosine, step (divide by 10
+  // every third of the run) or constant.
+  std::string kind = "restarts";
+  // restarts: the first cycle's epochs, and the factor from one cycle's length to the next.
+  std::int64_t cycle_epochs = 4;
+  std::int64_t cycle_mult = 2;
+  std::int64_t warmup = 0;  // linear warm-up steps before the schedule
 };
 
 struct EnergyOptions {
