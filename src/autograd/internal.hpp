@@ -20,7 +20,7 @@ inline const Tensor& val(const Variable& v, const char* op, const char* what) {
 }
 
 // Elementwise kernels run in parallel only when the work is large enough to pay for waking
-// the OpenMP team (which would otherwise compete with OpenBLAS's own threads).
+// the OpenMP team.
 constexpr std::int64_t kParallelMin = 1 << 16;
 
 }  // namespace verdant::autograd::detail

@@ -1,4 +1,4 @@
-// matmul and linear: every dense product is one OpenBLAS call with the transposes folded into
+// matmul and linear: every dense product is one sgemm call with the transposes folded into
 // the call (no transposed copies); block_sparse_linear and csr_linear multiply only a weight's
 // stored blocks or kept entries.
 #include "internal.hpp"

@@ -498,11 +498,13 @@ void Session::prune_to(PruneState& p, double sparsity) {
 }
 
 // Measured with bench/block_sparse_training (mlp's layers, batch 64, 2 threads, AVX2 + FMA
-// clones): the block kernels break even with OpenBLAS's dense product at ~20-30% of blocks kept
-// (1.06-1.22x at 20%, 1.3x at 10%); the CSR kernels at ~40-45% of weights kept (1.03-1.07x at
-// 40%, 1.2-1.3x at 30%, 2.2x at 10%). Each switches a little below its break-even.
-constexpr double kBlockTrainingMaxDensity = 0.15;
-constexpr double kCsrTrainingMaxDensity = 0.4;
+// clones) against the dense product through oneDNN's sgemm: the block kernels break even at
+// ~10% of blocks kept (784->300: 1.08-1.36x at 10%, 0.94x at 20%; 300->100: 0.93x at 9%, 1.7-1.8x
+// at 5%); the CSR kernels at ~20% of weights kept (0.97-1.09x at 20%, 1.15-1.5x at 10%). Each
+// switches a little below its break-even. (Against OpenBLAS, the dense backend before, they
+// broke even at ~20-30% and ~40-45%.)
+constexpr double kBlockTrainingMaxDensity = 0.08;
+constexpr double kCsrTrainingMaxDensity = 0.15;
 
 void Session::refresh_sparse_patterns(bool enable) {
   enum class Kind { dense, blocks, csr };

@@ -238,7 +238,7 @@ void conv2d_backward_weights_dnnl(const ConvGeometry& g, std::int64_t out_channe
 }
 
 std::string conv_description() {
-  if (conv_path() == ConvPath::im2col) return "convolutions im2col + OpenBLAS (VERDANT_CONV)";
+  if (conv_path() == ConvPath::im2col) return "convolutions im2col + dense sgemm (VERDANT_CONV)";
   const char* isa = "baseline";
   switch (dnnl_get_effective_cpu_isa()) {
     case dnnl_cpu_isa_sse41:

@@ -2,10 +2,13 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
+#include "verdant/core/error.hpp"
 #include "verdant/kernels/isa.hpp"
 
 namespace verdant::kernels {
@@ -21,6 +24,27 @@ void blas_call(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
               static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
 }
 
+// VERDANT_GEMM=openblas: dense products through OpenBLAS instead of oneDNN (dnnl, the default).
+bool openblas_forced() {
+  static const bool forced = [] {
+    const char* v = std::getenv("VERDANT_GEMM");
+    if (v == nullptr || *v == '\0' || std::string(v) == "dnnl") return false;
+    if (std::string(v) == "openblas") return true;
+    throw Error("VERDANT_GEMM must be dnnl or openblas, got '" + std::string(v) + "'");
+  }();
+  return forced;
+}
+
+// An empty C, or k == 0 (C = beta * C, which BLAS would leave untouched): done here.
+bool without_products(std::int64_t m, std::int64_t n, std::int64_t k, float beta, float* c,
+                      std::int64_t ldc) {
+  if (m == 0 || n == 0) return true;
+  if (k != 0) return false;
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
+  return true;
+}
+
 // Below this many multiply-adds one thread is faster than waking a second one.
 constexpr std::int64_t kSplitMinMacs = 1 << 18;
 
@@ -29,13 +53,22 @@ constexpr std::int64_t kSplitMinMacs = 1 << 18;
 void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
            const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
            std::int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {  // BLAS would leave C untouched; the contract says C = beta * C.
-    for (std::int64_t i = 0; i < m; ++i)
-      for (std::int64_t j = 0; j < n; ++j)
-        c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
+  if (without_products(m, n, k, beta, c, ldc)) return;
+  if (openblas_forced()) {
+    sgemm_openblas(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
+  // oneDNN's sgemm threads over our own OpenMP team (one pool), and runs on one thread inside
+  // a parallel region.
+  if (dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c,
+                 ldc) != dnnl_success)
+    throw Error("sgemm: oneDNN's sgemm failed");
+}
+
+void sgemm_openblas(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                    float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+                    float beta, float* c, std::int64_t ldc) {
+  if (without_products(m, n, k, beta, c, ldc)) return;
   // One thread pool only: OpenBLAS runs single-threaded inside our OpenMP team. Two pools
   // (OpenBLAS's pthreads and OpenMP) spinning against each other on two cores cost more
   // than the GEMMs themselves: measured on lenet5 train steps, 2 threads, ~150 ms/step with
@@ -89,11 +122,16 @@ void sgemm_reference(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
 namespace verdant::kernels {
 
 std::string blas_description() {
+  if (!openblas_forced()) {
+    const dnnl_version_t* v = dnnl_version();
+    return "dense oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + " sgemm";
+  }
   // openblas_get_config() starts "OpenBLAS <version> ..."; keep those two words.
   std::string config = openblas_get_config();
   const auto first = config.find(' ');
   const auto second = first == std::string::npos ? first : config.find(' ', first + 1);
-  return config.substr(0, second) + " (core " + openblas_get_corename() + ")";
+  return "dense " + config.substr(0, second) + " (core " + openblas_get_corename() +
+         ", VERDANT_GEMM)";
 }
 
 std::string training_kernels() {

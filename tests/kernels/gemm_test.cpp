@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
+#include "verdant/core/threading.hpp"
 #include "verdant/kernels/gemm.hpp"
 
 namespace verdant::kernels {
@@ -32,17 +34,28 @@ TEST_P(GemmTest, MatchesReference) {
   auto a = random_vec((c.ta ? c.k : c.m) * lda, rng);
   auto b = random_vec((c.tb ? c.n : c.k) * ldb, rng);
   auto c0 = random_vec(c.m * ldc, rng);
-  auto ours = c0, ref = c0;
-  sgemm(c.ta, c.tb, c.m, c.n, c.k, c.alpha, a.data(), lda, b.data(), ldb, c.beta, ours.data(), ldc);
+  auto ref = c0;
   sgemm_reference(c.ta, c.tb, c.m, c.n, c.k, c.alpha, a.data(), lda, b.data(), ldb, c.beta,
                   ref.data(), ldc);
-  // Named tolerance: float32 accumulation over k terms of magnitude <= 1.
-  const float tol = 1e-5f * static_cast<float>(c.k) + 1e-5f;
-  for (std::int64_t i = 0; i < c.m; ++i)
-    for (std::int64_t j = 0; j < c.n; ++j)
-      ASSERT_NEAR(ours[i * ldc + j], ref[i * ldc + j], tol) << "at " << i << "," << j;
-  // Padding columns of C are untouched.
-  for (std::int64_t i = 0; i < c.m; ++i) EXPECT_EQ(ours[i * ldc + c.n], c0[i * ldc + c.n]);
+  // Both backends, on one thread and split over two (outside a parallel region).
+  const int saved_threads = num_threads();
+  for (auto [name, gemm] : {std::pair{"oneDNN", &sgemm}, std::pair{"OpenBLAS", &sgemm_openblas}})
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      auto ours = c0;
+      gemm(c.ta, c.tb, c.m, c.n, c.k, c.alpha, a.data(), lda, b.data(), ldb, c.beta, ours.data(),
+           ldc);
+      // Named tolerance: float32 accumulation over k terms of magnitude <= 1.
+      const float tol = 1e-5f * static_cast<float>(c.k) + 1e-5f;
+      for (std::int64_t i = 0; i < c.m; ++i)
+        for (std::int64_t j = 0; j < c.n; ++j)
+          ASSERT_NEAR(ours[i * ldc + j], ref[i * ldc + j], tol)
+              << name << " " << threads << " threads, at " << i << "," << j;
+      // Padding columns of C are untouched.
+      for (std::int64_t i = 0; i < c.m; ++i)
+        EXPECT_EQ(ours[i * ldc + c.n], c0[i * ldc + c.n]) << name;
+    }
+  set_num_threads(saved_threads);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTransposes, GemmTest,
@@ -56,9 +69,11 @@ INSTANTIATE_TEST_SUITE_P(AllTransposes, GemmTest,
                                            GemmCase{true, false, 300, 64, 100, 1.f, 1.f}));
 
 TEST(Gemm, BetaZeroIgnoresNaNInOutput) {
-  std::vector<float> a{1, 2, 3, 4}, b{1, 0, 0, 1}, c(4, NAN);
-  sgemm(false, false, 2, 2, 2, 1.f, a.data(), 2, b.data(), 2, 0.f, c.data(), 2);
-  EXPECT_EQ(c, (std::vector<float>{1, 2, 3, 4}));
+  for (auto gemm : {&sgemm, &sgemm_openblas}) {
+    std::vector<float> a{1, 2, 3, 4}, b{1, 0, 0, 1}, c(4, NAN);
+    gemm(false, false, 2, 2, 2, 1.f, a.data(), 2, b.data(), 2, 0.f, c.data(), 2);
+    EXPECT_EQ(c, (std::vector<float>{1, 2, 3, 4}));
+  }
 }
 
 }  // namespace

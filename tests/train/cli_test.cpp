@@ -81,6 +81,18 @@ TEST_F(Cli, BadFlagsExitTwoNamingTheFlag) {
                "--stop-at-accuracy needs the per-epoch evaluation, which is off (--no-eval)");
 }
 
+// VERDANT_GEMM picks the dense backend; the run says which, and an unknown name is refused.
+TEST_F(Cli, GemmBackendIsChosenByEnvironmentAndNamed) {
+  RunResult dnnl = run_verdant(dir_, quick("dnnl"));
+  ASSERT_EQ(dnnl.exit_code, 0) << dnnl.err;
+  EXPECT_NE(dnnl.out.find("kernels: dense oneDNN"), std::string::npos) << dnnl.out;
+  RunResult openblas = run_verdant(dir_, quick("openblas"), {"VERDANT_GEMM=openblas"});
+  ASSERT_EQ(openblas.exit_code, 0) << openblas.err;
+  EXPECT_NE(openblas.out.find("kernels: dense OpenBLAS"), std::string::npos) << openblas.out;
+  expect_error(run_verdant(dir_, quick("mkl"), {"VERDANT_GEMM=mkl"}), 1,
+               "VERDANT_GEMM must be dnnl or openblas, got 'mkl'");
+}
+
 TEST_F(Cli, BadDataExitsOneNamingTheFile) {
   auto args = quick("o");
   args[4] = (dir_ / "missing_dir").string();

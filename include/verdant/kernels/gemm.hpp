@@ -1,5 +1,6 @@
 #pragma once
-// Dense matrix multiply over OpenBLAS, plus a plain reference twin used by the tests.
+// Dense matrix multiply over oneDNN's sgemm (OpenBLAS with VERDANT_GEMM=openblas), plus a plain
+// reference twin used by the tests.
 #include <cstdint>
 
 namespace verdant::kernels {
@@ -10,6 +11,12 @@ namespace verdant::kernels {
 void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
            const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
            std::int64_t ldc);
+
+// The same contract through OpenBLAS, split over our threads (each OpenBLAS call on one): the
+// backend before oneDNN's, 1.1-2.2x slower at our layer shapes (build/bench/bench_gemm).
+void sgemm_openblas(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                    float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+                    float beta, float* c, std::int64_t ldc);
 
 // The same contract, written as plain loops (double accumulation). For tests only.
 void sgemm_reference(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,

@@ -5,8 +5,8 @@
 
 namespace verdant::kernels {
 
-// Dense products: the OpenBLAS build and the core kernels it chose, e.g. "OpenBLAS 0.3.21
-// (core Zen)".
+// Dense products: "dense oneDNN 2.6 sgemm", or with VERDANT_GEMM=openblas the OpenBLAS build
+// and the core kernels it chose, e.g. "dense OpenBLAS 0.3.21 (core Zen, VERDANT_GEMM)".
 std::string blas_description();
 // Convolutions: oneDNN and the instruction set it dispatches to, or the im2col twin.
 std::string conv_description();
