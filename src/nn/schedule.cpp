@@ -49,7 +49,7 @@ CosineRestartsLR::CosineRestartsLR(double base_lr, std::int64_t first_cycle,
   // A further cycle starts only where it also ends within the run.
   for (std::int64_t start = 0, length = first_cycle; start + length < total_steps;) {
     const std::int64_t next = start + length;
-    if (total_steps - next < length * cycle_mult) break;
+    if ((total_steps - next) / cycle_mult < length) break;  // no room for length * cycle_mult
     starts_.push_back(next);
     start = next;
     length *= cycle_mult;

@@ -241,8 +241,9 @@ std::shared_ptr<const nn::LRSchedule> make_schedule(const ScheduleOptions& o, do
     s = std::make_shared<nn::CosineLR>(lr, std::max<std::int64_t>(1, total_steps - o.warmup));
   else if (o.kind == "restarts")
     s = std::make_shared<nn::CosineRestartsLR>(
-        lr, std::max<std::int64_t>(1, o.cycle_epochs * steps_per_epoch - o.warmup), o.cycle_mult,
-        std::max<std::int64_t>(1, total_steps - o.warmup));
+        lr,
+        std::max<std::int64_t>(1, std::min(o.cycle_epochs, epochs) * steps_per_epoch - o.warmup),
+        o.cycle_mult, std::max<std::int64_t>(1, total_steps - o.warmup));
   else  // step: divide by 10 every third of the run
     s = std::make_shared<nn::StepLR>(lr, std::max<std::int64_t>(1, epochs / 3) * steps_per_epoch,
                                      0.1);

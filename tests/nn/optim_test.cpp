@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "verdant/core/error.hpp"
 #include "verdant/nn/optim.hpp"
@@ -226,6 +227,9 @@ TEST(Schedules, RestartsEndEveryCycleAndTheRunAtTheMinimum) {
   for (std::int64_t t = 0; t <= 100; ++t)
     EXPECT_DOUBLE_EQ(short_run.lr(t), CosineLR(1.0, 100).lr(t)) << t;
 
+  // A factor too large for the run's length: one cycle, no overflow.
+  EXPECT_EQ(CosineRestartsLR(1.0, 4, std::numeric_limits<std::int64_t>::max(), 15).cycle_starts(),
+            (std::vector<std::int64_t>{0}));
   EXPECT_THROW(CosineRestartsLR(1.0, 0, 2, 10), Error);
   EXPECT_THROW(CosineRestartsLR(1.0, 4, 0, 10), Error);
   EXPECT_THROW(CosineRestartsLR(1.0, 4, 2, 0), Error);

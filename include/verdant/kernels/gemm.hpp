@@ -13,7 +13,7 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
            std::int64_t ldc);
 
 // The same contract through OpenBLAS, split over our threads (each OpenBLAS call on one): the
-// backend before oneDNN's, 1.1-2.2x slower at our layer shapes (build/bench/bench_gemm).
+// backend before oneDNN's, 1.1-1.4x slower at our layer shapes (build/bench/bench_gemm).
 void sgemm_openblas(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
                     float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
                     float beta, float* c, std::int64_t ldc);
