@@ -506,6 +506,17 @@ void Session::prune_to(PruneState& p, double sparsity) {
 constexpr double kBlockTrainingMaxDensity = 0.08;
 constexpr double kCsrTrainingMaxDensity = 0.15;
 
+namespace {
+// The flat positions of a mask's kept entries, ascending.
+std::shared_ptr<const std::vector<std::uint32_t>> kept_positions(const Tensor& mask) {
+  auto at = std::make_shared<std::vector<std::uint32_t>>();
+  const std::uint8_t* m = mask.data<std::uint8_t>();
+  for (std::int64_t i = 0; i < mask.numel(); ++i)
+    if (m[i] != 0) at->push_back(static_cast<std::uint32_t>(i));
+  return at;
+}
+}  // namespace
+
 void Session::refresh_sparse_patterns(bool enable) {
   enum class Kind { dense, blocks, csr };
   auto refresh = [enable](Layer& l, Kind kind) {
@@ -542,9 +553,14 @@ void Session::refresh_sparse_patterns(bool enable) {
       Layer& l = layers_[i];
       refresh(l, Kind::csr);
       // Off the mask the CSR kernels' gradient is exactly zero and drop_and_grow zeroes the
-      // moved connections' optimizer state, so the update keeps those weights at zero.
+      // moved connections' optimizer state, so the update keeps those weights at zero: the
+      // optimizer need not visit them at all.
       l.masks_hold = optimizer_ != nullptr && l.linear != nullptr && l.linear->csr_pattern();
+      if (l.masks_hold) optimizer_->restrict_updates(l.name, kept_positions(l.mask));
     }
+  for (auto& l : layers_)
+    if (!l.masks_hold && optimizer_ != nullptr && l.mask.defined())
+      optimizer_->restrict_updates(l.name, nullptr);
 }
 
 double Session::rigl_update_fraction(const Modifier& m, std::int64_t global_step) const {

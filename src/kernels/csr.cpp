@@ -103,6 +103,16 @@ bool parallel_worth(const CsrPattern& p, std::int64_t n) {
   return !omp_in_parallel() && omp_get_max_threads() > 1 && p.nnz() * n >= (1 << 16);
 }
 
+// in [rows, cols] -> out [cols, rows], split over the team by bands of 64 columns: at high
+// sparsity the transpositions around the products are a sizeable share of a layer's time.
+void transpose_split(const float* in, std::int64_t rows, std::int64_t cols, float* out) {
+  constexpr std::int64_t kBand = 64;
+  const bool worth = !omp_in_parallel() && omp_get_max_threads() > 1 && rows * cols >= (1 << 15);
+#pragma omp parallel for schedule(static) if (worth)
+  for (std::int64_t c0 = 0; c0 < cols; c0 += kBand)
+    transpose(in + c0, rows, std::min(kBand, cols - c0), cols, out + c0 * rows, rows);
+}
+
 }  // namespace
 
 double CsrPattern::density() const {
@@ -131,22 +141,23 @@ CsrPattern csr_pattern(const std::uint8_t* mask, std::int64_t rows, std::int64_t
 }
 
 void batch_major(const float* x, std::int64_t n, std::int64_t cols, float* xt) {
-  transpose(x, n, cols, cols, xt, n);
+  transpose_split(x, n, cols, xt);
 }
 
 void csr_forward(const CsrPattern& p, const float* w, const float* bias, const float* xt,
                  std::int64_t n, float* y) {
   const auto vals = scratch(p.nnz());
-  for (std::int64_t r = 0; r < p.rows; ++r)
-    for (std::uint32_t j = p.row_ptr[r]; j < p.row_ptr[r + 1]; ++j)
-      vals[j] = w[r * p.cols + p.col[j]];
   const auto yt = scratch(p.rows * n);
+  // Each thread gathers the values of the rows it sums: the gather reads the whole dense
+  // weight, a pass as long as the sums themselves at high sparsity.
 #pragma omp parallel for schedule(static) if (parallel_worth(p, n))
-  for (std::int64_t r = 0; r < p.rows; ++r)
-    scaled_row_sum(vals.get() + p.row_ptr[r], p.col.data() + p.row_ptr[r],
-                   p.row_ptr[r + 1] - p.row_ptr[r], xt, n, bias != nullptr ? bias[r] : 0.f,
-                   yt.get() + r * n);
-  transpose(yt.get(), p.rows, n, n, y, p.rows);
+  for (std::int64_t r = 0; r < p.rows; ++r) {
+    const std::uint32_t begin = p.row_ptr[r], end = p.row_ptr[r + 1];
+    for (std::uint32_t j = begin; j < end; ++j) vals[j] = w[r * p.cols + p.col[j]];
+    scaled_row_sum(vals.get() + begin, p.col.data() + begin, end - begin, xt, n,
+                   bias != nullptr ? bias[r] : 0.f, yt.get() + r * n);
+  }
+  transpose_split(yt.get(), p.rows, n, y);
 }
 
 void csr_backward(const CsrPattern& p, const float* w, const float* xt, const float* dy,
@@ -155,15 +166,16 @@ void csr_backward(const CsrPattern& p, const float* w, const float* xt, const fl
   batch_major(dy, n, p.rows, dyt.get());
   if (dx != nullptr) {
     const auto vals = scratch(p.nnz());  // in column order
-    for (std::int64_t c = 0; c < p.cols; ++c)
-      for (std::uint32_t t = p.col_ptr[c]; t < p.col_ptr[c + 1]; ++t)
-        vals[t] = w[std::int64_t{p.col_rows[t]} * p.cols + c];
     const auto dxt = scratch(p.cols * n);
 #pragma omp parallel for schedule(static) if (parallel_worth(p, n))
-    for (std::int64_t c = 0; c < p.cols; ++c)
-      scaled_row_sum(vals.get() + p.col_ptr[c], p.col_rows.data() + p.col_ptr[c],
-                     p.col_ptr[c + 1] - p.col_ptr[c], dyt.get(), n, 0.f, dxt.get() + c * n);
-    transpose(dxt.get(), p.cols, n, n, dx, p.cols);
+    for (std::int64_t c = 0; c < p.cols; ++c) {
+      const std::uint32_t begin = p.col_ptr[c], end = p.col_ptr[c + 1];
+      for (std::uint32_t t = begin; t < end; ++t)
+        vals[t] = w[std::int64_t{p.col_rows[t]} * p.cols + c];
+      scaled_row_sum(vals.get() + begin, p.col_rows.data() + begin, end - begin, dyt.get(), n, 0.f,
+                     dxt.get() + c * n);
+    }
+    transpose_split(dxt.get(), p.cols, n, dx);
   }
   if (dw != nullptr) {
     const auto g = scratch(p.nnz());

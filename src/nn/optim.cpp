@@ -1,5 +1,6 @@
 #include "verdant/nn/optim.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -8,8 +9,27 @@
 namespace verdant::nn {
 
 namespace {
-// Parameter updates split over the OpenMP team only when large enough to pay for it.
+// Parameter updates split over the OpenMP team only when large enough to pay for it. Listed
+// positions are scattered (each one a cache line of its own at high sparsity), so they pay
+// much sooner.
 constexpr std::int64_t kParallelMin = 1 << 16;
+constexpr std::int64_t kParallelMinPositions = 1 << 12;
+
+// Runs update(i) for every entry i of an n-entry parameter, or for the listed ones only.
+template <class Update>
+void for_each_updated(const std::vector<std::uint32_t>* positions, std::int64_t n, Update update) {
+  // firstprivate: each thread's own copy of the closure, whose captures then live in
+  // registers (a shared one is reloaded around every store, and the loop stays scalar).
+  if (positions == nullptr) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin) firstprivate(update)
+    for (std::int64_t i = 0; i < n; ++i) update(i);
+    return;
+  }
+  const std::uint32_t* at = positions->data();
+  const auto m = static_cast<std::int64_t>(positions->size());
+#pragma omp parallel for schedule(static) if (m >= kParallelMinPositions) firstprivate(update)
+  for (std::int64_t j = 0; j < m; ++j) update(std::int64_t{at[j]});
+}
 
 Named<Variable> number(const std::vector<Variable>& params) {
   Named<Variable> out;
@@ -24,6 +44,7 @@ Optimizer::Optimizer(Named<Variable> params, double lr)
     if (!p.defined()) throw Error("optimizer: parameter '" + n + "' is undefined");
   if (!(lr >= 0.0)) throw Error("optimizer: learning rate must be non-negative");
   state_.emplace_back("step", step_);
+  updated_.resize(params_.size());
 }
 
 Optimizer::Optimizer(const std::vector<Variable>& params, double lr)
@@ -50,6 +71,21 @@ void Optimizer::reset_state_at(const std::string& param,
     float* v = t.data<float>();
     for (std::int64_t i : positions)
       if (i >= 0 && i < t.numel()) v[i] = 0.f;
+  }
+}
+
+void Optimizer::restrict_updates(const std::string& param,
+                                 std::shared_ptr<const std::vector<std::uint32_t>> positions) {
+  for (std::size_t k = 0; k < params_.size(); ++k) {
+    if (params_[k].first != param) continue;
+    if (positions != nullptr) {
+      const auto n = static_cast<std::uint64_t>(params_[k].second.numel());
+      if (!std::is_sorted(positions->begin(), positions->end()) ||
+          (!positions->empty() && positions->back() >= n))
+        throw Error("optimizer: updates of '" + param +
+                    "' restricted to positions that are unsorted or out of range");
+    }
+    updated_[k] = std::move(positions);
   }
 }
 
@@ -121,25 +157,23 @@ void SGD::step() {
     const std::int64_t n = p.numel();
     // Separate straight loops per variant so each one vectorises.
     if (mom == 0.f) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-      for (std::int64_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + wd * w[i]);
+      for_each_updated(updated_[k].get(), n,
+                       [=](std::int64_t i) { w[i] -= lr * (g[i] + wd * w[i]); });
       continue;
     }
     float* __restrict__ b = buf_[k].data<float>();
     if (nesterov) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-      for (std::int64_t i = 0; i < n; ++i) {
+      for_each_updated(updated_[k].get(), n, [=](std::int64_t i) {
         const float d = g[i] + wd * w[i];
         b[i] = keep * b[i] + take * d;
         w[i] -= lr * (d + mom * b[i]);
-      }
+      });
     } else {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-      for (std::int64_t i = 0; i < n; ++i) {
+      for_each_updated(updated_[k].get(), n, [=](std::int64_t i) {
         const float d = g[i] + wd * w[i];
         b[i] = keep * b[i] + take * d;
         w[i] -= lr * b[i];
-      }
+      });
     }
   }
   bump_step();
@@ -184,14 +218,13 @@ void Adam::step() {
     const std::int64_t n = p.numel();
     // Decoupled: p *= 1 - lr*wd and no L2 term; coupled: g += wd*p.
     const float l2 = decoupled ? 0.f : wd, shrink = decoupled ? decay : 1.f;
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (std::int64_t i = 0; i < n; ++i) {
+    for_each_updated(updated_[k].get(), n, [=](std::int64_t i) {
       const float gi = g[i] + l2 * w[i];
       w[i] *= shrink;
       m[i] = b1 * m[i] + (1.f - b1) * gi;
       v[i] = b2 * v[i] + (1.f - b2) * gi * gi;
       w[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-    }
+    });
   }
   bump_step();
 }

@@ -8,6 +8,7 @@
 //   Adam/AdamW: "P.exp_avg", "P.exp_avg_sq"
 //   all:       "step" (i32 [1], number of step() calls so far)
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,14 @@ class Optimizer {
   // the given flat positions: a connection that sparse training moves starts afresh.
   void reset_state_at(const std::string& param, const std::vector<std::int64_t>& positions);
 
+  // Updates the parameter named `param` only at the given flat positions (ascending, in range)
+  // from now on; null restores the update of every entry. For sparse training, whose weights
+  // off the mask have zero value, gradient and state: there every rule's update is exactly
+  // zero, so skipping them changes nothing and saves the pass over the masked-out entries.
+  // A name the optimizer does not hold is ignored, as in reset_state_at.
+  void restrict_updates(const std::string& param,
+                        std::shared_ptr<const std::vector<std::uint32_t>> positions);
+
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }
   std::int64_t step_count() const;
@@ -54,6 +63,8 @@ class Optimizer {
   Named<Tensor> state_;
   Tensor step_;  // i32 [1]
   double lr_;
+  std::vector<std::shared_ptr<const std::vector<std::uint32_t>>>
+      updated_;  // per parameter: null, or restrict_updates' positions
 };
 
 struct SGDOptions {
