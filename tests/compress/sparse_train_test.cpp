@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <vector>
+
 #include "verdant/compress/prune.hpp"
 
 namespace vc = verdant::compress;
@@ -31,6 +34,22 @@ TEST(SparseTrain, RiglGrowsWhereTheGradientIsLargestAndStartsAtZero) {
   EXPECT_EQ(w.at(6), 0.0f);
   EXPECT_EQ(w.at(1), 0.0f);
   EXPECT_EQ(vc::count_nonzero(m), 5);
+}
+
+TEST(SparseTrain, RiglBreaksTiesByPositionAndNeverGrowsWhereTheGradientIsNan) {
+  std::mt19937_64 rng(4);
+  // Active: 0, 1, 2, 3 with |w| 0.2, 0.1, 0.1, 0.3; inactive 4..9.
+  Tensor w = Tensor::from({10}, {0.2f, -0.1f, 0.1f, 0.3f, 0, 0, 0, 0, 0, 0});
+  Tensor m = Tensor::zeros({10}, verdant::DType::u8);
+  for (int i : {0, 1, 2, 3}) m.data<std::uint8_t>()[i] = 1;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor g = Tensor::from({10}, {0, 0, 0, 0, nan, 1.f, -2.f, 1.f, 1.f, nan});
+  std::vector<std::int64_t> changed;
+  EXPECT_EQ(vc::drop_and_grow(w, m, g, 0.5, rng, &changed), 2);
+  const std::uint8_t* mp = m.data<std::uint8_t>();
+  // Dropped: 1 and 2 (|w| tied at 0.1); grown: 6 (|g| 2), then 5, the first of the ties at 1.
+  EXPECT_EQ(std::vector<int>(mp, mp + 10), (std::vector<int>{1, 0, 0, 1, 0, 1, 1, 0, 0, 0}));
+  EXPECT_EQ(changed.size(), 4u);
 }
 
 TEST(SparseTrain, SetKeepsCountAndRegrowsAtRandom) {
