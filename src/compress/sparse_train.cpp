@@ -40,9 +40,10 @@ inline std::uint32_t magnitude_key(float v) {
 constexpr std::uint32_t kMaxMagnitudeKey = 0x7f800001u;  // infinity's
 
 // The k positions i in [0, n) with eligible(i) whose key(i) is largest, ascending; among equal
-// keys the lower positions. The threshold comes from a radix pass: a histogram of the keys'
-// top bits finds the bucket holding the k-th largest, and only that bucket is sorted out. A
-// layer has hundreds of thousands of candidates, and RigL selects among them twice per update.
+// keys the lower positions (so a NaN, keyed 0, only when nothing else is left). The threshold comes
+// from a radix pass: a histogram of the keys' top bits finds the bucket holding the k-th largest,
+// and only that bucket is sorted out. A layer has hundreds of thousands of candidates, and RigL
+// selects among them twice per update.
 template <typename Eligible, typename Key>
 std::vector<std::int64_t> largest(std::int64_t n, std::int64_t k, Eligible eligible, Key key) {
   constexpr int kShift = 19;  // keys < 2^31: 4096 buckets of 1/16 of an octave each
@@ -91,8 +92,8 @@ std::int64_t drop_and_grow(Tensor& weight, Tensor& mask, const Tensor& grad, dou
   // Drop: the k active weights closest to zero.
   const auto is_active = [m](std::int64_t i) { return m[i] != 0; };
   const std::vector<std::int64_t> drop = largest(n, k, is_active, [w](std::int64_t i) {
-    const std::uint32_t m = magnitude_key(w[i]);
-    return m == 0 ? 0 : kMaxMagnitudeKey + 1 - m;  // smallest magnitude first, NaN never
+    const std::uint32_t magnitude = magnitude_key(w[i]);
+    return magnitude == 0 ? 0 : kMaxMagnitudeKey + 1 - magnitude;  // smallest first, NaN last
   });
   // Grow among the weights inactive before the drop, so nothing is dropped and regrown at once.
   std::vector<std::int64_t> grow;

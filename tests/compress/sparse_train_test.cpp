@@ -36,7 +36,7 @@ TEST(SparseTrain, RiglGrowsWhereTheGradientIsLargestAndStartsAtZero) {
   EXPECT_EQ(vc::count_nonzero(m), 5);
 }
 
-TEST(SparseTrain, RiglBreaksTiesByPositionAndNeverGrowsWhereTheGradientIsNan) {
+TEST(SparseTrain, RiglBreaksTiesByPositionAndGrowsWhereTheGradientIsNanLast) {
   std::mt19937_64 rng(4);
   // Active: 0, 1, 2, 3 with |w| 0.2, 0.1, 0.1, 0.3; inactive 4..9.
   Tensor w = Tensor::from({10}, {0.2f, -0.1f, 0.1f, 0.3f, 0, 0, 0, 0, 0, 0});
