@@ -125,17 +125,22 @@ void spmv_s8_avx2(const std::uint32_t* row_ptr, const std::uint16_t* col, const 
   }
 }
 
-// Eight lanes; 32x32->64-bit products via vpmuldq on even and odd lanes. `lanes` masks the
-// loads (vpmaskmovd reads nothing outside the mask), so the tail needs no scalar loop.
+// Eight lanes; 32x32->64-bit products via vpmuldq on even and odd lanes. A tail masks the
+// loads (vpmaskmovd reads nothing outside `lanes`), so it needs no scalar loop; whole
+// vectors take plain loads.
+template <bool kTail>
 inline __m128i requant8(const std::int32_t* acc, const std::int32_t* bias, const std::int32_t* mult,
                         const std::int32_t* shift, __m256i lanes, __m256i vzp, __m256i vlo) {
   const __m256i half = _mm256_set1_epi64x(std::int64_t{1} << 30);
   const __m256i one = _mm256_set1_epi32(1), vhi = _mm256_set1_epi32(127);
   const __m256i gather_low = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
-  const __m256i v =
-      _mm256_add_epi32(_mm256_maskload_epi32(acc, lanes), _mm256_maskload_epi32(bias, lanes));
-  const __m256i m = _mm256_maskload_epi32(mult, lanes);
-  const __m256i sh = _mm256_maskload_epi32(shift, lanes);
+  const auto load = [lanes](const std::int32_t* p) {
+    return kTail ? _mm256_maskload_epi32(p, lanes)
+                 : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  };
+  const __m256i v = _mm256_add_epi32(load(acc), load(bias));
+  const __m256i m = load(mult);
+  const __m256i sh = load(shift);
   // (p + 2^30) << 1 keeps floor((p + 2^30) / 2^31) in each qword's high dword.
   __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(v, m), half);
   __m256i po =
@@ -161,14 +166,14 @@ void avx2::requant_u8(const std::int32_t* acc, const std::int32_t* bias, const s
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8)
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i),
-                     requant8(acc + i, bias + i, mult + i, shift + i, all, vzp, vlo));
+                     requant8<false>(acc + i, bias + i, mult + i, shift + i, all, vzp, vlo));
   if (i < n) {
     const auto rest = static_cast<int>(n - i);
     const __m256i lanes =
         _mm256_cmpgt_epi32(_mm256_set1_epi32(rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     alignas(16) std::uint8_t o[16];
     _mm_store_si128(reinterpret_cast<__m128i*>(o),
-                    requant8(acc + i, bias + i, mult + i, shift + i, lanes, vzp, vlo));
+                    requant8<true>(acc + i, bias + i, mult + i, shift + i, lanes, vzp, vlo));
     for (int t = 0; t < rest; ++t) out[i + t] = o[t];
   }
 }
