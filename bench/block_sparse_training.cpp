@@ -40,9 +40,7 @@ double step_ms(Forward forward, std::vector<Variable> params, int reps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int rounds = argc > 1 ? std::atoi(argv[1]) : 7;
-  const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
-  set_num_threads(threads);
+  const auto [rounds, threads] = bench::rounds_and_threads(argc, argv, 7);
   std::mt19937 g(3);
   std::uniform_real_distribution<float> d(-0.1f, 0.1f);
   std::printf("sparse vs dense Linear, forward + backward, batch 64, %d threads, %d rounds\n",

@@ -27,10 +27,8 @@ using verdant::bench::median;
 using verdant::bench::ms_per_call;
 
 int main(int argc, char** argv) {
-  const int rounds = argc > 1 ? std::atoi(argv[1]) : 7;
-  const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
+  const auto [rounds, threads] = bench::rounds_and_threads(argc, argv, 7);
   const std::string only = argc > 3 ? argv[3] : "";
-  set_num_threads(threads);
   std::printf("ours vs oneDNN primitives; %s; %s; batch 64, %d threads, %d rounds, ms per call\n",
               kernels::conv_description().c_str(), kernels::own_kernels_description().c_str(),
               threads, rounds);

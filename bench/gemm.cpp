@@ -17,9 +17,7 @@ using verdant::bench::median;
 using verdant::bench::ms_per_call;
 
 int main(int argc, char** argv) {
-  const int rounds = argc > 1 ? std::atoi(argv[1]) : 9;
-  const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
-  set_num_threads(threads);
+  const auto [rounds, threads] = bench::rounds_and_threads(argc, argv, 9);
   std::printf("oneDNN sgemm vs OpenBLAS split over %d threads; %s; %d rounds, ms per call\n",
               threads, kernels::blas_description().c_str(), rounds);
   std::printf("%-44s %10s %10s %8s\n", "product (M x N x K)", "OpenBLAS", "oneDNN", "speedup");

@@ -16,9 +16,7 @@ using verdant::bench::median;
 using verdant::bench::ms_per_call;
 
 int main(int argc, char** argv) {
-  const int rounds = argc > 1 ? std::atoi(argv[1]) : 7;
-  const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
-  set_num_threads(threads);
+  const auto [rounds, threads] = bench::rounds_and_threads(argc, argv, 7);
   std::printf(
       "relu + max_pool2d (two ops) vs relu_max_pool2d (fused); forward + backward, "
       "%d threads, %d rounds, ms per call\n",

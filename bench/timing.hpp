@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <vector>
+
+#include "verdant/core/threading.hpp"
 
 namespace verdant::bench {
 
@@ -24,6 +27,18 @@ double ms_per_call(F f, int reps) {
   for (int i = 0; i < reps; ++i) f();
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
          reps;
+}
+
+// The benchmarks' usual arguments, [ROUNDS] [THREADS] (2 threads by default); sets the
+// thread count.
+struct RoundsThreads {
+  int rounds, threads;
+};
+inline RoundsThreads rounds_and_threads(int argc, char** argv, int default_rounds) {
+  const RoundsThreads a{argc > 1 ? std::atoi(argv[1]) : default_rounds,
+                        argc > 2 ? std::atoi(argv[2]) : 2};
+  set_num_threads(a.threads);
+  return a;
 }
 
 }  // namespace verdant::bench

@@ -56,8 +56,11 @@ std::vector<std::int64_t> largest(std::int64_t n, std::int64_t k, Eligible eligi
   --bucket;  // holds the k-th largest
   std::vector<std::uint32_t> in_bucket;
   in_bucket.reserve(static_cast<std::size_t>(count[bucket]));
-  for (std::int64_t i = 0; i < n; ++i)
-    if (eligible(i) && (key(i) >> kShift) == bucket) in_bucket.push_back(key(i));
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!eligible(i)) continue;
+    const std::uint32_t v = key(i);
+    if ((v >> kShift) == bucket) in_bucket.push_back(v);
+  }
   const auto need = static_cast<std::size_t>(k - above);
   std::nth_element(in_bucket.begin(), in_bucket.begin() + (need - 1), in_bucket.end(),
                    std::greater<std::uint32_t>());
