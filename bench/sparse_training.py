@@ -9,9 +9,10 @@ epochs, lr, weight decay, seed and threads on both sides.
 
 Each run is one whole process under `verdant measure` (so both sides' joules come from the same
 meter or estimate model, and the label says which). Rounds are interleaved, dense first;
-medians and the ratios are printed. The RigL side trains its masked Linear layers through the
-CSR kernels (forward, input gradient, weight gradient at the kept positions), and computes the
-dense weight gradient only on its mask-update steps.
+medians and the ratios are printed, and each round's own ratio of the two with their median.
+The RigL side trains its masked Linear layers through the CSR kernels (forward, input gradient,
+weight gradient at the kept positions), and computes the dense weight gradient only on its
+mask-update steps.
 """
 import argparse
 import json
@@ -67,6 +68,11 @@ def main():
     print("rigl / dense: epoch %.2fx, joules %.2fx, accuracy %+.2f points" %
           (s["epoch"] / d["epoch"], s["joules"] / d["joules"],
            100 * (s["accuracy"] - d["accuracy"])))
+    # Each round's two runs follow each other, so their ratio shares the machine's state; on a
+    # VM whose speed drifts between runs, the median of these ratios is the steadier figure.
+    paired = [r["epoch"] / q["epoch"] for q, r in zip(results["dense"], results["rigl 90%"])]
+    print("rigl / dense epoch, round by round: %s; median %.2fx" %
+          (", ".join("%.2fx" % x for x in paired), statistics.median(paired)))
     print("joules:", results["dense"][0]["label"])
 
 

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "compressed.hpp"
+#include "verdant/core/clones.hpp"
 #include "verdant/core/error.hpp"
 #include "verdant/data/idx.hpp"
 
@@ -97,18 +98,30 @@ std::pair<double, double> ImageDataset::pixel_statistics() const {
   return {mean, std::sqrt(std::max(0.0, sq / values - mean * mean))};
 }
 
+namespace {
+// Pixel p becomes (p / 255 - mean) / std, in float. Eight divides at a time (AVX2) convert a
+// sample faster than lookups in a table of the 256 values, and give the same bits.
+VERDANT_CLONES
+void normalize_bytes(const std::uint8_t* src, std::int64_t n, float mean, float stddev,
+                     float* dst) {
+  for (std::int64_t k = 0; k < n; ++k)
+    dst[k] = (static_cast<float>(src[k]) / 255.0f - mean) / stddev;
+}
+}  // namespace
+
 void ImageDataset::fill(std::span<const std::int64_t> indices, float* x, std::int32_t* y) const {
-  // (p/255 - mean)/std == p * scale + shift; a 256-entry table avoids the divide per pixel.
-  float table[256];
-  for (int p = 0; p < 256; ++p) table[p] = (static_cast<float>(p) / 255.0f - mean_) / std_;
-  for (std::size_t i = 0; i < indices.size(); ++i) {
-    std::int64_t idx = indices[i];
+  for (std::int64_t idx : indices)
     if (idx < 0 || idx >= count_)
       throw Error("sample index " + std::to_string(idx) + " out of range (dataset has " +
                   std::to_string(count_) + ")");
-    const std::uint8_t* src = bytes_->images.data() + (offset_ + idx) * sample_numel_;
-    float* dst = x + static_cast<std::int64_t>(i) * sample_numel_;
-    for (std::int64_t k = 0; k < sample_numel_; ++k) dst[k] = table[src[k]];
+  const auto n = static_cast<std::int64_t>(indices.size());
+  // The batch is assembled between two training steps, while the other threads wait: a
+  // batch of Fashion-MNIST is 50,000 pixels, worth sharing.
+#pragma omp parallel for schedule(static) if (n * sample_numel_ >= (1 << 15))
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t idx = indices[static_cast<std::size_t>(i)];
+    normalize_bytes(bytes_->images.data() + (offset_ + idx) * sample_numel_, sample_numel_, mean_,
+                    std_, x + i * sample_numel_);
     y[i] = bytes_->labels[static_cast<std::size_t>(offset_ + idx)];
   }
 }

@@ -6,17 +6,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "verdant/core/clones.hpp"
+
 namespace verdant::kernels::detail {
 
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4)));  // unaligned loads and stores
 constexpr std::int64_t kLanes = 8;
-
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define VERDANT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define VERDANT_CLONES
-#endif
 
 // Inlined into each clone, so they compile to that clone's vector instructions.
 #define VERDANT_LOAD(p) (*reinterpret_cast<const ::verdant::kernels::detail::v8u*>(p))

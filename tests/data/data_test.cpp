@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -204,6 +205,38 @@ TEST(ImageDataset, NormalisesPerBatchAndSlices) {
   EXPECT_EQ(tail.image_bytes(2)[0], 7 * 6);
   EXPECT_THROW(ds.slice(6, 3), Error);
   EXPECT_THROW(tail.fill(std::span<const std::int64_t>(idx, 1), x.data(), y), Error);
+}
+
+TEST(ImageDataset, EveryByteValueNormalisesExactlyInALargeBatch) {
+  // 128 images of 16 x 16 pixels, each holding every byte value once: one batch is large
+  // enough to be shared among threads, and each value must come out as the formula's float.
+  const std::int64_t count = 128, side = 16, plane = side * side;
+  std::vector<std::uint8_t> images(static_cast<std::size_t>(count * plane)), labels(count);
+  for (std::int64_t i = 0; i < count; ++i) {
+    labels[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(i % 10);
+    for (std::int64_t k = 0; k < plane; ++k)
+      images[static_cast<std::size_t>(i * plane + k)] = static_cast<std::uint8_t>((i + k) % 256);
+  }
+  const float mean = 0.2860f, stddev = 0.3530f;
+  ImageDataset ds({count, side, side}, images, labels, 10, mean, stddev);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(count));
+  std::iota(order.rbegin(), order.rend(), 0);  // last image first
+  std::vector<float> x(static_cast<std::size_t>(count * plane));
+  std::vector<std::int32_t> y(static_cast<std::size_t>(count));
+  ds.fill(order, x.data(), y.data());
+  for (std::int64_t s = 0; s < count; ++s) {
+    const std::int64_t image = order[static_cast<std::size_t>(s)];
+    ASSERT_EQ(y[static_cast<std::size_t>(s)], image % 10);
+    for (std::int64_t k = 0; k < plane; ++k) {
+      const float p = static_cast<float>((image + k) % 256);
+      ASSERT_EQ(x[static_cast<std::size_t>(s * plane + k)], (p / 255.0f - mean) / stddev)
+          << "sample " << s << ", pixel " << k;
+    }
+  }
+  order[7] = count;  // one index past the end: refused before anything is written
+  std::fill(x.begin(), x.end(), -7.f);
+  EXPECT_THROW(ds.fill(order, x.data(), y.data()), Error);
+  EXPECT_TRUE(std::all_of(x.begin(), x.end(), [](float v) { return v == -7.f; }));
 }
 
 TEST(FashionMnist, MissingDirectoryAndFiles) {
