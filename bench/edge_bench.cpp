@@ -6,6 +6,10 @@
 // inference, ratios, the stripped size of verdant-edge, its peak RSS running lenet5, and
 // energy per 1,000 inferences (estimated: CPU time x per-core power). The int8 variants run
 // again on each other kernel table this CPU supports, with the active table's speed-up over it.
+// `edge_bench --crossover` measures instead where each table's sparse kernels stop paying:
+// the mlp at rising sparsity through the CSR and 4x4-block kernels (forced, whatever the
+// table's break-even) against the same weights as dense int8, interleaved; the tables'
+// csr_max_density and bsr_max_density are set from it.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -187,11 +191,57 @@ double json_number(const std::string& json, const std::string& key) {
   return std::strtod(json.c_str() + at + key.size() + 3, nullptr);
 }
 
+// The sparse kernels forced against dense int8 on the same pruned mlp, per table and sparsity.
+int run_crossover(const std::vector<float>& cal, int rounds, int iters) {
+  const auto x = normal_inputs(784);
+  std::vector<float> out(10);
+  std::printf("edge_bench --crossover: mlp int8, one thread, batch 1, medians of %d rounds\n",
+              rounds);
+  std::printf("%-12s %-8s %8s %12s %10s %14s\n", "table", "layout", "density", "sparse us",
+              "dense us", "sparse/dense");
+  for (const runtime::KernelTable* table : runtime::supported_kernel_tables()) {
+    if (table == &runtime::reference_kernels()) continue;
+    runtime::KernelTable forced = *table;
+    forced.csr_max_density = forced.bsr_max_density = 1.0;
+    for (const bool blocks : {false, true})
+      for (const double sparsity : {0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99}) {
+        rng.seed(1234);
+        ModelSpec m = mlp();
+        blocks ? prune_blocks(m, sparsity) : prune(m, sparsity);
+        const auto sparse_bytes =
+            build(m, blocks ? vdm::Encoding::int8_bsr : vdm::Encoding::int8_csr, cal, 64);
+        const auto dense_bytes = build(m, vdm::Encoding::int8, cal, 64);
+        std::string err;
+        auto sparse = runtime::Model::load_buffer(sparse_bytes.data(), sparse_bytes.size(), &err,
+                                                  {.kernels = &forced});
+        auto dense = runtime::Model::load_buffer(dense_bytes.data(), dense_bytes.size(), &err,
+                                                 {.kernels = table});
+        std::vector<double> sparse_us, dense_us;
+        for (int r = 0; r < rounds; ++r)
+          for (runtime::Model* model : {sparse.get(), dense.get()}) {
+            const auto t0 = std::chrono::steady_clock::now();
+            for (int i = 0; i < iters; ++i) model->run(x.data(), x.size(), out.data(), out.size());
+            (model == sparse.get() ? sparse_us : dense_us)
+                .push_back(
+                    std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                        .count() /
+                    iters);
+          }
+        std::printf("%-12s %-8s %8.3f %12.2f %10.2f %13.2fx\n", table->isa, blocks ? "4x4" : "CSR",
+                    1.0 - sparsity, median(sparse_us), median(dense_us),
+                    median(sparse_us) / median(dense_us));
+      }
+    std::printf("%-12s break-even in use: CSR below density %.4f, 4x4 blocks below %.2f\n",
+                table->isa, table->csr_max_density, table->bsr_max_density);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int rounds = 7, iters_mlp = 2000, iters_lenet = 300;
-  bool peer = true;
+  bool peer = true, crossover = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc)
       rounds = std::atoi(argv[++i]);
@@ -201,14 +251,17 @@ int main(int argc, char** argv) {
       iters_lenet = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--no-peer"))
       peer = false;
+    else if (!std::strcmp(argv[i], "--crossover"))
+      crossover = true;
     else {
-      std::fprintf(
-          stderr,
-          "usage: edge_bench [--rounds R] [--iters-mlp N] [--iters-lenet5 N] [--no-peer]\n");
+      std::fprintf(stderr,
+                   "usage: edge_bench [--rounds R] [--iters-mlp N] [--iters-lenet5 N] [--no-peer] "
+                   "[--crossover]\n");
       return 2;
     }
   }
   const auto cal = normal_inputs(64 * 784);
+  if (crossover) return run_crossover(cal, rounds, iters_mlp);
   std::vector<Variant> vs;
   auto add = [&](const std::string& model, const std::string& name, std::vector<std::uint8_t> b,
                  int iters, const runtime::KernelTable* kernels = nullptr) {

@@ -8,13 +8,11 @@ namespace verdant::runtime {
 extern const KernelTable kReferenceKernels;  // kernels_ref.cpp
 #if defined(VERDANT_RUNTIME_HAVE_AVX2)
 extern const KernelTable kAvx2Kernels;  // x86/avx2/kernels_avx2.cpp
-// The AVX2 kernels the AVX-512 VNNI table also lists (its own are the int8 products).
+// The AVX2 kernels the AVX-512 VNNI table also lists (its own are the int8 products and
+// requantization).
 namespace avx2 {
 void gemv_f32(const float* w, std::size_t row_stride, const float* x, std::size_t kp,
               std::size_t rows, float* out);
-void requant_u8(const std::int32_t* acc, const std::int32_t* bias, const std::int32_t* mult,
-                const std::int32_t* shift, std::size_t n, std::int32_t zp, std::int32_t lo,
-                std::uint8_t* out);
 void quantize_u8(const float* x, std::size_t n, float inv_scale, std::int32_t zp,
                  std::uint8_t* out);
 }  // namespace avx2

@@ -91,6 +91,9 @@ constinit const KernelTable kReferenceKernels{
     .spmv_s8 = spmv_s8_ref,
     .bsr4x4_s8 = bsr4x4_s8_ref,
     .quantize_u8 = quantize_u8_ref,
+    .pack_s8 = nullptr,  // gemv_s8 reads the rows as stored
+    .pack_s8_rows = 0,
+    .gemv_s8_packed = nullptr,
 };
 
 const KernelTable& reference_kernels() {

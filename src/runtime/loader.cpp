@@ -3,6 +3,7 @@
 // Run once per model, so compiled for size (CMakeLists.txt); inference is in model.cpp.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -359,11 +360,14 @@ bool Loader::bind_int8(LayerPlan& p, const KernelTable& kernels) {
     if (!check_dense_row_layout(p) || !bind(p, TensorRole::weight, p.rows * p.kp, "weight", &p.w8))
       return false;
     p.wd = p.w8;
-    return true;
+  } else {
+    if (!(r.encoding == Encoding::int8_bsr ? load_bsr(p) : load_csr(p))) return false;
+    p.expand_to_dense = static_cast<double>(stored_weights(p)) >
+                        sparse_max_density(kernels, r.encoding) * static_cast<double>(p.rows * p.k);
   }
-  if (!(r.encoding == Encoding::int8_bsr ? load_bsr(p) : load_csr(p))) return false;
-  p.expand_to_dense = static_cast<double>(stored_weights(p)) >
-                      sparse_max_density(kernels, r.encoding) * static_cast<double>(p.rows * p.k);
+  if (kernels.pack_s8 != nullptr && (r.encoding == Encoding::int8 || p.expand_to_dense))
+    p.packed_bytes =
+        (p.rows + kernels.pack_s8_rows - 1) / kernels.pack_s8_rows * kernels.pack_s8_rows * p.kp;
   return true;
 }
 
@@ -445,20 +449,24 @@ std::uint64_t count_macs(const std::vector<LayerPlan>& layers) {
 }
 
 // Arena bytes an int8 layer's constants take: folded bias, multipliers, shifts (or
-// dequantization scales), and the dense rows of an expanded sparse layer. Each array is
+// dequantization scales), the dense rows of an expanded sparse layer, and the dense rows in
+// the kernel table's packed layout. Each array is
 // rounded up to 64 bytes and the arena zeroed, so each is zero-padded to 16 entries: the
 // convolutions requantize whole 8-lane vectors (run_layer, model.cpp).
 std::size_t constant_bytes(const LayerPlan& p) {
-  return 3 * align_up(p.rows * 4) + (p.expand_to_dense ? align_up(p.rows * p.kp) : 0);
+  return 3 * align_up(p.rows * 4) + (p.expand_to_dense ? align_up(p.rows * p.kp) : 0) +
+         align_up(p.packed_bytes);
 }
 
 // The parts of the one arena, in bytes: two activation buffers, an im2col row, the
-// pre-pooling buffer, accumulators, then the int8 layers' constants. 64 bytes of slack after
-// each buffer let kernels read a few bytes past the end (the AVX2 gather) inside the arena.
+// pre-pooling buffer, accumulators and their requantized bytes, then the int8 layers'
+// constants. 64 bytes of slack after each buffer let kernels read a few bytes past the end
+// (the AVX2 gather) inside the arena.
 struct ArenaLayout {
-  std::size_t activation = 0, im2col = 0, pre_pool = 0, accumulators = 0, constants = 0;
+  std::size_t activation = 0, im2col = 0, pre_pool = 0, accumulators = 0, requantized = 0,
+              constants = 0;
   std::size_t total() const {
-    return 2 * activation + im2col + pre_pool + accumulators + constants;
+    return 2 * activation + im2col + pre_pool + accumulators + requantized + constants;
   }
 };
 
@@ -478,6 +486,7 @@ ArenaLayout plan_arena(const FileHeader& h, const std::vector<LayerPlan>& layers
           .im2col = align_up(max_kp * 4 + 64),
           .pre_pool = align_up(max_pre * 4 + 64),
           .accumulators = align_up(max_rows * 4 + 64),
+          .requantized = align_up(max_rows + 64),
           .constants = constants};
 }
 
@@ -497,7 +506,9 @@ std::uint8_t* allocate_arena(Model::Impl& m, const ArenaLayout& layout) {
   m.pre = a;
   a += layout.pre_pool;
   m.acc = reinterpret_cast<std::int32_t*>(a);
-  return a + layout.accumulators;
+  a += layout.accumulators;
+  m.requantized = a;
+  return a + layout.requantized;
 }
 
 // sum_k w[o][k] of output channel o, whatever the encoding.
@@ -533,8 +544,9 @@ void expand_sparse(const LayerPlan& p, std::int8_t* dense) {
 // An int8 layer's constants, carved from the arena at `at` (constant_bytes(p) of them): the
 // bias with the input zero point folded in (gemmlowp's habit: acc + bias_fold needs no
 // correction at run time), the Q31 multipliers and shifts of a u8 output or the scales of
-// an f32 one, and an expanded sparse layer's dense rows.
-void fold_constants(LayerPlan& p, std::uint8_t* at) {
+// an f32 one, an expanded sparse layer's dense rows, and the dense rows in the table's
+// packed layout.
+void fold_constants(LayerPlan& p, const KernelTable& kernels, std::uint8_t* at) {
   const LayerRecord& r = p.rec;
   const std::size_t cb = align_up(p.rows * 4);
   p.bias_fold = reinterpret_cast<std::int32_t*>(at);
@@ -556,10 +568,26 @@ void fold_constants(LayerPlan& p, std::uint8_t* at) {
     }
   }
   p.act_lo = r.activation == Activation::relu ? r.out_zero_point : 0;
+  if (r.kind == LayerKind::conv2d && r.pool == Pool::max && r.out_type == ValueType::u8) {
+    // |acc| <= k * 127 * 128 (u8 inputs up to 127): with |acc + bias| < 2^30, neither that
+    // sum nor the rounding term (at most 2^30) can wrap, and requantization is monotonic.
+    const std::int64_t acc_bound = static_cast<std::int64_t>(p.k) * 127 * 128;
+    p.pool_before_requant = true;
+    for (std::size_t o = 0; o < p.rows; ++o)
+      if (acc_bound + std::abs(std::int64_t{p.bias_fold[o]}) >= (std::int64_t{1} << 30))
+        p.pool_before_requant = false;
+  }
+  std::uint8_t* rest = at + 3 * cb;
   if (p.expand_to_dense) {
-    auto* dense = reinterpret_cast<std::int8_t*>(at + 3 * cb);  // zeroed with the arena
+    auto* dense = reinterpret_cast<std::int8_t*>(rest);  // zeroed with the arena
     expand_sparse(p, dense);
     p.wd = dense;
+    rest += align_up(p.rows * p.kp);
+  }
+  if (p.packed_bytes != 0) {
+    auto* packed = reinterpret_cast<std::int8_t*>(rest);
+    kernels.pack_s8(p.wd, p.kp, p.rows, packed);
+    p.wpacked = packed;
   }
 }
 
@@ -587,7 +615,7 @@ std::unique_ptr<Model> Model::finish_load(std::unique_ptr<Model> model, const st
   }
   for (LayerPlan& p : impl->layers) {
     if (!is_int8(p.rec.encoding)) continue;
-    fold_constants(p, constants);
+    fold_constants(p, *impl->kernels, constants);
     constants += constant_bytes(p);
   }
   model->impl_ = std::move(impl);

@@ -16,6 +16,7 @@
 
 #include "model_impl.hpp"
 #include "numerics.hpp"
+#include "verdant/core/clones.hpp"
 
 namespace verdant::runtime {
 
@@ -246,10 +247,37 @@ void pool_hwc_to_chw(const LayerPlan& p, const std::uint8_t* pre, std::uint8_t* 
     }
 }
 
-// acc[0, rows) = W x through the layer's kernel (dense, CSR or 4x4 blocks).
+// Max pooling of pixel-major accumulators [conv_h * conv_w][rows], then requantization of
+// each pooled pixel's channels, scattered to the CHW activation (pool_before_requant).
+// The AVX2 clone takes 8 maxima an instruction (SSE2 has no 32-bit signed max).
+VERDANT_CLONES void max_pool_then_requant(const Model::Impl& m, const LayerPlan& p,
+                                          const std::int32_t* acc, std::uint8_t* out) {
+  const LayerRecord& r = p.rec;
+  const std::size_t C = p.rows, ps = r.pool_size, pst = r.pool_stride, oh = r.out_h, ow = r.out_w,
+                    cw = p.conv_w, plane = oh * ow;
+  std::int32_t* best = m.acc;
+  for (std::size_t py = 0; py < oh; ++py)
+    for (std::size_t px = 0; px < ow; ++px) {
+      const std::int32_t* w0 = acc + (py * pst * cw + px * pst) * C;
+      std::copy(w0, w0 + C, best);
+      for (std::size_t y = 0; y < ps; ++y)
+        for (std::size_t x = 0; x < ps; ++x) {
+          const std::int32_t* v = w0 + (y * cw + x) * C;
+          for (std::size_t ch = 0; ch < C; ++ch) best[ch] = std::max(best[ch], v[ch]);
+        }
+      m.kernels->requant_u8(best, p.bias_fold, p.mult, p.shift, C, r.out_zero_point, p.act_lo,
+                            m.requantized);
+      std::uint8_t* o = out + py * ow + px;
+      for (std::size_t ch = 0; ch < C; ++ch) o[ch * plane] = m.requantized[ch];
+    }
+}
+
+// acc[0, rows) = W x through the layer's kernel (dense, packed or not, CSR or 4x4 blocks).
 inline void int8_matvec(const KernelTable& k, const LayerPlan& p, const std::uint8_t* x,
                         std::int32_t* acc) {
-  if (p.wd != nullptr)
+  if (p.wpacked != nullptr)
+    k.gemv_s8_packed(p.wpacked, x, p.kp, p.rows, acc);
+  else if (p.wd != nullptr)
     k.gemv_s8(p.wd, p.kp, x, p.kp, p.rows, acc);
   else if (p.rec.encoding == Encoding::int8_bsr)
     k.bsr4x4_s8(p.row_ptr, p.col, p.w8, p.block_rows, x, acc);
@@ -295,6 +323,18 @@ void run_layer(const Model::Impl& m, const LayerPlan& p, std::uint8_t* in, std::
     std::memset(m.col + p.k, 0, p.kp - p.k);
   else
     std::fill(reinterpret_cast<float*>(m.col) + p.k, reinterpret_cast<float*>(m.col) + p.kp, 0.f);
+  if (p.pool_before_requant) {
+    // Each pixel's accumulators in place; the sparse 4x4 kernel's up to 3 extra rows land in
+    // the next pixel's slot (rewritten by it) or the buffer's slack.
+    auto* acc = reinterpret_cast<std::int32_t*>(m.pre);
+    for (std::uint32_t oy = 0; oy < p.conv_h; ++oy)
+      for (std::uint32_t ox = 0; ox < p.conv_w; ++ox) {
+        im2col_row<std::uint8_t>(p, in, oy, ox, static_cast<std::uint8_t>(r.in_zero_point), m.col);
+        int8_matvec(k, p, m.col, acc + (std::size_t{oy} * p.conv_w + ox) * p.rows);
+      }
+    max_pool_then_requant(m, p, acc, out);
+    return;
+  }
   for (std::uint32_t oy = 0; oy < p.conv_h; ++oy)
     for (std::uint32_t ox = 0; ox < p.conv_w; ++ox) {
       const std::size_t pix = std::size_t{oy} * p.conv_w + ox;

@@ -48,6 +48,10 @@ struct LayerPlan {
   std::size_t block_rows = 0;       // BSR: ceil(rows / kBlock)
   bool expand_to_dense = false;     // sparse, but denser than the kernel table's break-even
   const std::int8_t* wd = nullptr;  // dense int8 rows [rows][kp]: the file's, or sparse expanded
+  // wd in the kernel table's own layout (KernelTable::pack_s8), in the arena; bytes 0 when
+  // the table has none or the layer runs sparse.
+  std::size_t packed_bytes = 0;
+  const std::int8_t* wpacked = nullptr;
   // Precomputed in the arena: bias with the input zero-point correction folded in
   // (bias - Z_in * sum_k w), fixed-point multipliers and shifts, or dequantization scales.
   std::int32_t* bias_fold = nullptr;
@@ -55,15 +59,20 @@ struct LayerPlan {
   std::int32_t* shift = nullptr;
   float* deq = nullptr;
   std::int32_t act_lo = 0;
+  // A max-pooled conv with u8 outputs whose acc + bias cannot wrap: it pools the
+  // accumulators and requantizes the pooled ones (requantization never decreases as its
+  // input grows, so max and requantization commute).
+  bool pool_before_requant = false;
 };
 
 struct Model::Impl {
   std::vector<LayerPlan> layers;
   std::unique_ptr<std::uint8_t[], FreeDeleter> arena;
   std::uint8_t* buf[2] = {nullptr, nullptr};
-  std::uint8_t* col = nullptr;  // one im2col row (f32 or u8)
-  std::uint8_t* pre = nullptr;  // conv output before pooling
-  std::int32_t* acc = nullptr;  // one column of accumulators
+  std::uint8_t* col = nullptr;          // one im2col row (f32 or u8)
+  std::uint8_t* pre = nullptr;          // conv output before pooling
+  std::int32_t* acc = nullptr;          // one column of accumulators
+  std::uint8_t* requantized = nullptr;  // one column, requantized
   const KernelTable* kernels = nullptr;
   std::uint64_t macs = 0;
 };

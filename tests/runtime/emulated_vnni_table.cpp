@@ -43,6 +43,18 @@ struct EmulatedOps {
     }
     return acc;
   }
+  static Vec add(Vec a, Vec b) {
+    for (int i = 0; i < 16; ++i) set_dword(a, i, wrap_add(dword(a, i), dword(b, i)));
+    return a;
+  }
+  static Vec broadcast_quad(const std::uint8_t* p) {
+    Vec v;
+    for (int i = 0; i < 16; ++i) std::memcpy(v.b + 4 * i, p, 4);
+    return v;
+  }
+  static void store_dwords(std::int32_t* out, Vec v, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = dword(v, static_cast<int>(i));
+  }
   static std::int32_t sum(Vec v) {
     std::int32_t s = 0;
     for (int i = 0; i < 16; ++i) s = wrap_add(s, dword(v, i));
@@ -62,10 +74,14 @@ struct EmulatedOps {
     for (int i = 0; i < 16; ++i) set_dword(v, i, w[i]);
     return v;
   }
-  static Vec repeat_quads(const std::int32_t* quads) {
-    Vec v;
-    for (int i = 0; i < 16; ++i) set_dword(v, i, quads[i / 4]);
+  static Vec repeat_quads(const std::uint8_t* x, const std::uint16_t* col, std::uint32_t n) {
+    Vec v{};
+    for (std::uint32_t l = 0; l < n; ++l)
+      for (int i = 0; i < 4; ++i) std::memcpy(v.b + 16 * l + 4 * i, x + 4 * std::size_t{col[l]}, 4);
     return v;
+  }
+  static void sum8(const Vec* a, std::int32_t* out) {
+    for (int i = 0; i < 8; ++i) out[i] = sum(a[i]);
   }
   static void sum_lanes(Vec v, std::int32_t* out) {
     for (int i = 0; i < 4; ++i) {
@@ -91,6 +107,9 @@ const KernelTable& emulated_vnni_kernels() {
       .spmv_s8 = vnni::spmv_s8<EmulatedOps>,
       .bsr4x4_s8 = vnni::bsr4x4_s8<EmulatedOps>,
       .quantize_u8 = reference_kernels().quantize_u8,
+      .pack_s8 = vnni::pack_s8<EmulatedOps>,
+      .pack_s8_rows = vnni::kPackRows,
+      .gemv_s8_packed = vnni::gemv_s8_packed<EmulatedOps>,
   };
   return table;
 }

@@ -142,6 +142,45 @@ TEST_P(KernelTwins, GemvS8ExactAtSaturationExtremes) {
   EXPECT_EQ(got[1], static_cast<std::int32_t>(kp) * 127 * 127);
 }
 
+// A table's own layout for dense rows: packed once, then the same sums as the rows; nothing
+// written past `rows` (each partial 16-row block ends in a masked store).
+TEST_P(KernelTwins, PackedGemvS8MatchesReference) {
+  if (table().pack_s8 == nullptr)
+    GTEST_SKIP() << "skipped: " << table().isa << " has no packed layout";
+  ASSERT_NE(table().gemv_s8_packed, nullptr);
+  ASSERT_GT(table().pack_s8_rows, 0u);
+  std::mt19937 g(3);
+  constexpr std::int32_t kSentinel = 0x5A5A5A5A;
+  for (DenseCase c : {DenseCase{1, 32}, DenseCase{5, 64}, DenseCase{16, 32}, DenseCase{17, 96},
+                      DenseCase{20, 32}, DenseCase{33, 224}, DenseCase{50, 512}, DenseCase{64, 800},
+                      DenseCase{65, 64}, DenseCase{300, 800}}) {
+    auto w = random_w(c.rows * c.kp, g);
+    auto x = random_x(c.kp, g);
+    const std::size_t block = table().pack_s8_rows;
+    std::vector<std::int8_t> packed((c.rows + block - 1) / block * block * c.kp);
+    table().pack_s8(w.data(), c.kp, c.rows, packed.data());
+    std::vector<std::int32_t> ref(c.rows), got(c.rows + 16, kSentinel);
+    reference().gemv_s8(w.data(), c.kp, x.data(), c.kp, c.rows, ref.data());
+    table().gemv_s8_packed(packed.data(), x.data(), c.kp, c.rows, got.data());
+    EXPECT_EQ(ref, std::vector<std::int32_t>(got.begin(), got.begin() + c.rows))
+        << "rows " << c.rows << " kp " << c.kp;
+    for (std::size_t i = c.rows; i < got.size(); ++i)
+      EXPECT_EQ(got[i], kSentinel) << "past row " << i;
+  }
+  // Saturation extremes: x = 127 against w = -128 and 127 over a long row.
+  const std::size_t kp = 800, rows = 18;
+  std::vector<std::uint8_t> x(kp + 64, 127);
+  std::vector<std::int8_t> w(rows * kp);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t k = 0; k < kp; ++k) w[r * kp + k] = (r % 2 == 0) ? -128 : 127;
+  std::vector<std::int8_t> packed(32 * kp);
+  table().pack_s8(w.data(), kp, rows, packed.data());
+  std::vector<std::int32_t> got(rows);
+  table().gemv_s8_packed(packed.data(), x.data(), kp, rows, got.data());
+  for (std::size_t r = 0; r < rows; ++r)
+    EXPECT_EQ(got[r], static_cast<std::int32_t>(kp) * 127 * (r % 2 == 0 ? -128 : 127)) << r;
+}
+
 TEST_P(KernelTwins, GemvF32MatchesReference) {
   std::mt19937 g(2);
   std::uniform_real_distribution<float> d(-1.f, 1.f);

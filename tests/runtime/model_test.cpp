@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "test_models.hpp"
+#include "verdant/runtime/kernels.hpp"
 
 namespace verdant::runtime {
 namespace {
@@ -96,10 +97,10 @@ void expect_sparse_equals_dense(ModelSpec spec, vdm::Encoding enc, bool sparse_k
   }
 }
 
-// 70% zeros: the loader may run CSR layers through the dense kernel; 97% zeros: below every
+// 70% zeros: the loader may run CSR layers through the dense kernel; 99% zeros: below every
 // table's csr_max_density, so the sparse kernel itself runs.
 TEST(Runtime, CsrEqualsDenseInt8OnPrunedWeights) {
-  for (float pruned : {0.7f, 0.97f})
+  for (float pruned : {0.7f, 0.99f})
     for (ModelSpec spec : {testing::small_mlp(200, 120, 10), testing::small_convnet()}) {
       testing::prune_by_magnitude(spec, pruned);
       expect_sparse_equals_dense(spec, vdm::Encoding::int8_csr, pruned > 0.9f);
@@ -115,6 +116,49 @@ TEST(Runtime, BlockSparseEqualsDenseInt8) {
       prune_blocks(spec, fraction);
       expect_sparse_equals_dense(spec, vdm::Encoding::int8_bsr, fraction > 0.8);
     }
+}
+
+// An int8 conv with max pooling pools its accumulators before requantizing them (the loader's
+// pool_before_requant): on every table and in every int8 layout, its outputs equal the
+// unpooled conv's requantized outputs max-pooled afterwards.
+TEST(Runtime, MaxPoolingBeforeRequantizationEqualsAfter) {
+  ModelSpec pooled;
+  pooled.input_c = 3, pooled.input_h = 9, pooled.input_w = 11;
+  pooled.layers.push_back(testing::conv(3, 20, 3, 1, 1, vdm::Pool::max, 61));
+  const auto ins = random_inputs(8, 3 * 9 * 11);
+  calibrate(pooled, ins);
+  for (const vdm::Encoding enc :
+       {vdm::Encoding::int8, vdm::Encoding::int8_csr, vdm::Encoding::int8_bsr}) {
+    ModelSpec with_pool = pooled;
+    if (enc == vdm::Encoding::int8_bsr) prune_blocks(with_pool, 0.6);
+    if (enc == vdm::Encoding::int8_csr) testing::prune_by_magnitude(with_pool, 0.995f);
+    set_encoding(with_pool, enc);
+    with_pool.layers[0].quantize_output = true;  // u8 outputs, dequantized by run()
+    ModelSpec without_pool = with_pool;
+    without_pool.layers[0].pool = vdm::Pool::none;
+    without_pool.layers[0].pool_size = without_pool.layers[0].pool_stride = 0;
+    for (const KernelTable* table : supported_kernel_tables()) {
+      std::string err;
+      const auto a_bytes = write_vdm(with_pool, &err), b_bytes = write_vdm(without_pool, &err);
+      auto a = Model::load_buffer(a_bytes.data(), a_bytes.size(), &err, {.kernels = table});
+      auto b = Model::load_buffer(b_bytes.data(), b_bytes.size(), &err, {.kernels = table});
+      ASSERT_TRUE(a && b) << err;
+      ASSERT_EQ(a->output_size(), 20u * 4 * 5);
+      for (const auto& in : ins) {
+        std::vector<float> got(a->output_size()), full(b->output_size());
+        ASSERT_EQ(a->run(in.data(), in.size(), got.data(), got.size()), RunStatus::ok);
+        ASSERT_EQ(b->run(in.data(), in.size(), full.data(), full.size()), RunStatus::ok);
+        for (std::size_t c = 0; c < 20; ++c)
+          for (std::size_t y = 0; y < 4; ++y)
+            for (std::size_t x = 0; x < 5; ++x) {
+              const float* w = full.data() + (c * 9 + 2 * y) * 11 + 2 * x;
+              const float expected = std::max({w[0], w[1], w[11], w[12]});
+              ASSERT_EQ(got[(c * 4 + y) * 5 + x], expected)
+                  << table->isa << " channel " << c << " at " << y << "," << x;
+            }
+      }
+    }
+  }
 }
 
 // A pruned-away neuron (all-zero weight row) still outputs its bias in int8.

@@ -256,7 +256,7 @@ inline std::vector<TestModel> every_test_model() {
     };
     add("fp32", base, vdm::Encoding::f32);
     add("int8", base, vdm::Encoding::int8);
-    for (float fraction : {0.7f, 0.97f}) {
+    for (float fraction : {0.7f, 0.99f}) {
       ModelSpec pruned = base;
       prune_by_magnitude(pruned, fraction);
       add("int8 CSR " + std::to_string(static_cast<int>(fraction * 100)) + "% pruned", pruned,

@@ -16,8 +16,9 @@ struct KernelTable {
   // Whether this CPU has the instructions the table's kernels use.
   bool (*cpu_supports)();
   // A CSR layer denser than this runs faster through gemv_s8 on this ISA: the loader then
-  // expands it to dense rows in its arena (one MAC per stored element against 32 per
-  // vpmaddubsw makes unstructured CSR lose above ~1/16 density on AVX2).
+  // expands it to dense rows in its arena (one MAC per gathered element against 32 per
+  // vpmaddubsw makes unstructured CSR lose above ~1/64 density on AVX2; measured by
+  // `edge_bench --crossover`).
   double csr_max_density;
   // A block-sparse layer (4x4 blocks) denser than this runs faster through gemv_s8.
   double bsr_max_density;
@@ -47,6 +48,14 @@ struct KernelTable {
   // (NaN -> 0), then rounded half up.
   void (*quantize_u8)(const float* x, std::size_t n, float inv_scale, std::int32_t zp,
                       std::uint8_t* out);
+  // Optional (null in a table whose gemv_s8 is its fastest dense product): a layout of its
+  // own for dense int8 weights, which the loader prepares once. pack_s8 writes rows [rows][kp]
+  // into ceil(rows / pack_s8_rows) * pack_s8_rows * kp bytes; gemv_s8_packed then computes
+  // what gemv_s8 does on the rows, writing out[0, rows).
+  void (*pack_s8)(const std::int8_t* w, std::size_t kp, std::size_t rows, std::int8_t* packed);
+  std::size_t pack_s8_rows;
+  void (*gemv_s8_packed)(const std::int8_t* packed, const std::uint8_t* x, std::size_t kp,
+                         std::size_t rows, std::int32_t* out);
 };
 
 // The plain twins every other table is tested against; runs on any CPU.

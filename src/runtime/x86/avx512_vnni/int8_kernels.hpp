@@ -9,58 +9,120 @@
 // instantiates must be one only this table's file calls.
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 namespace verdant::runtime::vnni {
 
-// A CSR layer denser than this runs faster expanded to dense rows. Not measured (no VNNI
-// machine was at hand): the dense kernel does 64 MACs per instruction against AVX2's 32 per
-// three, while the CSR gather gains little, so AVX2's 1/16 crossover (bench/edge_bench)
-// halves at least. 4x4 blocks gain what the dense kernel gains (4 blocks per vpdpbusd).
-inline constexpr double kCsrMaxDensity = 1.0 / 32.0;
-inline constexpr double kBsrMaxDensity = 0.35;
+// A sparse layer denser than this runs faster expanded to dense rows, measured by
+// `edge_bench --crossover` (AMD EPYC Zen 5, the mlp at batch 1): CSR took 1.12x the dense
+// time at density 0.02 and 0.60x at 0.01 (its 16-lane gathers cost more than the 64 MACs a
+// dense vpdpbusd does); 4x4 blocks 1.03x at 0.5 and 0.66x at 0.3.
+inline constexpr double kCsrMaxDensity = 1.0 / 64.0;
+inline constexpr double kBsrMaxDensity = 0.45;
 
-// out[r] = sum_k w[r * row_stride + k] * x[k] for k < kp (a multiple of 32): four rows at a
-// time, 64 bytes a step, the last 32 bytes of an odd multiple through a masked load.
+// out[r] = sum_k w[r * row_stride + k] * x[k] for k < kp (a multiple of 32): eight rows at a
+// time, 64 bytes a step, the last 32 bytes of an odd multiple through a masked load. The
+// eight horizontal sums are reduced together (Ops::sum8): one row alone would spend more
+// shuffles on its sum than multiplies on a short row. A last partial block repeats its last
+// row and drops those sums.
 template <class Ops>
 void gemv_s8(const std::int8_t* w, std::size_t row_stride, const std::uint8_t* x, std::size_t kp,
              std::size_t rows, std::int32_t* out) {
   using V = typename Ops::Vec;
+  constexpr std::size_t kRows = 8;
   const std::size_t full = kp & ~std::size_t{63}, tail = kp - full;
-  std::size_t r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    const std::int8_t* w0 = w + r * row_stride;
-    const std::int8_t* w1 = w0 + row_stride;
-    const std::int8_t* w2 = w1 + row_stride;
-    const std::int8_t* w3 = w2 + row_stride;
-    V a0 = Ops::zero(), a1 = a0, a2 = a0, a3 = a0;
+  for (std::size_t r = 0; r < rows; r += kRows) {
+    const std::size_t n = rows - r < kRows ? rows - r : kRows;
+    const std::int8_t* wr[kRows];
+    for (std::size_t i = 0; i < kRows; ++i) wr[i] = w + (r + (i < n ? i : n - 1)) * row_stride;
+    V a[kRows];
+    for (std::size_t i = 0; i < kRows; ++i) a[i] = Ops::zero();
     for (std::size_t k = 0; k < full; k += 64) {
       const V xv = Ops::load(x + k);
-      a0 = Ops::dpbusd(a0, xv, Ops::load(w0 + k));
-      a1 = Ops::dpbusd(a1, xv, Ops::load(w1 + k));
-      a2 = Ops::dpbusd(a2, xv, Ops::load(w2 + k));
-      a3 = Ops::dpbusd(a3, xv, Ops::load(w3 + k));
+      for (std::size_t i = 0; i < kRows; ++i) a[i] = Ops::dpbusd(a[i], xv, Ops::load(wr[i] + k));
     }
     if (tail != 0) {
       const V xv = Ops::load_bytes(x + full, tail);
-      a0 = Ops::dpbusd(a0, xv, Ops::load_bytes(w0 + full, tail));
-      a1 = Ops::dpbusd(a1, xv, Ops::load_bytes(w1 + full, tail));
-      a2 = Ops::dpbusd(a2, xv, Ops::load_bytes(w2 + full, tail));
-      a3 = Ops::dpbusd(a3, xv, Ops::load_bytes(w3 + full, tail));
+      for (std::size_t i = 0; i < kRows; ++i)
+        a[i] = Ops::dpbusd(a[i], xv, Ops::load_bytes(wr[i] + full, tail));
     }
-    out[r] = Ops::sum(a0);
-    out[r + 1] = Ops::sum(a1);
-    out[r + 2] = Ops::sum(a2);
-    out[r + 3] = Ops::sum(a3);
+    if (n == kRows) {
+      Ops::sum8(a, out + r);
+    } else {
+      std::int32_t sums[kRows];
+      Ops::sum8(a, sums);
+      for (std::size_t i = 0; i < n; ++i) out[r + i] = sums[i];
+    }
   }
-  for (; r < rows; ++r) {
-    const std::int8_t* wr = w + r * row_stride;
-    V a = Ops::zero();
-    for (std::size_t k = 0; k < full; k += 64)
-      a = Ops::dpbusd(a, Ops::load(x + k), Ops::load(wr + k));
-    if (tail != 0)
-      a = Ops::dpbusd(a, Ops::load_bytes(x + full, tail), Ops::load_bytes(wr + full, tail));
-    out[r] = Ops::sum(a);
+}
+
+// The layout gemv_s8_packed reads, rows in lanes (oneDNN's habit for int8 products): blocks
+// of 16 rows; in a block, 64 bytes per 4 columns, row i's 4 weights at bytes 4i .. 4i+3. One
+// vpdpbusd then adds 4 products to each of 16 rows' sums, the 4 inputs broadcast to every
+// lane, and no horizontal sum is left to do. Rows past `rows` are zero.
+inline constexpr std::size_t kPackRows = 16;
+
+// Ops only keeps each table's copy of this plain loop its own (see the top of the file).
+template <class Ops>
+void pack_s8(const std::int8_t* w, std::size_t kp, std::size_t rows, std::int8_t* packed) {
+  const std::size_t quads = kp / 4, blocks = (rows + kPackRows - 1) / kPackRows;
+  for (std::size_t b = 0; b < blocks; ++b)
+    for (std::size_t q = 0; q < quads; ++q) {
+      std::int8_t* dst = packed + (b * quads + q) * 64;
+      for (std::size_t i = 0; i < kPackRows; ++i) {
+        const std::size_t r = b * kPackRows + i;
+        for (std::size_t j = 0; j < 4; ++j)
+          dst[4 * i + j] = r < rows ? w[r * kp + 4 * q + j] : std::int8_t{0};
+      }
+    }
+}
+
+// kBlocks blocks of 16 rows at once, sharing each broadcast; each block's quads alternate
+// between kChains / kBlocks accumulators, so that 8 chains hide vpdpbusd's latency.
+template <class Ops, std::size_t kBlocks>
+void gemv_packed_blocks(const std::int8_t* w, std::size_t quads, const std::uint8_t* x,
+                        std::size_t rows, std::int32_t* out) {
+  using V = typename Ops::Vec;
+  constexpr std::size_t kChains = kBlocks == 1 ? 8 : kBlocks == 2 ? 4 : 2;
+  const std::size_t block_bytes = quads * 64;
+  V a[kBlocks][kChains];
+  for (std::size_t b = 0; b < kBlocks; ++b)
+    for (std::size_t c = 0; c < kChains; ++c) a[b][c] = Ops::zero();
+  for (std::size_t q = 0; q < quads; q += kChains)
+    for (std::size_t c = 0; c < kChains; ++c) {
+      const V xq = Ops::broadcast_quad(x + 4 * (q + c));
+      for (std::size_t b = 0; b < kBlocks; ++b)
+        a[b][c] = Ops::dpbusd(a[b][c], xq, Ops::load(w + b * block_bytes + (q + c) * 64));
+    }
+  for (std::size_t b = 0; b < kBlocks; ++b) {
+    V s = a[b][0];
+    for (std::size_t c = 1; c < kChains; ++c) s = Ops::add(s, a[b][c]);
+    const std::size_t left = rows - b * kPackRows;
+    Ops::store_dwords(out + b * kPackRows, s, left < kPackRows ? left : kPackRows);
+  }
+}
+
+// out[r] = sum_k w[r][k] * x[k] for k < kp (a multiple of 32), w packed by pack_s8.
+template <class Ops>
+void gemv_s8_packed(const std::int8_t* packed, const std::uint8_t* x, std::size_t kp,
+                    std::size_t rows, std::int32_t* out) {
+  const std::size_t quads = kp / 4, blocks = (rows + kPackRows - 1) / kPackRows;
+  const auto at = [&](std::size_t b) { return packed + b * quads * 64; };
+  std::size_t b = 0;
+  for (; b + 4 <= blocks; b += 4)
+    gemv_packed_blocks<Ops, 4>(at(b), quads, x, rows - b * kPackRows, out + b * kPackRows);
+  const std::size_t rest = rows - b * kPackRows;
+  switch (blocks - b) {
+    case 3:
+      gemv_packed_blocks<Ops, 3>(at(b), quads, x, rest, out + b * kPackRows);
+      break;
+    case 2:
+      gemv_packed_blocks<Ops, 2>(at(b), quads, x, rest, out + b * kPackRows);
+      break;
+    case 1:
+      gemv_packed_blocks<Ops, 1>(at(b), quads, x, rest, out + b * kPackRows);
+      break;
+    default:
+      break;
   }
 }
 
@@ -85,8 +147,9 @@ void spmv_s8(const std::uint32_t* row_ptr, const std::uint16_t* col, const std::
 }
 
 // 4x4 blocks, four per step: 128-bit lane L holds block j+L's 16 weights (4 rows of 4) and
-// the 4 inputs of its columns repeated, so vpdpbusd leaves row i's partial sum in dword i of
-// lane L. The last 1-3 blocks of a row take a masked load with their inputs zeroed past them.
+// the 4 inputs of its columns repeated (broadcast straight from x, no store to reload), so vpdpbusd
+// leaves row i's partial sum in dword i of lane L. The last 1-3 blocks of a row take a masked load
+// with their inputs zeroed past them.
 template <class Ops>
 void bsr4x4_s8(const std::uint32_t* row_ptr, const std::uint16_t* col, const std::int8_t* blocks,
                std::size_t block_rows, const std::uint8_t* x, std::int32_t* out) {
@@ -95,16 +158,11 @@ void bsr4x4_s8(const std::uint32_t* row_ptr, const std::uint16_t* col, const std
     std::uint32_t j = row_ptr[br];
     const std::uint32_t end = row_ptr[br + 1];
     V a = Ops::zero();
-    std::int32_t quads[4];
     for (; j < end; j += 4) {
       const std::uint32_t n = end - j < 4 ? end - j : 4;
-      for (std::uint32_t l = 0; l < 4; ++l) {
-        quads[l] = 0;
-        if (l < n) std::memcpy(&quads[l], x + 4 * std::size_t{col[j + l]}, 4);
-      }
       const V wv = n == 4 ? Ops::load(blocks + 16 * std::size_t{j})
                           : Ops::load_bytes(blocks + 16 * std::size_t{j}, 16 * n);
-      a = Ops::dpbusd(a, Ops::repeat_quads(quads), wv);
+      a = Ops::dpbusd(a, Ops::repeat_quads(x, col + j, n), wv);
     }
     Ops::sum_lanes(a, out + 4 * br);
   }
