@@ -56,10 +56,13 @@ void gemv_s8(const std::int8_t* w, std::size_t row_stride, const std::uint8_t* x
 }
 
 // The layout gemv_s8_packed reads, rows in lanes (oneDNN's habit for int8 products): blocks
-// of 16 rows; in a block, 64 bytes per 4 columns, row i's 4 weights at bytes 4i .. 4i+3. One
+// of 16 rows, 64 bytes per block and 4 columns, row i's 4 weights at bytes 4i .. 4i+3. One
 // vpdpbusd then adds 4 products to each of 16 rows' sums, the 4 inputs broadcast to every
-// lane, and no horizontal sum is left to do. Rows past `rows` are zero.
+// lane, and no horizontal sum is left to do. The blocks go in groups of kGroup (the last
+// group may be smaller), a group's blocks interleaved per 4 columns, so that the kernel reads
+// each group as one sequential stream. Rows past `rows` are zero.
 inline constexpr std::size_t kPackRows = 16;
+inline constexpr std::size_t kGroup = 4;
 
 // Ops only keeps each table's copy of this plain loop its own (see the top of the file).
 template <class Ops>
@@ -67,7 +70,9 @@ void pack_s8(const std::int8_t* w, std::size_t kp, std::size_t rows, std::int8_t
   const std::size_t quads = kp / 4, blocks = (rows + kPackRows - 1) / kPackRows;
   for (std::size_t b = 0; b < blocks; ++b)
     for (std::size_t q = 0; q < quads; ++q) {
-      std::int8_t* dst = packed + (b * quads + q) * 64;
+      const std::size_t first = b - b % kGroup;
+      const std::size_t in_group = blocks - first < kGroup ? blocks - first : kGroup;
+      std::int8_t* dst = packed + (first * quads + q * in_group + b % kGroup) * 64;
       for (std::size_t i = 0; i < kPackRows; ++i) {
         const std::size_t r = b * kPackRows + i;
         for (std::size_t j = 0; j < 4; ++j)
@@ -76,14 +81,13 @@ void pack_s8(const std::int8_t* w, std::size_t kp, std::size_t rows, std::int8_t
     }
 }
 
-// kBlocks blocks of 16 rows at once, sharing each broadcast; each block's quads alternate
+// One group of kBlocks blocks of 16 rows, sharing each broadcast; each block's quads alternate
 // between kChains / kBlocks accumulators, so that 8 chains hide vpdpbusd's latency.
 template <class Ops, std::size_t kBlocks>
 void gemv_packed_blocks(const std::int8_t* w, std::size_t quads, const std::uint8_t* x,
                         std::size_t rows, std::int32_t* out) {
   using V = typename Ops::Vec;
   constexpr std::size_t kChains = kBlocks == 1 ? 8 : kBlocks == 2 ? 4 : 2;
-  const std::size_t block_bytes = quads * 64;
   V a[kBlocks][kChains];
   for (std::size_t b = 0; b < kBlocks; ++b)
     for (std::size_t c = 0; c < kChains; ++c) a[b][c] = Ops::zero();
@@ -91,7 +95,7 @@ void gemv_packed_blocks(const std::int8_t* w, std::size_t quads, const std::uint
     for (std::size_t c = 0; c < kChains; ++c) {
       const V xq = Ops::broadcast_quad(x + 4 * (q + c));
       for (std::size_t b = 0; b < kBlocks; ++b)
-        a[b][c] = Ops::dpbusd(a[b][c], xq, Ops::load(w + b * block_bytes + (q + c) * 64));
+        a[b][c] = Ops::dpbusd(a[b][c], xq, Ops::load(w + ((q + c) * kBlocks + b) * 64));
     }
   for (std::size_t b = 0; b < kBlocks; ++b) {
     V s = a[b][0];
@@ -108,8 +112,8 @@ void gemv_s8_packed(const std::int8_t* packed, const std::uint8_t* x, std::size_
   const std::size_t quads = kp / 4, blocks = (rows + kPackRows - 1) / kPackRows;
   const auto at = [&](std::size_t b) { return packed + b * quads * 64; };
   std::size_t b = 0;
-  for (; b + 4 <= blocks; b += 4)
-    gemv_packed_blocks<Ops, 4>(at(b), quads, x, rows - b * kPackRows, out + b * kPackRows);
+  for (; b + kGroup <= blocks; b += kGroup)
+    gemv_packed_blocks<Ops, kGroup>(at(b), quads, x, rows - b * kPackRows, out + b * kPackRows);
   const std::size_t rest = rows - b * kPackRows;
   switch (blocks - b) {
     case 3:
