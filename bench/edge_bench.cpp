@@ -216,6 +216,10 @@ int run_crossover(const std::vector<float>& cal, int rounds, int iters) {
                                                   {.kernels = &forced});
         auto dense = runtime::Model::load_buffer(dense_bytes.data(), dense_bytes.size(), &err,
                                                  {.kernels = table});
+        if (sparse == nullptr || dense == nullptr) {
+          std::fprintf(stderr, "edge_bench: %s\n", err.c_str());
+          return 1;
+        }
         std::vector<double> sparse_us, dense_us;
         for (int r = 0; r < rounds; ++r)
           for (runtime::Model* model : {sparse.get(), dense.get()}) {
