@@ -39,7 +39,8 @@ std::int64_t shape_numel(const Shape& s) {
   std::int64_t n = 1;
   for (auto d : s) {
     if (d < 0) throw Error("negative dimension in shape " + shape_str(s));
-    n *= d;
+    if (__builtin_mul_overflow(n, d, &n))
+      throw Error("shape " + shape_str(s) + " has more elements than fit in 64 bits");
   }
   return n;
 }

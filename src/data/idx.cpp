@@ -55,10 +55,12 @@ IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& origi
     std::uint32_t d = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
                       (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
     out.dims.push_back(d);
+    // A zero dimension makes the payload empty, but the others still size each sample. The
+    // bound is checked before each product, which could otherwise wrap past it.
+    if (d != 0 && nonzero > kMaxPayload / d)
+      throw Error(origin + ": IDX dimensions are implausibly large");
     total *= d;
-    // A zero dimension makes the payload empty, but the others still size each sample.
     if (d) nonzero *= d;
-    if (nonzero > kMaxPayload) throw Error(origin + ": IDX dimensions are implausibly large");
   }
   std::uint64_t have = data.size() - header;
   if (have < total)

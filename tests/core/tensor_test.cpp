@@ -39,6 +39,18 @@ TEST(Tensor, CloneIsDeep) {
   EXPECT_EQ(t.at(0), 1.0f);
 }
 
+TEST(Tensor, ShapeWhoseSizeOverflowsIsRefused) {
+  EXPECT_EQ(shape_numel({1 << 20, 1 << 20, 1 << 22}), std::int64_t{1} << 62);
+  try {
+    shape_numel({std::int64_t{1} << 33, (std::int64_t{1} << 31) + 1});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more elements than fit in 64 bits"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(Tensor({std::int64_t{1} << 40, std::int64_t{1} << 40}, DType::f32), Error);
+}
+
 TEST(Tensor, WrongTypedAccessThrows) {
   Tensor t({4}, DType::i8);
   EXPECT_THROW(t.data<float>(), Error);

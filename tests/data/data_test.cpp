@@ -129,6 +129,11 @@ TEST(Idx, ZeroDimensionDoesNotHideHugeOnes) {
                           0xfd, 0xfe, 0xff, 0xff, 0xf9, 0xfe, 0x00, 0x8e, 0x01, 0x08});
   expect_one_line_naming(error_of([&] { read_idx(dir / "f"); }), dir / "f",
                          "IDX dimensions are implausibly large");
+  // Also found by it: [0, 2^21, 2^12, 2^31 + 1], whose nonzero product wraps 64 bits back
+  // under the bound when the check comes after the product.
+  write_bytes(dir / "w", {0, 0, 8, 4, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 1});
+  expect_one_line_naming(error_of([&] { read_idx(dir / "w"); }), dir / "w",
+                         "IDX dimensions are implausibly large");
   // Zero images of a sensible size are read (and refused by the dataset, naming the file).
   write_bytes(dir / "g", {0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28});
   EXPECT_EQ(read_idx(dir / "g").dims, (std::vector<std::int64_t>{0, 28, 28}));
