@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "model_impl.hpp"
 #include "numerics.hpp"
@@ -454,7 +455,8 @@ std::uint64_t count_macs(const std::vector<LayerPlan>& layers) {
 // rounded up to 64 bytes and the arena zeroed, so each is zero-padded to 16 entries: the
 // convolutions requantize whole 8-lane vectors (run_layer, model.cpp).
 std::size_t constant_bytes(const LayerPlan& p) {
-  return 3 * align_up(p.rows * 4) + (p.expand_to_dense ? align_up(p.rows * p.kp) : 0) +
+  const bool dense_rows = p.expand_to_dense && p.packed_bytes == 0;  // packed: rows not kept
+  return 3 * align_up(p.rows * 4) + (dense_rows ? align_up(p.rows * p.kp) : 0) +
          align_up(p.packed_bytes);
 }
 
@@ -544,8 +546,8 @@ void expand_sparse(const LayerPlan& p, std::int8_t* dense) {
 // An int8 layer's constants, carved from the arena at `at` (constant_bytes(p) of them): the
 // bias with the input zero point folded in (gemmlowp's habit: acc + bias_fold needs no
 // correction at run time), the Q31 multipliers and shifts of a u8 output or the scales of
-// an f32 one, an expanded sparse layer's dense rows, and the dense rows in the table's
-// packed layout.
+// an f32 one, and the dense rows in the table's packed layout, or else an expanded sparse
+// layer's dense rows.
 void fold_constants(LayerPlan& p, const KernelTable& kernels, std::uint8_t* at) {
   const LayerRecord& r = p.rec;
   const std::size_t cb = align_up(p.rows * 4);
@@ -577,17 +579,19 @@ void fold_constants(LayerPlan& p, const KernelTable& kernels, std::uint8_t* at) 
       if (acc_bound + std::abs(std::int64_t{p.bias_fold[o]}) >= (std::int64_t{1} << 30))
         p.pool_before_requant = false;
   }
-  std::uint8_t* rest = at + 3 * cb;
-  if (p.expand_to_dense) {
-    auto* dense = reinterpret_cast<std::int8_t*>(rest);  // zeroed with the arena
-    expand_sparse(p, dense);
-    p.wd = dense;
-    rest += align_up(p.rows * p.kp);
-  }
+  auto* rest = reinterpret_cast<std::int8_t*>(at + 3 * cb);  // zeroed with the arena
   if (p.packed_bytes != 0) {
-    auto* packed = reinterpret_cast<std::int8_t*>(rest);
-    kernels.pack_s8(p.wd, p.kp, p.rows, packed);
-    p.wpacked = packed;
+    // An expanded sparse layer's dense rows are only the packing's input.
+    std::vector<std::int8_t> expanded;
+    if (p.expand_to_dense) {
+      expanded.assign(p.rows * p.kp, 0);
+      expand_sparse(p, expanded.data());
+    }
+    kernels.pack_s8(p.expand_to_dense ? expanded.data() : p.wd, p.kp, p.rows, rest);
+    p.wpacked = rest;
+  } else if (p.expand_to_dense) {
+    expand_sparse(p, rest);
+    p.wd = rest;
   }
 }
 

@@ -65,7 +65,7 @@ std::uint64_t Model::macs() const {
 }
 bool Model::densified(std::size_t i) const {
   const LayerPlan& p = impl_->layers[i];
-  return is_sparse(p.rec.encoding) && p.wd != nullptr;
+  return p.expand_to_dense;  // set for sparse layers only
 }
 
 std::unique_ptr<Model> Model::load_file(const std::string& path, std::string* error,
@@ -209,67 +209,65 @@ void pool(const LayerPlan& p, const T* pre, T* out) {
   }
 }
 
-// Pooling (or a plain copy) from the pixel-major u8 conv output to the CHW activation. The
-// window is reduced over contiguous channels (vectorizable) into `scratch` (C entries),
-// then scattered to CHW. Fields are read into locals: u8 stores may alias the record.
-void pool_hwc_to_chw(const LayerPlan& p, const std::uint8_t* pre, std::uint8_t* out,
-                     std::uint32_t* scratch) {
+// Pooling (or a plain copy) from a pixel-major conv output [conv_h * conv_w][C] to the CHW
+// activation: u8 activations, or i32 accumulators (pool_before_requant, max pooling only),
+// requantized once pooled. The window is reduced over contiguous channels (vectorizable)
+// into a scratch column, then scattered to CHW. Fields are read into locals: u8 stores may
+// alias the record.
+template <typename T>
+inline void pool_pixel_major(const Model::Impl& m, const LayerPlan& p, const T* pre,
+                             std::uint8_t* out) {
+  constexpr bool kAccumulators = std::is_same_v<T, std::int32_t>;
+  using Sum = std::conditional_t<kAccumulators, std::int32_t, std::uint32_t>;
   const LayerRecord& r = p.rec;
   const std::size_t C = r.out_c;
-  if (r.pool == Pool::none) {
-    const std::size_t plane = std::size_t{p.conv_h} * p.conv_w;
-    for (std::size_t pix = 0; pix < plane; ++pix)
-      for (std::size_t ch = 0; ch < C; ++ch) out[ch * plane + pix] = pre[pix * C + ch];
-    return;
+  if constexpr (!kAccumulators) {
+    if (r.pool == Pool::none) {
+      const std::size_t plane = std::size_t{p.conv_h} * p.conv_w;
+      for (std::size_t pix = 0; pix < plane; ++pix)
+        for (std::size_t ch = 0; ch < C; ++ch) out[ch * plane + pix] = pre[pix * C + ch];
+      return;
+    }
   }
+  Sum* scratch = reinterpret_cast<Sum*>(m.acc);
   const std::size_t ps = r.pool_size, pst = r.pool_stride, oh = r.out_h, ow = r.out_w,
-                    cw = p.conv_w;
+                    cw = p.conv_w, plane = oh * ow;
   const bool is_max = r.pool == Pool::max;
   const std::uint32_t n = static_cast<std::uint32_t>(ps * ps);
   for (std::size_t py = 0; py < oh; ++py)
     for (std::size_t px = 0; px < ow; ++px) {
-      const std::uint8_t* w0 = pre + (py * pst * cw + px * pst) * C;
-      for (std::size_t ch = 0; ch < C; ++ch) scratch[ch] = is_max ? w0[ch] : 0u;
+      const T* w0 = pre + (py * pst * cw + px * pst) * C;
+      for (std::size_t ch = 0; ch < C; ++ch) scratch[ch] = is_max ? Sum(w0[ch]) : Sum{0};
       for (std::size_t y = 0; y < ps; ++y)
         for (std::size_t x = 0; x < ps; ++x) {
-          const std::uint8_t* v = w0 + (y * cw + x) * C;
+          const T* v = w0 + (y * cw + x) * C;
           if (is_max) {
-            for (std::size_t ch = 0; ch < C; ++ch)
-              scratch[ch] = std::max<std::uint32_t>(scratch[ch], v[ch]);
+            for (std::size_t ch = 0; ch < C; ++ch) scratch[ch] = std::max<Sum>(scratch[ch], v[ch]);
           } else {
             for (std::size_t ch = 0; ch < C; ++ch) scratch[ch] += v[ch];
           }
         }
       std::uint8_t* o = out + py * ow + px;
-      const std::size_t plane = oh * ow;
-      for (std::size_t ch = 0; ch < C; ++ch)
-        o[ch * plane] = static_cast<std::uint8_t>(is_max ? scratch[ch] : (scratch[ch] + n / 2) / n);
+      if constexpr (kAccumulators) {
+        m.kernels->requant_u8(scratch, p.bias_fold, p.mult, p.shift, C, r.out_zero_point, p.act_lo,
+                              m.requantized);
+        for (std::size_t ch = 0; ch < C; ++ch) o[ch * plane] = m.requantized[ch];
+      } else {
+        for (std::size_t ch = 0; ch < C; ++ch)
+          o[ch * plane] =
+              static_cast<std::uint8_t>(is_max ? scratch[ch] : (scratch[ch] + n / 2) / n);
+      }
     }
 }
 
-// Max pooling of pixel-major accumulators [conv_h * conv_w][rows], then requantization of
-// each pooled pixel's channels, scattered to the CHW activation (pool_before_requant).
-// The AVX2 clone takes 8 maxima an instruction (SSE2 has no 32-bit signed max).
+// The AVX2 clones take 8 maxima an instruction (SSE2 has no 32-bit signed max).
+VERDANT_CLONES void pool_hwc_to_chw(const Model::Impl& m, const LayerPlan& p,
+                                    const std::uint8_t* pre, std::uint8_t* out) {
+  pool_pixel_major(m, p, pre, out);
+}
 VERDANT_CLONES void max_pool_then_requant(const Model::Impl& m, const LayerPlan& p,
                                           const std::int32_t* acc, std::uint8_t* out) {
-  const LayerRecord& r = p.rec;
-  const std::size_t C = p.rows, ps = r.pool_size, pst = r.pool_stride, oh = r.out_h, ow = r.out_w,
-                    cw = p.conv_w, plane = oh * ow;
-  std::int32_t* best = m.acc;
-  for (std::size_t py = 0; py < oh; ++py)
-    for (std::size_t px = 0; px < ow; ++px) {
-      const std::int32_t* w0 = acc + (py * pst * cw + px * pst) * C;
-      std::copy(w0, w0 + C, best);
-      for (std::size_t y = 0; y < ps; ++y)
-        for (std::size_t x = 0; x < ps; ++x) {
-          const std::int32_t* v = w0 + (y * cw + x) * C;
-          for (std::size_t ch = 0; ch < C; ++ch) best[ch] = std::max(best[ch], v[ch]);
-        }
-      m.kernels->requant_u8(best, p.bias_fold, p.mult, p.shift, C, r.out_zero_point, p.act_lo,
-                            m.requantized);
-      std::uint8_t* o = out + py * ow + px;
-      for (std::size_t ch = 0; ch < C; ++ch) o[ch * plane] = m.requantized[ch];
-    }
+  pool_pixel_major(m, p, acc, out);
 }
 
 // acc[0, rows) = W x through the layer's kernel (dense, packed or not, CSR or 4x4 blocks).
@@ -323,23 +321,19 @@ void run_layer(const Model::Impl& m, const LayerPlan& p, std::uint8_t* in, std::
     std::memset(m.col + p.k, 0, p.kp - p.k);
   else
     std::fill(reinterpret_cast<float*>(m.col) + p.k, reinterpret_cast<float*>(m.col) + p.kp, 0.f);
-  if (p.pool_before_requant) {
-    // Each pixel's accumulators in place; the sparse 4x4 kernel's up to 3 extra rows land in
-    // the next pixel's slot (rewritten by it) or the buffer's slack.
-    auto* acc = reinterpret_cast<std::int32_t*>(m.pre);
-    for (std::uint32_t oy = 0; oy < p.conv_h; ++oy)
-      for (std::uint32_t ox = 0; ox < p.conv_w; ++ox) {
-        im2col_row<std::uint8_t>(p, in, oy, ox, static_cast<std::uint8_t>(r.in_zero_point), m.col);
-        int8_matvec(k, p, m.col, acc + (std::size_t{oy} * p.conv_w + ox) * p.rows);
-      }
-    max_pool_then_requant(m, p, acc, out);
-    return;
-  }
+  // pool_before_requant: each pixel's accumulators stay in the pre-pooling buffer; the sparse
+  // 4x4 kernel's up to 3 extra rows land in the next pixel's slot (rewritten by it) or the
+  // buffer's slack.
+  auto* pixel_acc = reinterpret_cast<std::int32_t*>(m.pre);
   for (std::uint32_t oy = 0; oy < p.conv_h; ++oy)
     for (std::uint32_t ox = 0; ox < p.conv_w; ++ox) {
       const std::size_t pix = std::size_t{oy} * p.conv_w + ox;
       if (int8) {
         im2col_row<std::uint8_t>(p, in, oy, ox, static_cast<std::uint8_t>(r.in_zero_point), m.col);
+        if (p.pool_before_requant) {
+          int8_matvec(k, p, m.col, pixel_acc + pix * p.rows);
+          continue;
+        }
         int8_matvec(k, p, m.col, m.acc);
         if (out_u8)  // pixel-major, so requantization is one contiguous vector
           k.requant_u8(m.acc, p.bias_fold, p.mult, p.shift, requant_n, r.out_zero_point, p.act_lo,
@@ -356,8 +350,10 @@ void run_layer(const Model::Impl& m, const LayerPlan& p, std::uint8_t* in, std::
           emit_f32(p, o, acc[o], reinterpret_cast<float*>(dst), o * plane + pix);
       }
     }
-  if (out_u8)
-    pool_hwc_to_chw(p, m.pre, out, reinterpret_cast<std::uint32_t*>(m.acc));
+  if (p.pool_before_requant)
+    max_pool_then_requant(m, p, pixel_acc, out);
+  else if (out_u8)
+    pool_hwc_to_chw(m, p, m.pre, out);
   else if (pooled)
     pool<float>(p, reinterpret_cast<const float*>(m.pre), reinterpret_cast<float*>(out));
 }

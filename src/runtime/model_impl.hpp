@@ -45,11 +45,12 @@ struct LayerPlan {
   const std::int32_t* bias_i = nullptr;
   const std::uint32_t* row_ptr = nullptr;  // CSR: per row; BSR: per block row
   const std::uint16_t* col = nullptr;
-  std::size_t block_rows = 0;       // BSR: ceil(rows / kBlock)
-  bool expand_to_dense = false;     // sparse, but denser than the kernel table's break-even
-  const std::int8_t* wd = nullptr;  // dense int8 rows [rows][kp]: the file's, or sparse expanded
-  // wd in the kernel table's own layout (KernelTable::pack_s8), in the arena; bytes 0 when
-  // the table has none or the layer runs sparse.
+  std::size_t block_rows = 0;    // BSR: ceil(rows / kBlock)
+  bool expand_to_dense = false;  // sparse, but denser than the kernel table's break-even
+  // Dense int8 rows [rows][kp]: the file's, or sparse expanded (when the table does not pack).
+  const std::int8_t* wd = nullptr;
+  // The dense rows in the kernel table's own layout (KernelTable::pack_s8), in the arena;
+  // bytes 0 when the table has none or the layer runs sparse.
   std::size_t packed_bytes = 0;
   const std::int8_t* wpacked = nullptr;
   // Precomputed in the arena: bias with the input zero-point correction folded in

@@ -80,9 +80,6 @@ struct EmulatedOps {
       for (int i = 0; i < 4; ++i) std::memcpy(v.b + 16 * l + 4 * i, x + 4 * std::size_t{col[l]}, 4);
     return v;
   }
-  static void sum8(const Vec* a, std::int32_t* out) {
-    for (int i = 0; i < 8; ++i) out[i] = sum(a[i]);
-  }
   static void sum_lanes(Vec v, std::int32_t* out) {
     for (int i = 0; i < 4; ++i) {
       std::int32_t s = 0;

@@ -19,39 +19,49 @@ namespace verdant::runtime::vnni {
 inline constexpr double kCsrMaxDensity = 1.0 / 64.0;
 inline constexpr double kBsrMaxDensity = 0.45;
 
-// out[r] = sum_k w[r * row_stride + k] * x[k] for k < kp (a multiple of 32): eight rows at a
-// time, 64 bytes a step, the last 32 bytes of an odd multiple through a masked load. The
-// eight horizontal sums are reduced together (Ops::sum8): one row alone would spend more
-// shuffles on its sum than multiplies on a short row. A last partial block repeats its last
-// row and drops those sums.
+// out[r] = sum_k w[r * row_stride + k] * x[k] for k < kp (a multiple of 32): four rows at a
+// time, 64 bytes a step, the last 32 bytes of an odd multiple through a masked load. Models
+// run gemv_s8_packed instead (the loader packs every dense layer for this table); this one
+// serves callers with rows as stored.
 template <class Ops>
 void gemv_s8(const std::int8_t* w, std::size_t row_stride, const std::uint8_t* x, std::size_t kp,
              std::size_t rows, std::int32_t* out) {
   using V = typename Ops::Vec;
-  constexpr std::size_t kRows = 8;
   const std::size_t full = kp & ~std::size_t{63}, tail = kp - full;
-  for (std::size_t r = 0; r < rows; r += kRows) {
-    const std::size_t n = rows - r < kRows ? rows - r : kRows;
-    const std::int8_t* wr[kRows];
-    for (std::size_t i = 0; i < kRows; ++i) wr[i] = w + (r + (i < n ? i : n - 1)) * row_stride;
-    V a[kRows];
-    for (std::size_t i = 0; i < kRows; ++i) a[i] = Ops::zero();
+  std::size_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const std::int8_t* w0 = w + r * row_stride;
+    const std::int8_t* w1 = w0 + row_stride;
+    const std::int8_t* w2 = w1 + row_stride;
+    const std::int8_t* w3 = w2 + row_stride;
+    V a0 = Ops::zero(), a1 = a0, a2 = a0, a3 = a0;
     for (std::size_t k = 0; k < full; k += 64) {
       const V xv = Ops::load(x + k);
-      for (std::size_t i = 0; i < kRows; ++i) a[i] = Ops::dpbusd(a[i], xv, Ops::load(wr[i] + k));
+      a0 = Ops::dpbusd(a0, xv, Ops::load(w0 + k));
+      a1 = Ops::dpbusd(a1, xv, Ops::load(w1 + k));
+      a2 = Ops::dpbusd(a2, xv, Ops::load(w2 + k));
+      a3 = Ops::dpbusd(a3, xv, Ops::load(w3 + k));
     }
     if (tail != 0) {
       const V xv = Ops::load_bytes(x + full, tail);
-      for (std::size_t i = 0; i < kRows; ++i)
-        a[i] = Ops::dpbusd(a[i], xv, Ops::load_bytes(wr[i] + full, tail));
+      a0 = Ops::dpbusd(a0, xv, Ops::load_bytes(w0 + full, tail));
+      a1 = Ops::dpbusd(a1, xv, Ops::load_bytes(w1 + full, tail));
+      a2 = Ops::dpbusd(a2, xv, Ops::load_bytes(w2 + full, tail));
+      a3 = Ops::dpbusd(a3, xv, Ops::load_bytes(w3 + full, tail));
     }
-    if (n == kRows) {
-      Ops::sum8(a, out + r);
-    } else {
-      std::int32_t sums[kRows];
-      Ops::sum8(a, sums);
-      for (std::size_t i = 0; i < n; ++i) out[r + i] = sums[i];
-    }
+    out[r] = Ops::sum(a0);
+    out[r + 1] = Ops::sum(a1);
+    out[r + 2] = Ops::sum(a2);
+    out[r + 3] = Ops::sum(a3);
+  }
+  for (; r < rows; ++r) {
+    const std::int8_t* wr = w + r * row_stride;
+    V a = Ops::zero();
+    for (std::size_t k = 0; k < full; k += 64)
+      a = Ops::dpbusd(a, Ops::load(x + k), Ops::load(wr + k));
+    if (tail != 0)
+      a = Ops::dpbusd(a, Ops::load_bytes(x + full, tail), Ops::load_bytes(wr + full, tail));
+    out[r] = Ops::sum(a);
   }
 }
 

@@ -48,7 +48,7 @@ void requant_u8(const std::int32_t* acc, const std::int32_t* bias, const std::in
   };
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16) requant16(i, 0xFFFF, true);
-  if (i < n) requant16(i, static_cast<__mmask16>(0xFFFFu >> (16 - (n - i))), false);
+  if (i < n) requant16(i, vnni::first_lanes(n - i), false);
 }
 
 }  // namespace

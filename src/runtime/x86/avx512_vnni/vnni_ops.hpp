@@ -9,6 +9,18 @@
 
 namespace verdant::runtime::vnni {
 
+// The mask of the first n (0 to 16) of 16 lanes.
+inline __mmask16 first_lanes(std::size_t n) {
+  return static_cast<__mmask16>(0xFFFFu >> (16 - n));
+}
+
+// The 4 bytes at p as one dword.
+inline std::int32_t load_quad(const std::uint8_t* p) {
+  std::int32_t q;
+  std::memcpy(&q, p, 4);
+  return q;
+}
+
 struct Avx512VnniOps {
   using Vec = __m512i;
 
@@ -21,17 +33,13 @@ struct Avx512VnniOps {
   }
   static Vec add(Vec a, Vec b) { return _mm512_add_epi32(a, b); }
   // The 4 bytes at p in every dword.
-  static Vec broadcast_quad(const std::uint8_t* p) {
-    std::int32_t q;
-    std::memcpy(&q, p, 4);
-    return _mm512_set1_epi32(q);
-  }
+  static Vec broadcast_quad(const std::uint8_t* p) { return _mm512_set1_epi32(load_quad(p)); }
   // The first n (1 to 16) dwords of v to out; nothing is written past them.
   static void store_dwords(std::int32_t* out, Vec v, std::size_t n) {
     if (n == 16)  // a plain store forwards to the loads that follow it, a masked one may not
       _mm512_storeu_si512(out, v);
     else
-      _mm512_mask_storeu_epi32(out, static_cast<__mmask16>(0xFFFFu >> (16 - n)), v);
+      _mm512_mask_storeu_epi32(out, first_lanes(n), v);
   }
   // acc + the sums of 4 products of unsigned bytes of u8 by signed bytes of s8, per dword.
   static Vec dpbusd(Vec acc, Vec u8, Vec s8) { return _mm512_dpbusd_epi32(acc, u8, s8); }
@@ -49,39 +57,12 @@ struct Avx512VnniOps {
   // Dwords 4L .. 4L+3: the 4 bytes at x + 4 * col[L] for L < n (1 to 4), zero for the rest;
   // each a masked broadcast from memory.
   static Vec repeat_quads(const std::uint8_t* x, const std::uint16_t* col, std::uint32_t n) {
-    const auto quad = [x, col](std::uint32_t l) {
-      std::int32_t q;
-      std::memcpy(&q, x + 4 * std::size_t{col[l]}, 4);
-      return q;
-    };
+    const auto quad = [x, col](std::uint32_t l) { return load_quad(x + 4 * std::size_t{col[l]}); };
     __m512i v = _mm512_maskz_set1_epi32(0x000F, quad(0));
     if (n > 1) v = _mm512_mask_set1_epi32(v, 0x00F0, quad(1));
     if (n > 2) v = _mm512_mask_set1_epi32(v, 0x0F00, quad(2));
     if (n > 3) v = _mm512_mask_set1_epi32(v, 0xF000, quad(3));
     return v;
-  }
-  // out[i] = the sum of the dwords of a[i], for i < 8. The vectors are folded in pairs
-  // (512 -> 256 -> 128 bits), then a 4x4 transposition sums within 128-bit lanes: 25
-  // instructions for the eight sums, against about 10 each one by one.
-  static void sum8(const Vec* a, std::int32_t* out) {
-    // Lane q of fold(p, r): p's lanes 0+2 and 1+3, then r's.
-    const auto fold256 = [](Vec p, Vec r) {
-      return _mm512_add_epi32(_mm512_shuffle_i64x2(p, r, _MM_SHUFFLE(1, 0, 1, 0)),
-                              _mm512_shuffle_i64x2(p, r, _MM_SHUFFLE(3, 2, 3, 2)));
-    };
-    // Lane q: the 4-dword partial sums of the q-th vector of the four folded into p and r.
-    const auto fold128 = [](Vec p, Vec r) {
-      return _mm512_add_epi32(_mm512_shuffle_i64x2(p, r, _MM_SHUFFLE(2, 0, 2, 0)),
-                              _mm512_shuffle_i64x2(p, r, _MM_SHUFFLE(3, 1, 3, 1)));
-    };
-    const Vec lo = fold128(fold256(a[0], a[1]), fold256(a[2], a[3]));  // rows 0-3, lane = row
-    const Vec hi = fold128(fold256(a[4], a[5]), fold256(a[6], a[7]));  // rows 4-7
-    const Vec d = _mm512_add_epi32(_mm512_unpacklo_epi32(lo, hi), _mm512_unpackhi_epi32(lo, hi));
-    // Lane q, dword 0: row q's sum; dword 1: row 4 + q's.
-    const Vec e = _mm512_add_epi32(d, _mm512_shuffle_epi32(d, _MM_PERM_BADC));
-    const Vec order = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 13, 9, 5, 1, 12, 8, 4, 0);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
-                        _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, e)));
   }
   // out[i] = the sum of dword i of the four 128-bit lanes.
   static void sum_lanes(Vec v, std::int32_t* out) {
